@@ -1,0 +1,29 @@
+"""Errors raised for bad user input, always naming the file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One problem found in an input file. ``line`` is 1-based, or None for whole-file problems."""
+
+    path: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else f"{self.path}"
+        return f"{where}: {self.message}"
+
+
+class InputError(ValueError):
+    """Bad input. Carries every defect found, each formatted as ``path:line: message``."""
+
+    def __init__(self, defects: list[Defect] | Defect):
+        if isinstance(defects, Defect):
+            defects = [defects]
+        self.defects = list(defects)
+        super().__init__("\n".join(str(d) for d in self.defects))
