@@ -1,0 +1,120 @@
+"""``NN_config.par``: the run configuration of a DeepPseudopot bundle.
+
+Format: ``key = value`` per line, ``#`` comments (also trailing), booleans ``0``/``1`` (``True``/``False``
+accepted), lists space separated::
+
+    PPmodel = Net_celu_HeInit_decayGaussian
+    hiddenLayers = 20 20 20
+    nSystem = 1
+    max_num_epochs = 600
+
+Known keys and their types are in :data:`NN_CONFIG_SCHEMA`; unknown keys are defects with a
+did-you-mean. :data:`NN_CONFIG_DEFAULTS` fills keys left out; keys without a default (PPmodel,
+hiddenLayers, optimizer_lr, mc_iter, ...) stay absent and are checked by the stage that needs them.
+``nSystem`` is required; ``mc_bool = 1`` together with ``max_num_epochs > 0`` is rejected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sepm.errors import Defect
+from sepm.io.parfile import _finish, _sink, read_keyvalue
+
+NN_CONFIG_SCHEMA: dict[str, str] = {
+    "PPmodel": "str",
+    "hiddenLayers": "list[int]",
+    "nSystem": "int",
+    "SObool": "bool",
+    "cacheSO": "bool",
+    "SHOWPLOTS": "bool",
+    "separateKptGrad": "bool",
+    "checkpoint": "bool",
+    "num_cores": "int",
+    "device": "str",
+    "seed": "int",
+    "memory_limit_GB": "float",
+    "PPmodel_decay_rate": "float",
+    "PPmodel_decay_center": "float",
+    "PPmodel_gaussian_std": "float",
+    "PPmodel_scale": "list[float]",
+    "init_Zunger_num_epochs": "int",
+    "init_Zunger_optimizer": "str",
+    "init_Zunger_optimizer_lr": "float",
+    "init_Zunger_scheduler_gamma": "float",
+    "init_Zunger_plotEvery": "int",
+    "optimizer": "str",
+    "optimizer_lr": "float",
+    "scheduler_gamma": "float",
+    "schedulerStep": "int",
+    "perturbEvery": "int",
+    "max_num_epochs": "int",
+    "plotEvery": "int",
+    "patience": "int",
+    "mc_bool": "bool",
+    "mc_iter": "int",
+    "mc_percentage": "float",
+    "mc_beta": "float",
+    "penalize_starting": "float",
+    "penalize_lambda": "float",
+    "penalize_mag_threshold": "float",
+    "penalize_mag_lambda": "float",
+    "LRgamma": "float",
+}
+
+NN_CONFIG_DEFAULTS: dict = {
+    "SObool": False,
+    "cacheSO": False,
+    "SHOWPLOTS": False,
+    "separateKptGrad": False,
+    "checkpoint": False,
+    "num_cores": 0,
+    "device": "cpu",
+    "seed": 0,
+    "init_Zunger_num_epochs": 0,
+    "init_Zunger_optimizer": "adam",
+    "init_Zunger_scheduler_gamma": 1.0,
+    "init_Zunger_plotEvery": 0,
+    "optimizer": "adam",
+    "scheduler_gamma": 1.0,
+    "schedulerStep": 1,
+    "perturbEvery": -1,
+    "max_num_epochs": 0,
+    "plotEvery": 0,
+    "patience": 0,  # 0 = never stop early
+    "mc_bool": False,
+    "LRgamma": 0.2,
+    "penalize_lambda": 0.0,
+    "penalize_mag_lambda": 0.0,
+}
+
+_NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
+                 "plotEvery", "patience", "mc_iter")
+_POSITIVE = ("nSystem", "schedulerStep")
+
+
+def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dict, dict[str, int]]:
+    """Read ``NN_config.par``; returns ``(config with defaults filled, line_of_key for keys in the file)``."""
+    defects, owned = _sink(defects)
+    path = Path(path)
+    given, where = read_keyvalue(path, NN_CONFIG_SCHEMA, defects)
+    if "nSystem" not in where and path.is_file():
+        defects.append(Defect(path, None, "required key 'nSystem' is missing (number of systems X = 0..nSystem-1)"))
+    for key in _POSITIVE:
+        if key in given and given[key] < 1:
+            defects.append(Defect(path, where[key], f"{key} must be >= 1, got {given[key]}"))
+    for key in _NON_NEGATIVE:
+        if key in given and given[key] < 0:
+            defects.append(Defect(path, where[key], f"{key} must be >= 0, got {given[key]}"))
+    if any(n < 1 for n in given.get("hiddenLayers", [])):
+        defects.append(Defect(path, where["hiddenLayers"], "hiddenLayers: every layer needs >= 1 neuron"))
+    if "mc_percentage" in given and not 0 < given["mc_percentage"] <= 1:
+        defects.append(Defect(path, where["mc_percentage"], "mc_percentage must be in (0, 1]"))
+    if given.get("mc_bool") and given.get("max_num_epochs", 0) > 0:
+        defects.append(Defect(
+            path, where["mc_bool"],
+            f"mc_bool = 1 (line {where['mc_bool']}) and max_num_epochs = {given['max_num_epochs']} "
+            f"(line {where['max_num_epochs']}) are mutually exclusive: Monte Carlo fitting needs "
+            "max_num_epochs = 0, gradient training needs mc_bool = 0"))
+    _finish(defects, owned)
+    return {**NN_CONFIG_DEFAULTS, **given}, where
