@@ -177,7 +177,8 @@ def read_system_file(path: Path, defects: list[Defect]):
     elif len(cell) < 3:
         defects.append(Defect(path, block_line["cell"], f"cell block has {len(cell)} rows, expected 3"))
     cell_arr = np.full((3, 3), np.nan)
-    cell_arr[: len(cell)] = cell[:3] if cell else cell_arr[:0]
+    if cell:
+        cell_arr[: len(cell)] = cell
     if np.all(np.isfinite(cell_arr)) and abs(np.linalg.det(cell_arr)) < 1e-8 * max(
             np.prod(np.linalg.norm(cell_arr, axis=1)), 1e-300):
         defects.append(Defect(path, block_line["cell"], "cell vectors are linearly dependent (singular cell)"))
@@ -248,7 +249,8 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     for w, n in zip(ktab[:, 3], klines):
         if w < 0:
             defects.append(Defect(k_path, n, f"column 4: weight must be >= 0, got {w:g}"))
-    k_src = f"kpoints_{x}.par has {nk} k-points (one row per k-point)"
+    k_count = f"kpoints_{x}.par has {nk} k-points"
+    k_src = f"{k_count} (one row per k-point)"
 
     ref_path = ref_bands = None
     ref_file = root / f"expBandStruct_{x}.par"
@@ -288,7 +290,7 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
         if len(defpot) == 0:
             defects.append(Defect(dp_file, None, f"no rows ({DEFPOT_COLUMNS})"))
         if nk:
-            _check_ints(dp_file, defpot, dlines, (0, 2), nk, defects, k_src.split(" (")[0])
+            _check_ints(dp_file, defpot, dlines, (0, 2), nk, defects, k_count)
         if nbands:
             _check_ints(dp_file, defpot, dlines, (1, 3), nbands, defects, nb_src)
         for row, n in zip(defpot, dlines):
@@ -356,7 +358,8 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
         if nsys == 0:
             defects.append(Defect(root / "system_0.par", None, "file not found (and no NN_config.par to give nSystem)"))
         else:
-            notices.append(f"{name}: no NN_config.par; nSystem = {nsys} inferred from system_0..{nsys - 1}.par, "
+            files = "system_0.par" if nsys == 1 else f"system_0.par .. system_{nsys - 1}.par"
+            notices.append(f"{name}: no NN_config.par; nSystem = {nsys} inferred from {files}, "
                            "other keys take their defaults")
     if n_files > nsys:
         notices.append(f"{name}: system_{nsys}.par .. system_{n_files - 1}.par ignored (nSystem = {nsys})")
@@ -422,5 +425,5 @@ def _optional_files(root: Path, used: dict, defects: list[Defect], notices: list
         found[f"{sym}ParamSteps"] = p
         read_param_steps(p, defects)
         if sym not in used:
-            notices.append(f"{root.name}/{p.name}: species '{sym}' is not used by any system; file ignored")
+            notices.append(f"{root.name}/{p.name}: species '{sym}' is not used by any system")
     return found

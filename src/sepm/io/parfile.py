@@ -195,15 +195,19 @@ def read_table(
     if ncols is None:
         ncols = len(lines[0][1].split()) if lines else 0
     rows, numbers = [], []
-    hint = f" ({columns})" if columns else ""
+    wrong: dict[int, list[int]] = {}  # found column count -> line numbers
     for number, content in lines:
         fields = content.split()
         numbers.append(number)
         if len(fields) != ncols:
-            defects.append(Defect(path, number, f"expected {ncols} columns{hint}, found {len(fields)}"))
+            wrong.setdefault(len(fields), []).append(number)
             rows.append([np.nan] * ncols)
             continue
         rows.append(_numbers(path, number, fields, defects))
+    hint = f" ({columns})" if columns else ""
+    for found, where in wrong.items():  # one defect per distinct wrong count, at its first line
+        more = f"; same on {len(where) - 1} more line(s), up to line {where[-1]}" if len(where) > 1 else ""
+        defects.append(Defect(path, where[0], f"expected {ncols} columns{hint}, found {found}{more}"))
     _finish(defects, owned)
     return np.array(rows, dtype=np.float64).reshape(len(rows), ncols), numbers
 
