@@ -1,5 +1,7 @@
 """Small crystals and pseudopotentials shared by the physics tests."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -9,6 +11,8 @@ from sepm.crystal import Crystal
 from sepm.hamiltonian import Hamiltonian
 from sepm.potentials import cohen_bergstresser
 from sepm.pseudopotential import Pseudopotential
+
+BUNDLES = Path(__file__).resolve().parents[1] / "resources" / "bundles"
 
 FCC = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
 

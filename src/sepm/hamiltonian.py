@@ -50,20 +50,24 @@ class Hamiltonian:
     def matrices(self, k: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         """H(k) for Cartesian k (nk, 3): (nk, dim, dim). Pass ``static`` to reuse it across batches."""
         static = self.static() if static is None else static
-        scalar = static.expand(k.shape[0], -1, -1)
+        n = self.basis.size
+        scalar = static.expand(k.shape[0], n, n).clone()
         spinor = None
         for term in self.terms:
             if not term.k_dependent:
                 continue
             if isinstance(term, Kinetic):
-                scalar = scalar + torch.diag_embed(term.diagonal(k).to(scalar.dtype))
+                diagonal = scalar.diagonal(dim1=-2, dim2=-1)
+                diagonal += term.diagonal(k)
             elif term.spinor:
                 m = term.matrix(k)
                 spinor = m if spinor is None else spinor + m
             else:
-                scalar = scalar + term.matrix(k)
+                scalar += term.matrix(k)
         if not self.spinor:
             return scalar
-        zero = torch.zeros_like(scalar)
-        doubled = torch.cat([torch.cat([scalar, zero], -1), torch.cat([zero, scalar], -1)], -2)
-        return doubled if spinor is None else doubled + spinor
+        if spinor is None:
+            spinor = torch.zeros((k.shape[0], 2 * n, 2 * n), dtype=scalar.dtype, device=scalar.device)
+        spinor[:, :n, :n] += scalar
+        spinor[:, n:, n:] += scalar
+        return spinor

@@ -24,15 +24,20 @@ class SpinOrbit(Term):
 
     def matrix(self, k):
         kg, norms = k_plus_g(self.basis, k)
-        radial = gaussian_radial(norms[:, :, None], norms[:, None, :], SOC_WIDTH)
-        f = self.basis.species_weighted_structure_factor(self.pseudopotential.params[:, 5])
-        f = f[None] * (projector_prefactor(norms) * radial)
+        n = self.basis.size
+        geometry = projector_prefactor(norms)
+        geometry = geometry.mul_(gaussian_radial(norms[:, :, None], norms[:, None, :], SOC_WIDTH)).mul_(0.5)
+        f = self.basis.species_weighted_structure_factor(self.pseudopotential.params[:, 5]) * geometry
         x, y, z = kg.unbind(-1)
         cx = y[:, :, None] * z[:, None, :] - z[:, :, None] * y[:, None, :]
         cy = z[:, :, None] * x[:, None, :] - x[:, :, None] * z[:, None, :]
         cz = x[:, :, None] * y[:, None, :] - y[:, :, None] * x[:, None, :]
-        # (-i)(C . sigma / 2): uu = -i Cz/2, ud = (-i Cx - Cy)/2, du = (-i Cx + Cy)/2, dd = +i Cz/2
-        uu = f * (-0.5j * cz)
-        ud = f * (-0.5j * cx - 0.5 * cy)
-        du = f * (-0.5j * cx + 0.5 * cy)
-        return torch.cat([torch.cat([uu, ud], -1), torch.cat([du, -uu], -1)], -2)
+        # (-i)(C . sigma / 2) with the 1/2 folded into f:
+        # uu = -i Cz, ud = -i Cx - Cy, du = -i Cx + Cy, dd = +i Cz
+        out = torch.empty((k.shape[0], 2 * n, 2 * n), dtype=torch.complex128, device=k.device)
+        uu = f * torch.complex(torch.zeros_like(cz), -cz)
+        out[:, :n, :n] = uu
+        out[:, n:, n:] = -uu
+        out[:, :n, n:] = f * torch.complex(-cy, -cx)
+        out[:, n:, :n] = f * torch.complex(cy, -cx)
+        return out

@@ -1,0 +1,22 @@
+# sepm: semi-empirical pseudopotential pipeline.
+# Layout follows the snakemake-workflow-catalog conventions; run from the repository root.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
