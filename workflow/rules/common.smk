@@ -36,7 +36,7 @@ def bundle_files(material):
 
 
 def bands_outputs(material):
-    """Band table and plots written by `sepm bands` for every system of a material."""
+    """Band tables and plots of every system of a material."""
     return [
         f"results/{material}/bands/bands_{i}.{ext}"
         for i in system_indices(material)

@@ -1,4 +1,4 @@
-"""Snakemake script of the eval_bands rules: `sepm bands BUNDLE OUTDIR`, logged to the rule's log."""
+"""Snakemake script of the eval_bands rule: `sepm bands BUNDLE OUTDIR --system X`, logged to the rule's log."""
 
 import sys
 import traceback
@@ -13,7 +13,7 @@ def run() -> int:
     from sepm.cli import main
 
     torch.set_num_threads(snakemake.threads)
-    argv = ["bands", snakemake.params.bundle, snakemake.params.outdir]
+    argv = ["bands", snakemake.params.bundle, snakemake.params.outdir, "--system", snakemake.wildcards.system]
     print("sepm " + " ".join(argv), flush=True)
     try:
         rc = main(argv)

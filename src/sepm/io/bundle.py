@@ -109,6 +109,12 @@ class SystemSpec:
         """Lattice vectors as rows, ``scale * cell`` (Bohr)."""
         return self.scale * self.cell
 
+    @property
+    def relative_band(self) -> int | None:
+        """relE_bIdx: the band that energies are referred to in the relative-energy mode, or None."""
+        rel = self.settings.get("relE_bIdx") or [None]
+        return rel[0]
+
 
 @dataclass
 class Bundle:

@@ -1,0 +1,91 @@
+"""The eval_fullBand stage: band structures of a potential for every system of a bundle.
+
+Writes, per system X, ``bands_X.dat`` (k index, path distance in 1/Bohr, energies in eV, with a
+header that records the weighted band loss and RMSE against the reference bands when the bundle
+has them) and ``bands_X.png`` / ``bands_X.pdf`` (against the reference bands).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .errors import Defect, InputError
+from .bands import band_energies, path_distance, system_hamiltonian
+from .io import read_bundle
+from .losses import band_loss, band_rmse
+from .output import write_table
+from .plotting import plot_bands
+from .pseudopotential import Pseudopotential
+
+log = logging.getLogger("sepm")
+
+
+def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_range"):
+    """(emin, emax) from input_X.par's BS_plot_center +- |BS_plot_CBVB_range|, else all bands."""
+    if key in settings:
+        rng = np.atleast_1d(settings[key]).astype(float)
+        lo, hi = (abs(rng[0]), abs(rng[-1]))
+        center = float(settings.get("BS_plot_center", 0.0))
+        return center - lo, center + hi
+    return float(energies.min()) - 1.0, float(energies.max()) + 1.0
+
+
+def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None = None, device="cpu",
+                    memory_limit_gb: float | None = None, systems=None) -> list[dict]:
+    """Band structures of ``pseudopotential`` (default: the bundle's analytic potential) for the
+    systems with indices in ``systems`` (default: all)."""
+    bundle = read_bundle(bundle_dir)
+    for notice in bundle.notices:
+        log.info("notice: %s", notice)
+    pp = pseudopotential or Pseudopotential.from_bundle(bundle, device=device)
+    if pseudopotential is None:
+        log.info("potential: analytic Wang-Zunger from init_<Sym>Params.par (species %s), SOC %s, NL %s",
+                 " ".join(pp.species), "on" if pp.soc else "off", "on" if pp.nonlocal_ else "off")
+    memory = memory_limit_gb or float(bundle.config.get("memory_limit_GB", 2.0))
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    wanted = range(len(bundle.systems)) if systems is None else systems
+    unknown = sorted(set(wanted) - set(range(len(bundle.systems))))
+    if unknown:
+        raise InputError(Defect(bundle.path, None, f"no system {unknown[0]} (the bundle has {len(bundle.systems)})"))
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path) for x in wanted]
+
+
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
+    ham = system_hamiltonian(system, pp, device=device)
+    nk = len(system.kpoints)
+    log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), %d k-points, %d bands, matrix %d x %d",
+             system.index, system.name, ham.basis.size, system.maxke, nk, system.nbands, ham.dim, ham.dim)
+    with torch.no_grad(), tqdm(total=nk, unit="k", desc=f"bands {system.name}", disable=None) as bar:
+        bands = band_energies(ham, system.kpoints, system.nbands, system.order_matrix, memory,
+                              progress=lambda done: bar.update(done - bar.n))
+    bands = bands.cpu()
+    distance = path_distance(ham.basis.crystal, system.kpoints)
+    loss = rmse = float("nan")
+    header = [f"sepm band structure: system {system.index} ({system.name}) of {bundle_path}",
+              f"maxKE = {system.maxke} Ha, N = {ham.basis.size} plane waves, SOC = {'on' if pp.soc else 'off'}, "
+              f"NL = {'on' if pp.nonlocal_ else 'off'}",
+              "path distance in 1/Bohr (cumulative |dk|), energies in eV"]
+    if system.ref_bands is not None:
+        ref = torch.as_tensor(system.ref_bands)
+        kw, bw = torch.as_tensor(system.kweights), torch.as_tensor(system.band_weights)
+        loss = float(band_loss(bands, ref, kw, bw, system.relative_band))
+        rmse = band_rmse(bands, ref, kw, bw)
+        header.append(f"reference expBandStruct_{system.index}.par: weighted band loss {loss:.8g} eV^2, "
+                      f"RMSE {1e3 * rmse:.3f} meV")
+        log.info("system %d: weighted band loss %.6g eV^2, RMSE %.1f meV vs reference", system.index, loss, 1e3 * rmse)
+    table = np.column_stack([np.arange(nk), distance, bands.numpy()])
+    columns = ["kidx", "path"] + [f"E_{b + 1}" for b in range(system.nbands)]
+    write_table(outdir / f"bands_{system.index}.dat", columns, table, header, fmt="%.6f")
+    energies = bands.numpy() if system.ref_bands is None else np.concatenate([bands.numpy(), system.ref_bands])
+    plot_bands(outdir / f"bands_{system.index}", distance, bands.numpy(), system.kpoints, system.ref_bands,
+               title=f"{system.name}", window=plot_window(system.settings, energies))
+    if "BS_plot_CBVB_range_zoom" in system.settings:
+        plot_bands(outdir / f"bands_{system.index}_zoom", distance, bands.numpy(), system.kpoints, system.ref_bands,
+                   title=f"{system.name} (zoom)", window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
+    return {"index": system.index, "nk": nk, "loss": loss, "rmse_meV": 1e3 * rmse}

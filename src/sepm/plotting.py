@@ -1,0 +1,69 @@
+"""Band-structure plots (PNG + PDF)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .output import save_figure  # noqa: E402
+
+
+def path_jumps(distance: np.ndarray, factor: float = 4.0) -> np.ndarray:
+    """Indices i where the path jumps between points i-1 and i (a step much longer than typical)."""
+    steps = np.diff(distance)
+    typical = np.median(steps[steps > 0]) if np.any(steps > 0) else 0.0
+    return np.nonzero(steps > factor * typical)[0] + 1
+
+
+def path_corners(kfrac: np.ndarray, tol: float = 1e-6) -> list[int]:
+    """Indices where a straight k-path segment ends (direction changes), plus the two ends."""
+    steps = np.diff(kfrac, axis=0)
+    norms = np.linalg.norm(steps, axis=1)
+    unit = steps / np.where(norms > tol, norms, 1.0)[:, None]
+    turns = np.linalg.norm(np.diff(unit, axis=0), axis=1) > 1e-4
+    small = (norms[1:] < tol) | (norms[:-1] < tol)
+    inner = np.nonzero(turns | small)[0] + 1
+    return sorted({0, len(kfrac) - 1, *inner.tolist()})
+
+
+def k_label(k) -> str:
+    if np.allclose(k, 0.0, atol=1e-8):
+        return "Γ"
+    from fractions import Fraction
+
+    return "(" + ",".join(str(Fraction(float(x)).limit_denominator(48)) for x in k) + ")"
+
+
+def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None):
+    """Computed bands (lines) against reference bands (dots). ``window`` = (emin, emax) in eV."""
+    distance, kfrac = np.asarray(distance), np.asarray(kfrac)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    jumps = path_jumps(distance)
+    steps = np.diff(distance, prepend=distance[0])
+    steps[jumps] = 0.0  # a jump between equivalent points takes no room on the axis
+    distance = np.cumsum(steps)
+    for lo, hi in zip([0, *jumps], [*jumps, len(distance)]):
+        ax.plot(distance[lo:hi], bands[lo:hi], color="tab:blue", lw=1.2)
+    ax.plot([], [], color="tab:blue", lw=1.2, label="sepm")
+    if reference is not None:
+        ax.plot(distance, reference, ls="none", marker="o", ms=2.2, color="black")
+        ax.plot([], [], ls="none", marker="o", ms=2.2, color="black", label="reference")
+    corners = sorted(set(path_corners(kfrac)) - set(jumps - 1))
+    names = labels or [k_label(kfrac[i]) for i in corners]
+    names = [f"{k_label(kfrac[i - 1])}|" if i in jumps else name for i, name in zip(corners, names)]
+    for i in corners:
+        ax.axvline(distance[i], color="0.7", lw=0.6)
+    ax.set_xticks([distance[i] for i in corners])
+    ax.set_xticklabels(names, fontsize=8)
+    ax.set_xlim(distance[0], distance[-1])
+    if window is not None:
+        ax.set_ylim(*window)
+    ax.set_ylabel("Energy (eV)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    paths = save_figure(fig, stem)
+    plt.close(fig)
+    return paths
