@@ -60,11 +60,11 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
         raise ValueError(f"{nbands} bands requested but the basis has only {ham.dim} states; raise maxKE")
-    static = ham.static()
+    prepared = ham.prepare()
     step = batch_size(ham.dim, memory_limit_gb, k.shape[0])
     chunks = []
     for start in range(0, k.shape[0], step):
-        chunks.append(lowest_eigenvalues(ham.matrices(k[start:start + step], static), n_levels))
+        chunks.append(lowest_eigenvalues(ham.matrices(k[start:start + step], prepared), n_levels))
         if progress is not None:
             progress(min(start + step, k.shape[0]))
     order = None if order_matrix is None else torch.as_tensor(np.asarray(order_matrix), dtype=torch.int64)

@@ -7,6 +7,8 @@ O(batch x (2N)^2) and never grows with the number of k-points.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 from .basis import PlaneWaveBasis
@@ -38,32 +40,38 @@ class Hamiltonian:
     def dim(self) -> int:
         return self.basis.size * (2 if self.spinor else 1)
 
-    def static(self) -> torch.Tensor:
-        """Sum of the k-independent terms, (N, N)."""
+    def prepare(self) -> "Prepared":
+        """Everything k-independent, once per evaluation: the sum of the k-independent terms
+        (local, long-range) and each k-dependent term's ``prepare()`` data."""
         n = self.basis.size
-        out = torch.zeros((n, n), dtype=torch.complex128, device=self.basis.G.device)
-        for term in self.terms:
-            if not term.k_dependent:
-                out = out + term.matrix(None)
-        return out
+        static = torch.zeros((n, n), dtype=torch.complex128, device=self.basis.G.device)
+        data = {}
+        for i, term in enumerate(self.terms):
+            if term.k_dependent:
+                data[i] = term.prepare()
+            else:
+                static = static + term.matrix(None)
+        return Prepared(static, data)
 
-    def matrices(self, k: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
-        """H(k) for Cartesian k (nk, 3): (nk, dim, dim). Pass ``static`` to reuse it across batches."""
-        static = self.static() if static is None else static
+    def matrices(self, k: torch.Tensor, prepared: "Prepared | None" = None) -> torch.Tensor:
+        """H(k) for Cartesian k (nk, 3): (nk, dim, dim). Pass ``prepared`` to reuse it across batches."""
+        prepared = self.prepare() if prepared is None else prepared
         n = self.basis.size
-        scalar = static.expand(k.shape[0], n, n).clone()
-        spinor = None
-        for term in self.terms:
-            if not term.k_dependent:
+        scalar = spinor = None
+        for i, term in enumerate(self.terms):
+            if not term.k_dependent or isinstance(term, Kinetic):
                 continue
+            m = term.matrix(k, prepared.data[i])
+            if term.spinor:
+                spinor = m if spinor is None else spinor + m
+            else:
+                scalar = m + prepared.static if scalar is None else scalar + m
+        if scalar is None:
+            scalar = prepared.static.expand(k.shape[0], n, n).clone()
+        for term in self.terms:
             if isinstance(term, Kinetic):
                 diagonal = scalar.diagonal(dim1=-2, dim2=-1)
                 diagonal += term.diagonal(k)
-            elif term.spinor:
-                m = term.matrix(k)
-                spinor = m if spinor is None else spinor + m
-            else:
-                scalar += term.matrix(k)
         if not self.spinor:
             return scalar
         if spinor is None:
@@ -71,3 +79,11 @@ class Hamiltonian:
         spinor[:, :n, :n] += scalar
         spinor[:, n:, n:] += scalar
         return spinor
+
+
+@dataclass
+class Prepared:
+    """k-independent parts of one Hamiltonian evaluation."""
+
+    static: torch.Tensor
+    data: dict = field(default_factory=dict)

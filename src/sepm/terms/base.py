@@ -7,6 +7,10 @@ A term is built from a :class:`~sepm.basis.PlaneWaveBasis` and a
 - ``matrix(k)`` with Cartesian k of shape (nk, 3) for a k-dependent term: (nk, n, n), where n is
   N for a scalar (spin-diagonal) term and 2N for a ``spinor`` term (spin-up block first).
 
+``prepare()`` returns what a term needs at every k but that does not depend on k (e.g. the
+structure factors weighted by the current coefficients); the Hamiltonian calls it once per
+evaluation and passes the result to ``matrix(k, prepared)`` for each batch of k-points.
+
 Matrices are complex128 and differentiable (torch autograd) in every pseudopotential coefficient
 and network weight they depend on. The Hamiltonian is the sum of its terms.
 """
@@ -30,8 +34,12 @@ class Term(ABC):
         self.basis = basis
         self.pseudopotential = pseudopotential
 
+    def prepare(self):
+        """k-independent data for ``matrix`` (recomputed whenever the parameters may have changed)."""
+        return None
+
     @abstractmethod
-    def matrix(self, k: torch.Tensor | None) -> torch.Tensor:
+    def matrix(self, k: torch.Tensor | None, prepared=None) -> torch.Tensor:
         """The term's matrix (see module docstring for shapes)."""
 
     def __repr__(self) -> str:
@@ -44,7 +52,26 @@ def k_plus_g(basis, k: torch.Tensor):
     return kg, torch.linalg.vector_norm(kg, dim=-1)
 
 
-def projector_prefactor(norms: torch.Tensor) -> torch.Tensor:
-    """12 pi / (|K_i| |K_j|) for the l = 1 projectors, 0 where |K_i| or |K_j| is 0: (nk, N, N)."""
-    inv = torch.where(norms > 0, 1.0 / torch.where(norms > 0, norms, 1.0), 0.0)
-    return 12.0 * torch.pi * inv[:, :, None] * inv[:, None, :]
+class ProjectorGeometry:
+    """Per-k geometry shared by the l = 1 projector terms (spin-orbit, nonlocal); no parameters.
+
+    ``kg`` (nk, N, 3) = k + G, ``norms`` |K|, ``product`` |K_i||K_j|, ``diff2`` (|K_i| - |K_j|)^2 and
+    ``prefactor`` 12 pi / (|K_i||K_j|), set to 0 where |K_i| or |K_j| is 0."""
+
+    @torch.no_grad()
+    def __init__(self, basis, k: torch.Tensor):
+        self.k = k
+        self.kg, self.norms = k_plus_g(basis, k)
+        n = self.norms
+        self.product = n[:, :, None] * n[:, None, :]
+        self.diff2 = (n[:, :, None] - n[:, None, :]).square_()
+        self.prefactor = torch.where(self.product > 0, 12.0 * torch.pi / self.product.clamp_min(1e-300), 0.0)
+
+    @staticmethod
+    def of(basis, k: torch.Tensor) -> "ProjectorGeometry":
+        """The geometry for these k-points, reused when the last call was for the same k."""
+        cached = getattr(basis, "_projector_geometry", None)
+        if cached is None or cached.k.shape != k.shape or not torch.equal(cached.k, k):
+            cached = ProjectorGeometry(basis, k)
+            basis._projector_geometry = cached
+        return cached

@@ -15,5 +15,5 @@ class Kinetic(Term):
         """(1/2)|k + G|^2, shape (nk, N)."""
         return 0.5 * k_plus_g(self.basis, k)[1] ** 2
 
-    def matrix(self, k):
+    def matrix(self, k, prepared=None):
         return torch.diag_embed(self.diagonal(k)).to(torch.complex128)

@@ -40,5 +40,5 @@ class LocalPotential(Term):
         q = self.basis.pair_q
         return pp.local_form_factor(q) * strain_factor(pp.params, self.trace_strain)
 
-    def matrix(self, k=None):
+    def matrix(self, k=None, prepared=None):
         return form_factor_matrix(self.basis, self.form_factors())

@@ -30,7 +30,7 @@ class LongRange(Term):
         super().__init__(basis, pseudopotential)
         self.trace_strain = trace_strain
 
-    def matrix(self, k=None):
+    def matrix(self, k=None, prepared=None):
         pp = self.pseudopotential
         values = long_range_form_factor(self.basis.pair_q, pp.params[:, 4], pp.lr_gamma)
         return form_factor_matrix(self.basis, values * strain_factor(pp.params, self.trace_strain))

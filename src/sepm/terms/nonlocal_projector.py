@@ -13,20 +13,25 @@ from __future__ import annotations
 import torch
 
 from ..constants import NL_SHIFT_CENTER, NL_WIDTH
-from .base import Term, k_plus_g, projector_prefactor
-from .radial import gaussian_radial, shifted_gaussian_radial_matrix
+from .base import ProjectorGeometry, Term
+from .radial import gaussian_radial_from, shifted_gaussian_radial_matrix
 
 
 class Nonlocal(Term):
     name = "nonlocal"
     k_dependent = True
 
-    def matrix(self, k):
-        kg, norms = k_plus_g(self.basis, k)
+    def prepare(self):
+        """(sum_s a6(s) S_s, sum_s a7(s) S_s)."""
         params = self.pseudopotential.params
-        f6 = self.basis.species_weighted_structure_factor(params[:, 6])
-        f7 = self.basis.species_weighted_structure_factor(params[:, 7])
-        geometry = projector_prefactor(norms) * (kg @ kg.transpose(-1, -2))
-        r1 = gaussian_radial(norms[:, :, None], norms[:, None, :], NL_WIDTH)
-        q = shifted_gaussian_radial_matrix(norms, center=NL_SHIFT_CENTER)
-        return geometry * (f6[None] * r1 + f7[None] * q)
+        return (self.basis.species_weighted_structure_factor(params[:, 6]),
+                self.basis.species_weighted_structure_factor(params[:, 7]))
+
+    def matrix(self, k, prepared=None):
+        f6, f7 = self.prepare() if prepared is None else prepared
+        geo = ProjectorGeometry.of(self.basis, k)
+        with torch.no_grad():
+            geometry = torch.bmm(geo.kg, geo.kg.transpose(-1, -2)).mul_(geo.prefactor)
+            r1 = gaussian_radial_from(geo.product, geo.diff2, NL_WIDTH).mul_(geometry)
+            q = shifted_gaussian_radial_matrix(geo.norms, center=NL_SHIFT_CENTER).mul_(geometry)
+        return f6 * r1 + f7 * q

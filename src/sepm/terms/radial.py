@@ -47,8 +47,25 @@ def scaled_i1(x: torch.Tensor) -> torch.Tensor:
 
 def gaussian_radial(k: torch.Tensor, kp: torch.Tensor, width: float) -> torch.Tensor:
     """Closed-form R_w(k, k'), broadcasting over k and k'."""
-    x = k * kp * (width**2 / 2.0)
-    return (math.sqrt(math.pi) * width**3 / 4.0) * torch.exp(-((k - kp) * width) ** 2 / 4.0) * scaled_i1(x)
+    return gaussian_radial_from(k * kp, (k - kp) ** 2, width)
+
+
+@torch.no_grad()
+def gaussian_radial_from(product: torch.Tensor, diff2: torch.Tensor, width: float) -> torch.Tensor:
+    """R_w from k k' and (k - k')^2 (shared between widths); geometry only, no autograd.
+
+    Works in place on fresh buffers: one exp for the Gaussian, one for exp(-x) i1(x), and the
+    Taylor series only on the few entries with small x."""
+    x = product * (width**2 / 2.0)
+    small = (x < _SERIES_X).nonzero(as_tuple=True)
+    x_small = x[small]
+    # exp(-x) i1(x) = (x (1 + e) - (1 - e)) / (2 x^2), e = exp(-2x)
+    e = torch.exp(x.clamp_min(_SERIES_X) * -2.0)
+    x.clamp_min_(_SERIES_X)
+    out = (e + 1.0).mul_(x).add_(e).sub_(1.0).div_(x.square_().mul_(2.0))
+    out[small] = scaled_i1(x_small)
+    gauss = torch.exp(diff2 * (-(width**2) / 4.0))
+    return out.mul_(gauss).mul_(math.sqrt(math.pi) * width**3 / 4.0)
 
 
 def _quadrature(kmax: float, center: float, rtol: float):

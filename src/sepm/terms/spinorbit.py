@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..constants import SOC_WIDTH
-from .base import Term, k_plus_g, projector_prefactor
-from .radial import gaussian_radial
+from .base import ProjectorGeometry, Term
+from .radial import gaussian_radial_from
 
 
 class SpinOrbit(Term):
@@ -22,22 +22,30 @@ class SpinOrbit(Term):
     k_dependent = True
     spinor = True
 
-    def matrix(self, k):
-        kg, norms = k_plus_g(self.basis, k)
+    def prepare(self):
+        """sum_s a5(s) S_s(G_i - G_j) as (N, N, 2) real and imaginary parts."""
+        return torch.view_as_real(self.basis.species_weighted_structure_factor(self.pseudopotential.params[:, 5]))
+
+    def matrix(self, k, prepared=None):
+        f = self.prepare() if prepared is None else prepared
+        geo = ProjectorGeometry.of(self.basis, k)
         n = self.basis.size
-        geometry = projector_prefactor(norms)
-        geometry = geometry.mul_(gaussian_radial(norms[:, :, None], norms[:, None, :], SOC_WIDTH)).mul_(0.5)
-        f = self.basis.species_weighted_structure_factor(self.pseudopotential.params[:, 5]) * geometry
-        x, y, z = kg.unbind(-1)
-        cx = y[:, :, None] * z[:, None, :] - z[:, :, None] * y[:, None, :]
-        cy = z[:, :, None] * x[:, None, :] - x[:, :, None] * z[:, None, :]
-        cz = x[:, :, None] * y[:, None, :] - y[:, :, None] * x[:, None, :]
-        # (-i)(C . sigma / 2) with the 1/2 folded into f:
-        # uu = -i Cz, ud = -i Cx - Cy, du = -i Cx + Cy, dd = +i Cz
+        with torch.no_grad():
+            geometry = gaussian_radial_from(geo.product, geo.diff2, SOC_WIDTH).mul_(geo.prefactor).mul_(0.5)
+            x, y, z = geo.kg.unbind(-1)
+            cx = torch.baddbmm(y[:, :, None] * z[:, None, :], z[:, :, None], y[:, None, :], alpha=-1)
+            cy = torch.baddbmm(z[:, :, None] * x[:, None, :], x[:, :, None], z[:, None, :], alpha=-1)
+            cz = torch.baddbmm(x[:, :, None] * y[:, None, :], y[:, :, None], x[:, None, :], alpha=-1)
+        # f = sum_s a5(s) S_s times the real geometry (the 1/2 of sigma/2 folded in); f = a + i b
+        a, b = f[..., 0] * geometry, f[..., 1] * geometry
+        # (-i)(C . sigma): uu = -i Cz, dd = +i Cz, ud = -i Cx - Cy, du = -i Cx + Cy; (a + ib)(c + id)
         out = torch.empty((k.shape[0], 2 * n, 2 * n), dtype=torch.complex128, device=k.device)
-        uu = f * torch.complex(torch.zeros_like(cz), -cz)
-        out[:, :n, :n] = uu
-        out[:, n:, n:] = -uu
-        out[:, :n, n:] = f * torch.complex(-cy, -cx)
-        out[:, n:, :n] = f * torch.complex(cy, -cx)
+        blocks = torch.view_as_real(out)
+        uu, ud = blocks[:, :n, :n], blocks[:, :n, n:]
+        du, dd = blocks[:, n:, :n], blocks[:, n:, n:]
+        uu[..., 0], uu[..., 1] = b * cz, -(a * cz)
+        dd[..., 0], dd[..., 1] = -uu[..., 0], -uu[..., 1]
+        acx, bcx, acy, bcy = a * cx, b * cx, a * cy, b * cy
+        ud[..., 0], ud[..., 1] = bcx - acy, -(acx + bcy)
+        du[..., 0], du[..., 1] = bcx + acy, bcy - acx
         return out
