@@ -18,6 +18,7 @@ import torch
 from .basis import PlaneWaveBasis
 from .constants import HARTREE_EV
 from .crystal import Crystal
+from .eigensolver import lowest_eigenvalues
 from .hamiltonian import Hamiltonian
 from .pseudopotential import Pseudopotential
 
@@ -29,15 +30,6 @@ def batch_size(dim: int, memory_limit_gb: float, nk: int) -> int:
     """How many k-points' (dim x dim) problems fit in the memory budget at once (at least 1)."""
     per_k = dim * dim * _BYTES_PER_ELEMENT
     return max(1, min(nk, int(memory_limit_gb * 2**30 // per_k)))
-
-
-def lowest_eigenvalues(h: torch.Tensor, n: int) -> torch.Tensor:
-    """The n lowest eigenvalues of a batch of Hermitian matrices, ascending, (b, n).
-
-    Uses the values-only solver unless gradients are needed."""
-    if h.requires_grad:
-        return torch.linalg.eigh(h)[0][:, :n]
-    return torch.linalg.eigvalsh(h)[:, :n]
 
 
 def levels_needed(nbands: int, spinor: bool) -> int:

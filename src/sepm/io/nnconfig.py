@@ -38,6 +38,9 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "PPmodel_decay_center": "float",
     "PPmodel_gaussian_std": "float",
     "PPmodel_scale": "list[float]",
+    "PPmodel_dropout": "float",
+    "PPmodel_randinit_std": "float",
+    "trainable_params": "list[str]",
     "init_Zunger_num_epochs": "int",
     "init_Zunger_optimizer": "str",
     "init_Zunger_optimizer_lr": "float",
@@ -118,3 +121,32 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
             "max_num_epochs = 0, gradient training needs mc_bool = 0"))
     _finish(defects, owned)
     return {**NN_CONFIG_DEFAULTS, **given}, where
+
+
+def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -> dict:
+    """A copy of ``config`` with ``KEY=VALUE`` overrides typed by :data:`NN_CONFIG_SCHEMA`.
+
+    Bad keys or values raise :class:`~sepm.errors.InputError` naming ``origin`` and the key."""
+    import difflib
+
+    from sepm.errors import InputError
+    from sepm.io.parfile import parse_value
+
+    out = dict(config)
+    defects = []
+    for i, item in enumerate(overrides, 1):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in NN_CONFIG_SCHEMA:
+            close = difflib.get_close_matches(key, NN_CONFIG_SCHEMA, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            defects.append(Defect(Path(origin), i, f"{item!r}: unknown NN_config key {key!r}{hint}; use KEY=VALUE"))
+            continue
+        try:
+            out[key] = parse_value(value, NN_CONFIG_SCHEMA[key])
+        except ValueError as err:
+            defects.append(Defect(Path(origin), i, f"{key}: {err}"))
+    if out.get("mc_bool") and int(out.get("max_num_epochs", 0)) > 0:
+        defects.append(Defect(Path(origin), None, "mc_bool = 1 and max_num_epochs > 0 are mutually exclusive"))
+    if defects:
+        raise InputError(defects)
+    return out

@@ -37,7 +37,7 @@ from sepm.constants import N_PARAMS
 from sepm.errors import Defect, InputError
 
 #: Value types understood by :func:`read_keyvalue`.
-VALUE_TYPES = ("int", "float", "str", "bool", "list[int]", "list[float]")
+VALUE_TYPES = ("int", "float", "str", "bool", "list[int]", "list[float]", "list[str]")
 
 _FORTRAN_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[dD][+-]?\d+")
 _TRUE = {"1", "true", "yes", "on"}
@@ -102,7 +102,7 @@ def parse_value(text: str, kind: str):
     if kind.startswith("list["):
         if not tokens:
             raise ValueError("empty list")
-        conv = parse_int if kind == "list[int]" else parse_float
+        conv = {"list[int]": parse_int, "list[float]": parse_float, "list[str]": str}[kind]
         return [conv(t) for t in tokens]
     if len(tokens) != 1:
         raise ValueError(f"expected one value, found {len(tokens)}")
@@ -116,6 +116,7 @@ _KIND_WORDS = {
     "bool": "a boolean (0/1/True/False)",
     "list[int]": "a space-separated list of integers",
     "list[float]": "a space-separated list of numbers",
+    "list[str]": "a space-separated list of words",
 }
 
 

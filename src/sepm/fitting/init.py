@@ -1,0 +1,101 @@
+"""Initialization of the local-potential network, in DeepPseudopot's order of preference:
+
+1. checkpoint reuse: ``init_PPmodel.pth`` (and ``init_AdamState.pth`` for the optimizer), from the
+   bundle or from a previous stage (final / epoch_<N> / best model);
+2. fit to the Zunger form of each species (init_Zunger_num_epochs > 0): samples q on [0, 10] 1/Bohr,
+   weighted x10 below q = 1, optimizer init_Zunger_optimizer with init_Zunger_optimizer_lr,
+   ExponentialLR(init_Zunger_scheduler_gamma) every schedulerStep epochs;
+3. fit to a tabulated v(q) (init_qSpace_pot.par), same procedure;
+4. the network's own He/Kaiming or Xavier initializer;
+5. RandInit: a truly random draw (uncertainty ensembles).
+
+ZeroFunction has no network: the analytic coefficients are the whole local potential. The chosen
+strategy is logged and returned as a record (written next to the outputs as init_record.json).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..models import ZeroFunction, init_strategy_name
+from ..models.network import load_state_dict_compat
+from ..potentials.zunger import zunger
+
+log = logging.getLogger("sepm")
+
+#: q samples (1/Bohr) of the prior fits and their weights (x10 below q = 1).
+PRIOR_Q = torch.linspace(0.0, 10.0, 1001, dtype=torch.float64)
+PRIOR_WEIGHT = torch.where(PRIOR_Q < 1.0, 10.0, 1.0)
+
+
+def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0, step=1, plot_every=0,
+                on_plot=None, desc="prior") -> float:
+    """Fit ``model`` (q (n,1) -> (n, n_species)) to ``target`` (q (n,) -> (n, n_species)); weighted MSE."""
+    q = PRIOR_Q.to(next(model.parameters()).device)
+    w = PRIOR_WEIGHT.to(q.device)[:, None]
+    with torch.no_grad():
+        goal = target(q)
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(optimizer.lower())
+    if opt is None:
+        raise ValueError(f"init_Zunger_optimizer {optimizer!r}: choose adam or sgd")
+    opt = opt(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for epoch in tqdm(range(1, epochs + 1), unit="epoch", desc=desc, disable=None):
+        opt.zero_grad()
+        loss = (w * (model(q[:, None]) - goal) ** 2).mean()
+        loss.backward()
+        opt.step()
+        if epoch % step == 0:
+            sched.step()
+        if plot_every > 0 and on_plot is not None and (epoch % plot_every == 0 or epoch == epochs):
+            on_plot(epoch)
+    model.eval()
+    return float(loss)
+
+
+def initialize(model, bundle, params, init_model: Path | None = None, init_optimizer: Path | None = None,
+               on_plot=None) -> dict:
+    """Initialize ``model`` in place; returns the record {strategy, details..., optimizer_state?}."""
+    cfg = bundle.config
+    if isinstance(model, ZeroFunction):
+        return {"strategy": "analytic only (ZeroFunction)",
+                "details": "no network; the Wang-Zunger coefficients are the local potential"}
+    model_file = init_model or bundle.optional_files.get("init_PPmodel")
+    if model_file is not None:
+        load_state_dict_compat(model, torch.load(model_file, weights_only=True))
+        record = {"strategy": "checkpoint reuse", "model_file": str(model_file)}
+        opt_file = init_optimizer or (bundle.optional_files.get("init_AdamState") if init_model is None else None)
+        if opt_file is not None:
+            record["optimizer_file"] = str(opt_file)
+            record["optimizer_state"] = torch.load(opt_file, weights_only=True)
+        return record
+    epochs = int(cfg.get("init_Zunger_num_epochs", 0))
+    fit_args = dict(optimizer=str(cfg.get("init_Zunger_optimizer", "adam")),
+                    lr=float(cfg.get("init_Zunger_optimizer_lr", 0.1)),
+                    gamma=float(cfg.get("init_Zunger_scheduler_gamma", 1.0)),
+                    step=max(1, int(cfg.get("schedulerStep", 1))), plot_every=int(cfg.get("init_Zunger_plotEvery", 0)),
+                    on_plot=on_plot)
+    if epochs > 0:
+        params = torch.as_tensor(params, dtype=torch.float64)
+        loss = fit_network(model, lambda q: zunger(q, params.to(q.device)), epochs, desc="Zunger prior", **fit_args)
+        return {"strategy": "fit to Zunger form", "epochs": epochs, "final_mse": loss, **_public(fit_args)}
+    table = bundle.optional_files.get("init_qSpace_pot")
+    if table is not None:
+        from ..export import read_qspace_table
+        from ..potentials import TabulatedFormFactor
+
+        q, values, _ = read_qspace_table(table)
+        loss = fit_network(model, TabulatedFormFactor(q, values), max(1, epochs or 1000), desc="q-table prior",
+                           **fit_args)
+        return {"strategy": "fit to tabulated v(q)", "table": str(table), "final_mse": loss, **_public(fit_args)}
+    return {"strategy": init_strategy_name(model), "details": "network initializer only (no prior fit)"}
+
+
+def _public(args: dict) -> dict:
+    return {k: v for k, v in args.items() if k != "on_plot"}

@@ -1,0 +1,175 @@
+r"""The fitting objective (SPEC section 4): band losses of every system, deformation potentials and
+reciprocal-space penalties, with gradients by autograd.
+
+total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band loss, eV^2)
+      + sum_rows weight (D - D_ref)^2                                      (deformation potentials)
+      + penalize_lambda sum_s int_0^12 w(q) |v_s(q)| dq                     (large-q penalty)
+      + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
+
+with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
+penalize_starting). Relative-energy mode (relE_bIdx = r) compares E[k,b] - E[k,r] with the same
+difference of the reference. A deformation-potential row compares the gap E(kCB,bCB) - E(kVB,bVB)
+of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
+D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
+
+Execution modes give identical losses and gradients: full batch (one graph, one backward) or
+per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
+memory). Deformation potentials and penalties are system-level terms, computed once in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..bands import band_energies, system_hamiltonian
+from ..losses import band_loss
+from ..pseudopotential import Pseudopotential
+
+PENALTY_Q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
+
+
+@dataclass
+class SystemTarget:
+    spec: object
+    ham: object
+    reference: torch.Tensor | None
+    kweights: torch.Tensor
+    band_weights: torch.Tensor
+    defpot: list = field(default_factory=list)  # (row (7,), scaled Hamiltonian)
+
+
+@dataclass
+class LossParts:
+    total: float
+    bands: list
+    defpot: float = 0.0
+    penalty: float = 0.0
+    deformation_potentials: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "bands": self.bands, "defpot": self.defpot, "penalty": self.penalty,
+                "deformation_potentials": self.deformation_potentials}
+
+
+class FitProblem:
+    """Everything needed to evaluate the objective for one bundle and one pseudopotential.
+
+    ``refresh`` is called before every evaluation to write the current trainable values into the
+    pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph."""
+
+    def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
+                 fit_defpot: bool | None = None):
+        self.bundle = bundle
+        self.pp = pp
+        self.refresh = refresh
+        self.device = torch.device(device)
+        self.memory_limit_gb = memory_limit_gb
+        cfg = bundle.config
+        self.penalties = {k: float(cfg.get(k, 0.0)) for k in
+                          ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda")}
+        self.targets = []
+        for spec in bundle.systems:
+            ham = system_hamiltonian(spec, pp, device=device)
+            ref = None if spec.ref_bands is None else torch.as_tensor(spec.ref_bands, device=self.device)
+            target = SystemTarget(spec, ham, ref, torch.as_tensor(spec.kweights, device=self.device),
+                                  torch.as_tensor(spec.band_weights, device=self.device))
+            use_defpot = bool(spec.settings.get("fit_defPot", False)) if fit_defpot is None else fit_defpot
+            if use_defpot and spec.defpot_rows is not None:
+                for row in spec.defpot_rows:
+                    scaled = system_hamiltonian(spec, pp, device=device, scale=float(row[4]), reference_basis=ham.basis)
+                    target.defpot.append((row, scaled))
+            self.targets.append(target)
+
+    # -- pieces -------------------------------------------------------------------------------
+    def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:
+        t = self.targets[x]
+        return band_energies(t.ham, t.spec.kpoints[kslice], t.spec.nbands,
+                             None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
+                             self.memory_limit_gb)
+
+    def _band_loss(self, x: int, kslice=slice(None)) -> torch.Tensor:
+        t = self.targets[x]
+        return band_loss(self.bands(x, kslice), t.reference[kslice], t.kweights[kslice], t.band_weights,
+                         t.spec.relative_band)
+
+    def deformation_potentials(self) -> list[tuple[torch.Tensor, float, float]]:
+        """(D computed, D reference, weight) for every row of every system that fits them."""
+        out = []
+        for t in self.targets:
+            for row, scaled in t.defpot:
+                kvb, bvb, kcb, bcb = (int(v) for v in row[:4])
+                s = float(row[4])
+                kpts = t.spec.kpoints[[kvb, kcb]]
+                e0 = band_energies(t.ham, kpts, t.spec.nbands)
+                e1 = band_energies(scaled, kpts, t.spec.nbands)
+                gap0, gap1 = e0[1, bcb] - e0[0, bvb], e1[1, bcb] - e1[0, bvb]
+                out.append(((gap0 - gap1) * (1 + s**3) / (2 * (1 - s**3)), float(row[5]), float(row[6])))
+        return out
+
+    def penalty(self) -> torch.Tensor:
+        p = self.penalties
+        if p["penalize_lambda"] <= 0 and p["penalize_mag_lambda"] <= 0:
+            return torch.zeros((), dtype=torch.float64, device=self.device)
+        q = PENALTY_Q.to(self.device)
+        v = self.pp.local_form_factor(q).abs()
+        dq = float(q[1] - q[0])
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        if p["penalize_lambda"] > 0:
+            switch = torch.sigmoid((q - p["penalize_starting"] - 0.5) / 0.1)
+            total = total + p["penalize_lambda"] * (switch[:, None] * v).sum() * dq
+        if p["penalize_mag_lambda"] > 0:
+            total = total + p["penalize_mag_lambda"] * torch.relu(v - p["penalize_mag_threshold"]).sum() * dq
+        return total
+
+    def _system_terms(self):
+        rows = self.deformation_potentials()
+        defpot = sum((w * (d - ref) ** 2 for d, ref, w in rows), torch.zeros((), dtype=torch.float64))
+        return defpot, self.penalty(), rows
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
+        """The objective; with ``backward`` its gradient is accumulated into the trainable tensors."""
+        with torch.set_grad_enabled(backward):
+            if backward and separate_kpoints:
+                band_parts = [self._accumulate_per_k(x) for x in range(len(self.targets))]
+                self.refresh()
+                defpot, penalty, rows = self._system_terms()
+                system_level = defpot + penalty
+                if system_level.requires_grad:
+                    system_level.backward()
+                total = sum(band_parts) + float(system_level)
+            else:
+                self.refresh()
+                losses = [self._band_loss(x) if t.reference is not None else torch.zeros((), dtype=torch.float64)
+                          for x, t in enumerate(self.targets)]
+                defpot, penalty, rows = self._system_terms()
+                objective = sum(losses) + defpot + penalty
+                if backward:
+                    objective.backward()
+                band_parts, total = [float(v) for v in losses], float(objective)
+        return LossParts(total, band_parts, float(defpot), float(penalty),
+                         [(float(d), ref, w) for d, ref, w in rows])
+
+    def _accumulate_per_k(self, x: int) -> float:
+        t = self.targets[x]
+        if t.reference is None:
+            return 0.0
+        total = 0.0
+        for k in range(len(t.spec.kpoints)):
+            self.refresh()
+            loss = self._band_loss(x, slice(k, k + 1))
+            loss.backward()
+            total += float(loss)
+        return total
+
+    def rmse(self) -> list[float]:
+        """Unweighted RMSE (eV) per system over entries with nonzero weight (no gradient)."""
+        from ..losses import band_rmse
+
+        with torch.no_grad():
+            self.refresh()
+            return [band_rmse(self.bands(x), t.reference, t.kweights, t.band_weights) if t.reference is not None
+                    else float("nan") for x, t in enumerate(self.targets)]

@@ -1,0 +1,64 @@
+"""A fitted potential on disk: ``<prefix>PPmodel.pth`` (network state_dict, absent for ZeroFunction),
+``<prefix><Sym>Params.par`` (a0..a8 per species) and ``model_config.json`` (architecture, species,
+SOC/NL switches), enough for any later stage (export, evaluation, the next fit of a chain) to rebuild it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import Defect, InputError
+from ..models import ZeroFunction, build_model
+from ..models.network import load_state_dict_compat
+from ..output import atomic_path, write_text
+from ..pseudopotential import Pseudopotential
+from .params_files import read_params, write_params
+
+ARCH_KEYS = ("PPmodel", "hiddenLayers", "PPmodel_decay_rate", "PPmodel_decay_center", "PPmodel_gaussian_std",
+             "PPmodel_scale", "PPmodel_dropout", "PPmodel_randinit_std", "SObool", "LRgamma")
+
+
+def network_form_factor(model):
+    """The local form factor of a network model, or None (Zunger form) for ZeroFunction."""
+    if isinstance(model, ZeroFunction):
+        return None
+    return lambda q: model(q[:, None])
+
+
+def model_config(config: dict, species) -> dict:
+    out = {k: config[k] for k in ARCH_KEYS if k in config}
+    out["species"] = list(species)
+    return out
+
+
+def save_potential(outdir, prefix: str, model, params, species, config: dict) -> list[Path]:
+    outdir = Path(outdir)
+    paths = write_params(outdir, prefix, species, params.detach().cpu().numpy())
+    if not isinstance(model, ZeroFunction):
+        target = outdir / f"{prefix}PPmodel.pth"
+        with atomic_path(target) as tmp:
+            torch.save(model.state_dict(), tmp)
+        paths.append(target)
+    paths.append(write_text(outdir / "model_config.json", json.dumps(model_config(config, species), indent=2) + "\n"))
+    return paths
+
+
+def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudopotential, torch.nn.Module, dict]:
+    """Rebuild the pseudopotential saved by :func:`save_potential`."""
+    folder = Path(folder)
+    cfg_path = folder / "model_config.json"
+    if not cfg_path.is_file():
+        raise InputError(Defect(cfg_path, None, "missing: not a folder written by a sepm fitting stage"))
+    cfg = json.loads(cfg_path.read_text())
+    species = cfg["species"]
+    model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+    if not isinstance(model, ZeroFunction):
+        load_state_dict_compat(model, torch.load(folder / f"{prefix}PPmodel.pth", weights_only=True))
+    model = model.to(device).eval()
+    params = torch.as_tensor(read_params(folder, prefix, species), device=device)
+    sobool = bool(cfg.get("SObool", False))
+    pp = Pseudopotential(tuple(species), params, local=network_form_factor(model), soc=sobool, nonlocal_=sobool,
+                         lr_gamma=float(cfg.get("LRgamma", 0.2)))
+    return pp, model, cfg

@@ -1,0 +1,197 @@
+"""The optimize stage: initialize, evaluate the initial potential, then train by gradients (or
+stop after the evaluation in init-only mode), writing every output into one folder.
+
+Inputs: a bundle, optional NN_config overrides (``KEY=VALUE``) and optional previous-stage outputs
+for hybrid chains: a model state_dict (final / epoch_<N> / best PPmodel.pth or init_PPmodel.pth),
+an optimizer state, and a folder of ``<prefix><Sym>Params.par`` coefficient files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bands import path_distance
+from ..errors import Defect, InputError
+from ..io import read_bundle
+from ..io.nnconfig import apply_overrides
+from ..losses import band_rmse
+from ..models import ZeroFunction, build_model
+from ..output import write_table, write_text
+from ..plotting import plot_bands
+from ..pseudopotential import Pseudopotential
+from ..potentials.zunger import zunger
+from .coefficients import NAMES, Coefficients, stoichiometry
+from .init import initialize
+from .objective import FitProblem
+from .params_files import read_params
+from .potential_files import network_form_factor, save_potential
+from .train import TrainSettings, train
+
+log = logging.getLogger("sepm")
+
+
+def default_trainable(model, sobool: bool) -> list[str]:
+    """Analytic-only fits move a0..a4 (+ a5..a7 with SOC); network fits move a5..a7 with SOC."""
+    analytic = ["a0", "a1", "a2", "a3", "a4"] if isinstance(model, ZeroFunction) else []
+    return analytic + (["a5", "a6", "a7"] if sobool else [])
+
+
+class FitSetup:
+    """Bundle, model, coefficients and objective of one fitting stage."""
+
+    def __init__(self, bundle_dir, overrides=(), init_params: tuple | None = None, device="cpu"):
+        self.bundle = read_bundle(bundle_dir)
+        for notice in self.bundle.notices:
+            log.info("notice: %s", notice)
+        cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
+        self.bundle.config = cfg
+        self.device = torch.device(device)
+        species = self.bundle.species
+        nn_path = Path(self.bundle.path) / "NN_config.par"
+        if "PPmodel" not in cfg:
+            raise InputError(Defect(nn_path, None, "PPmodel is required by the fitting stages (e.g. "
+                                    "PPmodel = Net_celu_HeInit_decayGaussian, or ZeroFunction for analytic-only fits); "
+                                    "add it to NN_config.par or pass --set PPmodel=..."))
+        try:
+            self.model = build_model(cfg["PPmodel"], cfg.get("hiddenLayers", []), len(species), cfg,
+                                     seed=int(cfg.get("seed", 0))).to(self.device)
+        except ValueError as err:
+            raise InputError(Defect(nn_path, None, str(err))) from None
+        if not isinstance(self.model, ZeroFunction) and not cfg.get("hiddenLayers"):
+            raise InputError(Defect(nn_path, None, f"hiddenLayers is required by PPmodel = {cfg['PPmodel']}"))
+        base = np.stack([self.bundle.params[s] for s in species])
+        self.params_origin = "init_<Sym>Params.par of the bundle"
+        if init_params is not None:
+            folder, prefix = init_params
+            base = read_params(folder, prefix, species)
+            self.params_origin = f"{Path(folder) / (prefix + '<Sym>Params.par')}"
+        self.initial_params = base
+        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")))
+        unknown = [t for t in trainable if t not in NAMES]
+        if unknown:
+            raise InputError(Defect(nn_path, None, f"trainable_params: unknown names {unknown}; use a0 .. a8"))
+        self.coefficients = Coefficients(base, trainable, stoichiometry(self.bundle)).to(self.device)
+        sobool = bool(cfg.get("SObool", False))
+        self.pp = Pseudopotential(tuple(species), self.coefficients().detach(), local=network_form_factor(self.model),
+                                  soc=sobool, nonlocal_=sobool, lr_gamma=float(cfg.get("LRgamma", 0.2)))
+        self.problem = None
+
+    def refresh(self):
+        self.pp.params = self.coefficients()
+
+    def build_problem(self, memory_limit_gb=None) -> FitProblem:
+        memory = memory_limit_gb or float(self.config.get("memory_limit_GB", 2.0))
+        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory)
+        return self.problem
+
+    def zunger_reference(self):
+        params = torch.as_tensor(self.initial_params, device=self.device)
+        return lambda q: zunger(q, params.to(q.device))
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def write_bands(self, outdir: Path, stem: str, title: str) -> list[float]:
+        """Band tables and plots of the current potential for every system; returns RMSE (eV) per system."""
+        rmses = []
+        with torch.no_grad():
+            self.refresh()
+            for x, target in enumerate(self.problem.targets):
+                spec = target.spec
+                bands = self.problem.bands(x).cpu()
+                distance = path_distance(target.ham.basis.crystal, spec.kpoints)
+                rmse = band_rmse(bands, target.reference.cpu(), target.kweights.cpu(), target.band_weights.cpu()) \
+                    if target.reference is not None else float("nan")
+                rmses.append(rmse)
+                write_table(outdir / f"{stem}_bands_{x}.dat", ["kidx", "path"] + [f"E_{b + 1}" for b in range(spec.nbands)],
+                            np.column_stack([np.arange(len(distance)), distance, bands.numpy()]),
+                            [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
+                plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands.numpy(), spec.kpoints, spec.ref_bands,
+                           title=f"{spec.name}: {title} (RMSE {1e3 * rmse:.1f} meV)")
+        return rmses
+
+    def plot_potential(self, stem, title: str):
+        from ..export import plot_potentials
+
+        with torch.no_grad():
+            plot_potentials(stem, lambda q: self.pp.local_form_factor(q), self.bundle.species,
+                            reference=self.zunger_reference(), title=title)
+
+    def save(self, outdir, prefix: str, optimizer=None):
+        with torch.no_grad():
+            save_potential(outdir, prefix, self.model, self.coefficients(), self.bundle.species, self.config)
+        if optimizer is not None:
+            from ..output import atomic_path
+
+            with atomic_path(Path(outdir) / f"{prefix}AdamState.pth") as tmp:
+                torch.save(optimizer.state_dict(), tmp)
+
+
+def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None) -> dict:
+    """Initialization: returns the record (also written to init_record.json)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    def on_plot(epoch):
+        setup.plot_potential(outdir / "initZunger_plotPP", f"prior fit, epoch {epoch}")
+
+    record = initialize(setup.model, setup.bundle, setup.initial_params, init_model, init_optimizer, on_plot)
+    record["coefficients_from"] = setup.params_origin
+    record["trainable"] = setup.coefficients.describe()
+    optimizer_state = record.pop("optimizer_state", None)
+    log.info("initialization strategy: %s (%s)", record["strategy"],
+             ", ".join(f"{k}={v}" for k, v in record.items() if k != "strategy"))
+    write_text(outdir / "init_record.json", json.dumps(record, indent=2, default=str) + "\n")
+    return {"record": record, "optimizer_state": optimizer_state}
+
+
+def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
+            device="cpu", stop_after=None) -> dict:
+    """The optimize stage (gradient training or init-only evaluation). Returns a summary dict."""
+    outdir = Path(outdir)
+    setup = FitSetup(bundle_dir, overrides, init_params, device)
+    cfg = setup.config
+    if cfg.get("mc_bool"):
+        raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
+                                "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
+    prior = run_prior(setup, outdir, init_model, init_optimizer)
+    problem = setup.build_problem()
+    stem = "initZunger" if prior["record"]["strategy"] == "fit to Zunger form" else "oldFunc"
+    start = problem.evaluate()
+    start_rmse = setup.write_bands(outdir, stem, "initial potential")
+    setup.plot_potential(outdir / f"{stem}_plotPP", "initial potential")
+    log.info("initial cost %.6g (bands %s), RMSE %s meV", start.total, start.bands,
+             ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
+    summary = {"initialization": prior["record"], "start_cost": start.total, "start_rmse_meV": [1e3 * r for r in start_rmse]}
+    settings = TrainSettings.from_config(cfg)
+    if settings.epochs > 0:
+        def on_checkpoint(epoch, prefix):
+            setup.write_bands(outdir, prefix.rstrip("_"), f"epoch {epoch}")
+            setup.plot_potential(outdir / f"{prefix}plotPP", f"epoch {epoch}")
+            setup.save(outdir, prefix)
+
+        modules = {"coefficients": setup.coefficients}
+        if not isinstance(setup.model, ZeroFunction):
+            modules["model"] = setup.model
+        result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
+                       stop_after=stop_after)
+        summary.update(stopped=result["stopped"], epochs=len(result["history"]))
+        if stop_after is not None and result["stopped"].startswith("stopped after"):
+            return summary
+        setup.save(outdir, "final_", result["optimizer"])
+    else:
+        log.info("init-only mode (max_num_epochs = 0, mc_bool = 0): evaluated the initial potential")
+        setup.save(outdir, "final_")
+    for m in (setup.model,):
+        m.eval()
+    end = problem.evaluate()
+    end_rmse = setup.write_bands(outdir, "final", "final potential")
+    setup.plot_potential(outdir / "final_plotPP", "final potential")
+    summary.update(final_cost=end.total, final_bands_cost=end.bands, final_rmse_meV=[1e3 * r for r in end_rmse],
+                   deformation_potentials=end.deformation_potentials,
+                   final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
+    log.info("final cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
+    write_text(outdir / "fit_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary

@@ -1,0 +1,184 @@
+"""Gradient training (max_num_epochs > 0, mc_bool = 0).
+
+One epoch = one optimizer step on the full objective (``FitProblem``), then an evaluation of the
+validation cost in eval mode (no dropout, BatchNorm running statistics). ExponentialLR steps every
+``schedulerStep`` epochs; ``perturbEvery`` adds a random kick (relative Gaussian noise); ``patience``
+stops when the validation cost has not improved for that many epochs. The complete training state
+(model, coefficients, optimizer, scheduler, random generator, history) is written atomically to
+``train_state.pth`` after every epoch, so a killed run resumes where it stopped and reaches the
+same final loss as an uninterrupted one. Every ``plotEvery`` epochs ``epoch_<N>_*`` checkpoints are
+written (model, optimizer state, coefficients, band tables, plotBS, plotPP).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..output import atomic_path, write_table
+
+log = logging.getLogger("sepm")
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "lbfgs": torch.optim.LBFGS,
+    "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta,
+    "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam, "asgd": torch.optim.ASGD,
+}
+
+#: Relative size of a perturbEvery kick: p <- p (1 + PERTURB_SCALE N(0, 1)).
+PERTURB_SCALE = 0.05
+
+STATE_FILE = "train_state.pth"
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    key = name.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not supported; choose one of {', '.join(sorted(OPTIMIZERS))}")
+    if key == "lbfgs":
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
+    return OPTIMIZERS[key](params, lr=lr)
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    gamma: float = 1.0
+    scheduler_step: int = 1
+    perturb_every: int = -1
+    patience: int = 0
+    plot_every: int = 0
+    separate_kpoints: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "TrainSettings":
+        return cls(epochs=int(cfg.get("max_num_epochs", 0)), optimizer=str(cfg.get("optimizer", "adam")),
+                   lr=float(cfg.get("optimizer_lr", 1e-3)), gamma=float(cfg.get("scheduler_gamma", 1.0)),
+                   scheduler_step=max(1, int(cfg.get("schedulerStep", 1))),
+                   perturb_every=int(cfg.get("perturbEvery", -1)), patience=int(cfg.get("patience", 0)),
+                   plot_every=int(cfg.get("plotEvery", 0)), separate_kpoints=bool(cfg.get("separateKptGrad", False)),
+                   seed=int(cfg.get("seed", 0)))
+
+
+def _save_state(path: Path, state: dict):
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_state=None, resume=True,
+          on_checkpoint=None, stop_after: int | None = None) -> dict:
+    """Train the parameters of ``modules`` (name -> torch.nn.Module) on ``problem``.
+
+    ``optimizer_state`` (e.g. init_AdamState.pth) seeds the optimizer of a fresh run. ``on_checkpoint``
+    (epoch, prefix) writes the epoch_<N>_ band and potential outputs. ``stop_after`` ends the run after
+    that epoch as if it had been killed (the state is saved; a rerun resumes)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: the model has no parameters and no coefficient is trainable")
+    optimizer = make_optimizer(settings.optimizer, params, settings.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
+    history, best, since_best, start = [], float("inf"), 0, 0
+    state_path = outdir / STATE_FILE
+    if resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history = state["history"].tolist()
+        best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
+        log.info("resuming training from %s at epoch %d (best validation cost %.6g)", state_path, start, best)
+    elif optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr
+        log.info("optimizer state loaded from the initialization (learning rate reset to %g)", settings.lr)
+    log.info("training %d parameters with %s (lr %g, gamma %g every %d epochs), %s gradients, up to %d epochs",
+             sum(p.numel() for p in params), settings.optimizer, settings.lr, settings.gamma, settings.scheduler_step,
+             "per-k-point" if settings.separate_kpoints else "full-batch", settings.epochs)
+
+    def step() -> float:
+        def closure():
+            optimizer.zero_grad()
+            return problem.evaluate(backward=True, separate_kpoints=settings.separate_kpoints).total
+
+        for m in modules.values():
+            m.train()
+        if isinstance(optimizer, torch.optim.LBFGS):
+            return float(optimizer.step(closure))
+        cost = closure()
+        optimizer.step()
+        return cost
+
+    stopped = "max_num_epochs reached"
+    bar = tqdm(range(start + 1, settings.epochs + 1), initial=start, total=settings.epochs, unit="epoch",
+               desc="train", disable=None)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        train_cost = step()
+        if settings.perturb_every > 0 and epoch % settings.perturb_every == 0:
+            _perturb(params, settings.seed, epoch)
+        if epoch % settings.scheduler_step == 0:
+            scheduler.step()
+        for m in modules.values():
+            m.eval()
+        validation = problem.evaluate().total
+        history.append([epoch, train_cost, validation, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
+        if validation < best:
+            best, since_best = validation, 0
+        else:
+            since_best += 1
+        bar.set_postfix(train=f"{train_cost:.4g}", val=f"{validation:.4g}")
+        _save_state(state_path, {
+            "epoch": epoch, "modules": {n: m.state_dict() for n, m in modules.items()},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "history": torch.tensor(history, dtype=torch.float64), "best": best, "since_best": since_best,
+            "rng": torch.get_rng_state()})
+        _write_cost(outdir, history)
+        if settings.plot_every > 0 and epoch % settings.plot_every == 0:
+            _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
+        if settings.patience > 0 and since_best >= settings.patience:
+            stopped = f"patience: no improvement of the validation cost in {settings.patience} epochs"
+            break
+        if stop_after is not None and epoch >= stop_after:
+            stopped = f"stopped after epoch {epoch} on request"
+            break
+    bar.close()
+    log.info("training ended at epoch %d (%s); best validation cost %.6g", history[-1][0] if history else start,
+             stopped, best)
+    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer}
+
+
+def _perturb(params, seed: int, epoch: int):
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    with torch.no_grad():
+        for p in params:
+            p.mul_(1.0 + PERTURB_SCALE * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
+    log.info("epoch %d: perturbed all trainable parameters by %.0f %% Gaussian noise", epoch, 100 * PERTURB_SCALE)
+
+
+def _write_cost(outdir: Path, history):
+    write_table(outdir / "training_cost.dat", ["epoch", "training_cost", "validation_cost", "lr", "seconds"], history,
+                header_lines=["cost = weighted band loss (eV^2) + deformation potentials + penalties"], fmt="%.10g")
+
+
+def _epoch_checkpoint(outdir: Path, epoch: int, modules: dict, optimizer, on_checkpoint):
+    prefix = f"epoch_{epoch}_"
+    if "model" in modules:
+        with atomic_path(outdir / f"{prefix}PPmodel.pth") as tmp:
+            torch.save(modules["model"].state_dict(), tmp)
+    with atomic_path(outdir / f"{prefix}AdamState.pth") as tmp:
+        torch.save(optimizer.state_dict(), tmp)
+    if on_checkpoint is not None:
+        on_checkpoint(epoch, prefix)
