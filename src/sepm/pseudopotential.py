@@ -36,6 +36,12 @@ class Pseudopotential:
         """v_s(q) without the long-range tail and strain factor: (nq, n_species)."""
         return zunger(q, self.params) if self.local is None else self.local(q)
 
+    def total_local_form_factor(self, q: torch.Tensor) -> torch.Tensor:
+        """v_s(q) including the long-range tail (unstrained): what the export stage transforms."""
+        from .terms.longrange import long_range_form_factor
+
+        return self.local_form_factor(q) + long_range_form_factor(q, self.params[:, 4], self.lr_gamma)
+
     @classmethod
     def from_bundle(cls, bundle, device="cpu", local=None, soc: bool | None = None,
                     nonlocal_: bool | None = None) -> "Pseudopotential":

@@ -56,7 +56,7 @@ def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0,
         if plot_every > 0 and on_plot is not None and (epoch % plot_every == 0 or epoch == epochs):
             on_plot(epoch)
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 def initialize(model, bundle, params, init_model: Path | None = None, init_optimizer: Path | None = None,

@@ -149,7 +149,7 @@ class FitProblem:
                 objective = sum(losses) + defpot + penalty
                 if backward:
                     objective.backward()
-                band_parts, total = [float(v) for v in losses], float(objective)
+                band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
         return LossParts(total, band_parts, float(defpot), float(penalty),
                          [(float(d), ref, w) for d, ref, w in rows])
 
