@@ -140,7 +140,7 @@ class FitProblem:
                 system_level = defpot + penalty
                 if system_level.requires_grad:
                     system_level.backward()
-                total = sum(band_parts) + float(system_level)
+                total = sum(band_parts) + float(system_level.detach())
             else:
                 self.refresh()
                 losses = [self._band_loss(x) if t.reference is not None else torch.zeros((), dtype=torch.float64)
@@ -150,8 +150,8 @@ class FitProblem:
                 if backward:
                     objective.backward()
                 band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
-        return LossParts(total, band_parts, float(defpot), float(penalty),
-                         [(float(d), ref, w) for d, ref, w in rows])
+        return LossParts(total, band_parts, float(defpot.detach()), float(penalty.detach()),
+                         [(float(d.detach()), ref, w) for d, ref, w in rows])
 
     def _accumulate_per_k(self, x: int) -> float:
         t = self.targets[x]
@@ -162,7 +162,7 @@ class FitProblem:
             self.refresh()
             loss = self._band_loss(x, slice(k, k + 1))
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         return total
 
     def rmse(self) -> list[float]:

@@ -158,6 +158,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
     prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()
+    setup.model.eval()
     stem = "initZunger" if prior["record"]["strategy"] == "fit to Zunger form" else "oldFunc"
     start = problem.evaluate()
     start_rmse = setup.write_bands(outdir, stem, "initial potential")
@@ -184,8 +185,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     else:
         log.info("init-only mode (max_num_epochs = 0, mc_bool = 0): evaluated the initial potential")
         setup.save(outdir, "final_")
-    for m in (setup.model,):
-        m.eval()
+    setup.model.eval()
     end = problem.evaluate()
     end_rmse = setup.write_bands(outdir, "final", "final potential")
     setup.plot_potential(outdir / "final_plotPP", "final potential")

@@ -99,7 +99,9 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         history = state["history"].tolist()
         best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
         log.info("resuming training from %s at epoch %d (best validation cost %.6g)", state_path, start, best)
-    elif optimizer_state is not None:
+    else:
+        torch.manual_seed(settings.seed)  # dropout draws: a run is reproducible from its seed
+    if start == 0 and optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
         for group in optimizer.param_groups:
             group["lr"] = settings.lr

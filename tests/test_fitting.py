@@ -1,0 +1,150 @@
+"""Gradient fitting: recovery of a known potential, execution modes, resume, deformation potentials,
+initialization strategies and optimizers."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from small_bundles import small_gaas
+from sepm.fitting.coefficients import Coefficients, stoichiometry
+from sepm.fitting.stage import FitSetup, run_fit
+from sepm.io import read_bundle
+
+
+def computed_bands(folder, overrides=()):
+    setup = FitSetup(folder, overrides)
+    problem = setup.build_problem()
+    with torch.no_grad():
+        setup.refresh()
+        return problem.bands(0).numpy()
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory):
+    """A GaAs bundle whose reference bands are those of its own Zunger potential, and that potential."""
+    base = small_gaas(tmp_path_factory.mktemp("ref"))
+    bundle = read_bundle(base)
+    return computed_bands(base), {s: bundle.params[s].copy() for s in bundle.species}
+
+
+def test_analytic_fit_recovers_known_potential(tmp_path, known):
+    reference, params = known
+    perturbed = {s: p * np.array([1.05, 0.95, 1.05, 0.95, 1, 1, 1, 1, 1]) for s, p in params.items()}
+    folder = small_gaas(tmp_path, reference=reference, params=perturbed,
+                        config={"max_num_epochs": 40, "optimizer": "lbfgs", "optimizer_lr": 1.0,
+                                "trainable_params": ["a0", "a1", "a2", "a3"]})
+    summary = run_fit(folder, tmp_path / "fit")
+    assert summary["start_rmse_meV"][0] > 50
+    assert summary["final_rmse_meV"][0] < 5
+    assert (tmp_path / "fit" / "final_GaParams.par").is_file()
+
+
+def test_per_k_and_full_batch_gradients_are_identical(tmp_path):
+    folder = small_gaas(tmp_path, config={"SObool": 1, "trainable_params": ["a0", "a3", "a4", "a5", "a6", "a7"],
+                                          "PPmodel": "Net_celu_HeInit_decayGaussian", "hiddenLayers": [6, 6],
+                                          "PPmodel_gaussian_std": 2.0})
+    for sym, a5 in (("Ga", 0.3), ("As", 0.2)):
+        path = folder / f"init_{sym}Params.par"
+        values = np.loadtxt(path)
+        path.write_text("\n".join(map(str, [*values[:5], a5, 0.2, 0.1, 0])) + "\n")
+    setup = FitSetup(folder)
+    problem = setup.build_problem()
+    params = [p for m in (setup.model, setup.coefficients) for p in m.parameters()]
+    grads = []
+    for separate in (False, True):
+        for p in params:
+            p.grad = None
+        loss = problem.evaluate(backward=True, separate_kpoints=separate).total
+        grads.append((loss, [p.grad.clone() for p in params]))
+    (l0, g0), (l1, g1) = grads
+    assert l1 == pytest.approx(l0, rel=1e-12)
+    for a, b in zip(g0, g1):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12 * float(a.abs().max()))
+    assert any(float(g.abs().max()) > 0 for g in g0)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    config = {"PPmodel": "Net_relu_xavier_dropout_decayGaussian", "hiddenLayers": [5, 5], "PPmodel_gaussian_std": 2.0,
+              "max_num_epochs": 6, "optimizer_lr": 0.01, "perturbEvery": 4, "scheduler_gamma": 0.8, "seed": 3}
+    folder = small_gaas(tmp_path, kstride=15, config=config)
+    whole = run_fit(folder, tmp_path / "whole")
+    partial = run_fit(folder, tmp_path / "resumed", stop_after=3)
+    assert partial["stopped"].startswith("stopped after epoch 3")
+    resumed = run_fit(folder, tmp_path / "resumed")
+    assert resumed["final_cost"] == pytest.approx(whole["final_cost"], rel=1e-10, abs=0)
+    cost = np.loadtxt(tmp_path / "resumed" / "training_cost.dat")
+    assert cost.shape[0] == 6 and list(cost[:, 0]) == [1, 2, 3, 4, 5, 6]
+
+
+def test_deformation_potential_same_in_every_mode_and_moves_to_target(tmp_path):
+    folder = small_gaas(tmp_path, kstride=10, config={"trainable_params": ["a8"], "max_num_epochs": 15,
+                                                       "optimizer": "adam", "optimizer_lr": 0.05})
+    (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nfit_defPot = 1\n")
+    # Gamma (k index 2 of the thinned path) valence top (band 7) to conduction (band 8), +1 % lattice constant
+    (folder / "expDefPot_0.par").write_text("2 7 2 8 1.01 -12.0 1.0\n")
+    setup = FitSetup(folder)
+    problem = setup.build_problem()
+    full = problem.evaluate(backward=True)
+    per_k = problem.evaluate(backward=True, separate_kpoints=True)
+    d0 = full.deformation_potentials[0][0]
+    assert per_k.deformation_potentials[0][0] == pytest.approx(d0, rel=1e-12)
+    assert -20 < d0 < 0  # GaAs gap deformation potential is negative (gap closes under expansion)
+    summary = run_fit(folder, tmp_path / "fit")
+    d1 = summary["deformation_potentials"][0][0]
+    assert abs(d1 - (-12.0)) < abs(d0 - (-12.0)) - 0.5  # moved towards the target
+    assert summary["final_params"]["Ga"][8] != 0.0
+
+
+def test_long_range_moves_keep_neutrality(tmp_path):
+    bundle = read_bundle(small_gaas(tmp_path))
+    base = np.stack([bundle.params[s] for s in bundle.species])
+    coeffs = Coefficients(base, ["a4"], stoichiometry(bundle))
+    with torch.no_grad():
+        coeffs.shift.fill_(0.37)
+    a4 = coeffs()[:, 4]
+    assert float(a4.sum()) == pytest.approx(base[:, 4].sum(), abs=1e-12)
+    assert float((a4 - torch.as_tensor(base[:, 4])).abs().max()) > 0.2
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "lbfgs", "rmsprop", "adamw", "adagrad", "nadam", "radam"])
+def test_optimizers_run(tmp_path, name):
+    folder = small_gaas(tmp_path, kstride=20, config={"max_num_epochs": 2, "optimizer": name, "optimizer_lr": 1e-3})
+    summary = run_fit(folder, tmp_path / "fit")
+    assert summary["epochs"] == 2 and np.isfinite(summary["final_cost"])
+
+
+def test_patience_stops_early(tmp_path):
+    folder = small_gaas(tmp_path, kstride=20, config={"max_num_epochs": 50, "optimizer": "sgd", "optimizer_lr": 0.0,
+                                                      "patience": 3})
+    summary = run_fit(folder, tmp_path / "fit")
+    assert summary["epochs"] == 4 and summary["stopped"].startswith("patience")
+
+
+@pytest.mark.parametrize("config,strategy", [
+    ({"PPmodel": "ZeroFunction"}, "analytic only (ZeroFunction)"),
+    ({"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0,
+      "init_Zunger_num_epochs": 200, "init_Zunger_optimizer_lr": 0.05}, "fit to Zunger form"),
+    ({"PPmodel": "Net_relu_HeInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "He/Kaiming"),
+    ({"PPmodel": "Net_celu_RandInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "RandInit"),
+])
+def test_initialization_strategy_is_recorded(tmp_path, config, strategy):
+    folder = small_gaas(tmp_path, kstride=20, config=config)
+    summary = run_fit(folder, tmp_path / "fit")
+    record = json.loads((tmp_path / "fit" / "init_record.json").read_text())
+    assert record["strategy"] == strategy == summary["initialization"]["strategy"]
+    if strategy == "fit to Zunger form":
+        assert record["final_mse"] < 50.0
+
+
+def test_checkpoint_reuse_chain(tmp_path):
+    """A previous stage's final model and coefficients initialize the next stage exactly."""
+    config = {"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0,
+              "max_num_epochs": 3, "optimizer_lr": 0.01, "trainable_params": ["a4"]}
+    folder = small_gaas(tmp_path, kstride=20, config=config)
+    first = run_fit(folder, tmp_path / "first")
+    second = run_fit(folder, tmp_path / "second", overrides=["max_num_epochs=0"],
+                     init_model=tmp_path / "first" / "final_PPmodel.pth", init_params=(tmp_path / "first", "final_"))
+    assert second["initialization"]["strategy"] == "checkpoint reuse"
+    assert second["start_cost"] == pytest.approx(first["final_cost"], rel=1e-12)
