@@ -14,15 +14,30 @@ log = logging.getLogger("sepm")
 def _bands(args) -> int:
     from .evaluate import evaluate_bundle
 
-    results = evaluate_bundle(args.bundle, args.outdir, device=args.device, memory_limit_gb=args.memory_limit_gb,
-                              systems=args.system)
+    pp = None
+    if args.potential:
+        from .fitting.potential_files import load_potential
+
+        pp = load_potential(args.potential, args.prefix, device=args.device)[0]
+        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
+    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device,
+                              memory_limit_gb=args.memory_limit_gb, systems=args.system)
     for r in results:
         log.info("wrote %s/bands_%d.dat, .png, .pdf", args.outdir, r["index"])
     return 0
 
 
 def _fit_inputs(args) -> dict:
-    init_params = (args.init_params, args.init_params_prefix) if args.init_params else None
+    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model."""
+    from pathlib import Path
+
+    params_dir, prefix = args.init_params, args.init_params_prefix
+    if args.init_from:
+        params_dir, prefix = args.init_from, args.init_prefix
+        model = Path(args.init_from) / f"{args.init_prefix}PPmodel.pth"
+        if args.init_model is None and model.is_file():
+            args.init_model = str(model)
+    init_params = (params_dir, prefix) if params_dir else None
     return dict(overrides=args.set, init_params=init_params, device=args.device)
 
 
@@ -32,9 +47,10 @@ def _prior(args) -> int:
     from .fitting.stage import FitSetup, run_prior
 
     setup = FitSetup(args.bundle, **_fit_inputs(args))
-    prior = run_prior(setup, Path(args.outdir), args.init_model)
+    prior = run_prior(setup, Path(args.outdir), args.init_model, record_name="init_record.json.part")
     setup.save(args.outdir, "init_")
     setup.plot_potential(Path(args.outdir) / "init_plotPP", f"prior: {prior['record']['strategy']}")
+    Path(args.outdir, "init_record.json.part").replace(Path(args.outdir, "init_record.json"))  # written last
     return 0
 
 
@@ -54,7 +70,7 @@ def _export(args) -> int:
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
     out = Path(args.outdir)
-    name = args.prefix.rstrip("_") or "final"
+    name = args.name or args.prefix.rstrip("_") or "final"
 
     def vq(q):
         return pp.total_local_form_factor(q)
@@ -79,6 +95,10 @@ def _add_fit_inputs(p):
                    "files in DIR (a previous stage's output) instead of the bundle's init_<Sym>Params.par")
     p.add_argument("--init-params-prefix", default="final_", metavar="PREFIX",
                    help="file prefix for --init-params (default final_; e.g. best_, init_, epoch_100_)")
+    p.add_argument("--init-from", metavar="DIR", help="a previous stage's output folder: its <prefix>PPmodel.pth "
+                   "(when present) and <prefix><Sym>Params.par initialize this stage (hybrid chains)")
+    p.add_argument("--init-prefix", default="final_", metavar="PREFIX",
+                   help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
 
@@ -100,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     bands.add_argument("outdir", help="output folder (created if needed)")
     bands.add_argument("--system", type=int, action="append", metavar="X",
                        help="evaluate only system X (repeatable; default: every system)")
+    bands.add_argument("--potential", metavar="DIR", help="evaluate a fitted potential: a folder written by sepm "
+                       "train / mc / prior (model_config.json, <prefix>PPmodel.pth, <prefix><Sym>Params.par)")
+    bands.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
     bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=float, default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
@@ -132,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("fitdir", help="folder written by sepm train / prior / mc")
     export.add_argument("outdir", help="output folder")
     export.add_argument("--prefix", default="final_", help="which potential: final_ (default), best_, init_, epoch_<N>_")
+    export.add_argument("--name", help="output file stem (default: the prefix without '_', e.g. final, best)")
     export.add_argument("--rmax", type=float, default=15.0, help="real-space grid end (Bohr, default 15)")
     export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
     export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")

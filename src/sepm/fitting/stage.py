@@ -8,6 +8,7 @@ an optimizer state, and a folder of ``<prefix><Sym>Params.par`` coefficient file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -130,7 +131,8 @@ class FitSetup:
                 torch.save(optimizer.state_dict(), tmp)
 
 
-def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None) -> dict:
+def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None,
+              record_name: str = "init_record.json") -> dict:
     """Initialization: returns the record (also written to init_record.json)."""
     outdir.mkdir(parents=True, exist_ok=True)
 
@@ -143,8 +145,26 @@ def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=Non
     optimizer_state = record.pop("optimizer_state", None)
     log.info("initialization strategy: %s (%s)", record["strategy"],
              ", ".join(f"{k}={v}" for k, v in record.items() if k != "strategy"))
-    write_text(outdir / "init_record.json", json.dumps(record, indent=2, default=str) + "\n")
+    write_text(outdir / record_name, json.dumps(record, indent=2, default=str) + "\n")
     return {"record": record, "optimizer_state": optimizer_state}
+
+
+def fingerprint(config: dict, *files_and_args) -> str:
+    """A hash of the effective configuration and the initialization inputs (file contents included)."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for item in files_and_args:
+        for part in (item if isinstance(item, tuple) else (item,)):
+            h.update(str(part).encode())
+            if part is not None and Path(part).is_file():
+                h.update(Path(part).read_bytes())
+    return h.hexdigest()
+
+
+def param_files(init_params) -> list[Path]:
+    if init_params is None:
+        return []
+    folder, prefix = init_params
+    return sorted(Path(folder).glob(f"{prefix}*Params.par"))
 
 
 def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
@@ -177,7 +197,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
         if not isinstance(setup.model, ZeroFunction):
             modules["model"] = setup.model
         result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
-                       stop_after=stop_after)
+                       stop_after=stop_after, fingerprint=fingerprint(cfg, init_model, init_optimizer, *param_files(init_params)))
         summary.update(stopped=result["stopped"], epochs=len(result["history"]))
         if stop_after is not None and result["stopped"].startswith("stopped after"):
             return summary

@@ -74,12 +74,13 @@ def _save_state(path: Path, state: dict):
 
 
 def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_state=None, resume=True,
-          on_checkpoint=None, stop_after: int | None = None) -> dict:
+          on_checkpoint=None, stop_after: int | None = None, fingerprint: str = "") -> dict:
     """Train the parameters of ``modules`` (name -> torch.nn.Module) on ``problem``.
 
     ``optimizer_state`` (e.g. init_AdamState.pth) seeds the optimizer of a fresh run. ``on_checkpoint``
     (epoch, prefix) writes the epoch_<N>_ band and potential outputs. ``stop_after`` ends the run after
-    that epoch as if it had been killed (the state is saved; a rerun resumes)."""
+    that epoch as if it had been killed (the state is saved; a rerun resumes). A saved state is only
+    resumed when its ``fingerprint`` (of the configuration and inputs) matches."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -89,8 +90,11 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
     history, best, since_best, start = [], float("inf"), 0, 0
     state_path = outdir / STATE_FILE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True)
+    state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
+    if state is not None and state.get("fingerprint", "") != fingerprint:
+        log.info("%s was written for another configuration or initialization; starting afresh", state_path)
+        state = None
+    if state is not None:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
@@ -146,7 +150,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             "epoch": epoch, "modules": {n: m.state_dict() for n, m in modules.items()},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "history": torch.tensor(history, dtype=torch.float64), "best": best, "since_best": since_best,
-            "rng": torch.get_rng_state()})
+            "rng": torch.get_rng_state(), "fingerprint": fingerprint})
         _write_cost(outdir, history)
         if settings.plot_every > 0 and epoch % settings.plot_every == 0:
             _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
