@@ -13,6 +13,9 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/prior.smk"
+include: "workflow/rules/optimize.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -1,23 +1,36 @@
-# Helpers shared by all rules: bundle lookup and the per-material output lists.
+# Helpers shared by all rules: bundle lookup, the optimize chain of each material, and the
+# command lines of the stages.
 
+import json
 import re
 from pathlib import Path
 
 SYSTEM_FILE = re.compile(r"^system_(\d+)\.par$")
 BAND_EXTS = ["dat", "png", "pdf"]
+# File a stage writes last (the rule's declared output) and the prefix of the potential it leaves.
+STAGE_MARKER = {
+    "prior": "init_record.json",
+    "gradient": "fit_summary.json",
+    "mc": "mc_summary.json",
+}
+STAGE_PREFIX = {"prior": "init_", "gradient": "final_", "mc": "best_"}
 
 
-def bundle_dir(material):
+def material(name):
+    return config["materials"][name]
+
+
+def bundle_dir(name):
     """Input bundle folder of a configured material."""
-    return Path(config["materials"][material]["bundle"])
+    return Path(material(name)["bundle"])
 
 
-def system_indices(material):
+def system_indices(name):
     """Sorted system indices X of the bundle, from its system_X.par files."""
-    folder = bundle_dir(material)
+    folder = bundle_dir(name)
     if not folder.is_dir():
         raise WorkflowError(
-            f"materials.{material}.bundle: {folder} is not a folder (config)"
+            f"materials.{name}.bundle: {folder} is not a folder (config)"
         )
     found = sorted(
         int(m.group(1))
@@ -29,21 +42,114 @@ def system_indices(material):
     return found
 
 
-def bundle_files(material):
+def bundle_files(name):
     """Every file of a material's bundle, so that editing one reruns its jobs."""
-    system_indices(material)  # fails early on a missing or empty bundle
-    return sorted(str(p) for p in bundle_dir(material).iterdir() if p.is_file())
+    system_indices(name)  # fails early on a missing or empty bundle
+    return sorted(str(p) for p in bundle_dir(name).iterdir() if p.is_file())
 
 
-def bands_outputs(material):
+def optimize_chain(name):
+    """The optimize steps of a material: [(step name, method, overrides)], e.g. 1_mc, 2_gradient."""
+    return [
+        (f"{i}_{step['method']}", step["method"], step.get("set", {}))
+        for i, step in enumerate(material(name)["optimize"], 1)
+    ]
+
+
+def step_info(name, step):
+    for entry in optimize_chain(name):
+        if entry[0] == step:
+            return entry
+    raise WorkflowError(f"materials.{name}.optimize has no step {step}")
+
+
+def stage_dir(name, step):
+    return (
+        f"results/{name}/prior"
+        if step == "prior"
+        else f"results/{name}/optimize/{step}"
+    )
+
+
+def stage_marker(name, step):
+    method = "prior" if step == "prior" else step_info(name, step)[1]
+    return f"{stage_dir(name, step)}/{STAGE_MARKER[method]}"
+
+
+def previous_step(name, step):
+    names = ["prior"] + [entry[0] for entry in optimize_chain(name)]
+    return names[names.index(step) - 1]
+
+
+def last_step(name):
+    steps = optimize_chain(name)
+    return steps[-1][0] if steps else "prior"
+
+
+def prefix_of(name, step):
+    return STAGE_PREFIX["prior" if step == "prior" else step_info(name, step)[1]]
+
+
+def overrides(name, step):
+    """NN_config overrides of one stage: the material's `set`, then the stage's own `set`."""
+    values = dict(material(name).get("set", {}))
+    values.update(
+        material(name).get("prior", {}).get("set", {})
+        if step == "prior"
+        else step_info(name, step)[2]
+    )
+    if step != "prior":
+        method = step_info(name, step)[1]
+        values["mc_bool"] = 1 if method == "mc" else 0
+        if method == "mc":
+            values["max_num_epochs"] = 0
+    return values
+
+
+def set_args(values):
+    args = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, list):
+            value = " ".join(str(v) for v in value)
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def stage_argv(name, step):
+    """`sepm prior|train|mc` arguments of one stage (the previous stage initializes it)."""
+    outdir = stage_dir(name, step)
+    values = overrides(name, step)
+    if step == "prior":
+        return ["prior", str(bundle_dir(name)), outdir, *set_args(values)]
+    previous = previous_step(name, step)
+    command = "mc" if step_info(name, step)[1] == "mc" else "train"
+    return [
+        command,
+        str(bundle_dir(name)),
+        outdir,
+        "--init-from",
+        stage_dir(name, previous),
+        "--init-prefix",
+        prefix_of(name, previous),
+        *set_args(values),
+    ]
+
+
+def bands_outputs(name, folder="bands"):
     """Band tables and plots of every system of a material."""
     return [
-        f"results/{material}/bands/bands_{i}.{ext}"
-        for i in system_indices(material)
+        f"results/{name}/{folder}/bands_{i}.{ext}"
+        for i in system_indices(name)
         for ext in BAND_EXTS
     ]
 
 
 def all_targets():
-    """Default targets: the bands of every configured material."""
-    return [f for material in config["materials"] for f in bands_outputs(material)]
+    """Default targets: the exported potential and the final bands of every material."""
+    targets = []
+    for name in config["materials"]:
+        targets.append(f"results/{name}/final_pot.dat")
+        targets += bands_outputs(name, "eval")
+    return targets

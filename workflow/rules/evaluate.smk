@@ -1,7 +1,8 @@
-# eval_fullBand: band structure of the bundle's initial potential, one job per system.
+# eval_fullBand: band structures of the bundle's initial potential (bands/) and of the final
+# fitted potential (eval/), one job per system.
 
 
-rule eval_bands:
+rule eval_bands_initial:
     input:
         bundle=lambda wildcards: bundle_files(wildcards.material),
     output:
@@ -9,19 +10,62 @@ rule eval_bands:
         png="results/{material}/bands/bands_{system}.png",
         pdf="results/{material}/bands/bands_{system}.pdf",
     log:
-        "logs/eval_bands/{material}_{system}.log",
+        "logs/{material}/bands_{system}.log",
     benchmark:
-        "benchmarks/eval_bands/{material}_{system}.tsv"
+        "benchmarks/{material}/bands_{system}.tsv"
     wildcard_constraints:
         system=r"\d+",
     conda:
         "../envs/sepm.yaml"
-    threads: config["eval_bands"]["threads"]
+    threads: config["resources"]["eval"]["threads"]
     resources:
-        mem_mb=config["eval_bands"]["mem_mb"],
-        runtime=config["eval_bands"]["runtime"],
+        mem_mb=config["resources"]["eval"]["mem_mb"],
+        runtime=config["resources"]["eval"]["runtime"],
     params:
-        bundle=lambda wildcards: str(bundle_dir(wildcards.material)),
-        outdir=lambda wildcards, output: str(Path(output.table).parent),
+        argv=lambda wildcards, output: [
+            "bands",
+            str(bundle_dir(wildcards.material)),
+            str(Path(output.table).parent),
+            "--system",
+            wildcards.system,
+        ],
     script:
-        "../scripts/eval_bands.py"
+        "../scripts/sepm_stage.py"
+
+
+rule eval_bands_final:
+    input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
+        fit=lambda wildcards: stage_marker(
+            wildcards.material, last_step(wildcards.material)
+        ),
+    output:
+        table="results/{material}/eval/bands_{system}.dat",
+        png="results/{material}/eval/bands_{system}.png",
+        pdf="results/{material}/eval/bands_{system}.pdf",
+    log:
+        "logs/{material}/eval_{system}.log",
+    benchmark:
+        "benchmarks/{material}/eval_{system}.tsv"
+    wildcard_constraints:
+        system=r"\d+",
+    conda:
+        "../envs/sepm.yaml"
+    threads: config["resources"]["eval"]["threads"]
+    resources:
+        mem_mb=config["resources"]["eval"]["mem_mb"],
+        runtime=config["resources"]["eval"]["runtime"],
+    params:
+        argv=lambda wildcards, input, output: [
+            "bands",
+            str(bundle_dir(wildcards.material)),
+            str(Path(output.table).parent),
+            "--system",
+            wildcards.system,
+            "--potential",
+            str(Path(input.fit).parent),
+            "--prefix",
+            prefix_of(wildcards.material, last_step(wildcards.material)),
+        ],
+    script:
+        "../scripts/sepm_stage.py"

@@ -1,4 +1,5 @@
-"""Snakemake script of the eval_bands rule: `sepm bands BUNDLE OUTDIR --system X`, logged to the rule's log."""
+"""Snakemake script shared by every rule: run `sepm <argv>` (snakemake.params.argv) with the rule's
+threads, logging everything to the rule's log file."""
 
 import sys
 import traceback
@@ -13,7 +14,7 @@ def run() -> int:
     from sepm.cli import main
 
     torch.set_num_threads(snakemake.threads)
-    argv = ["bands", snakemake.params.bundle, snakemake.params.outdir, "--system", snakemake.wildcards.system]
+    argv = [str(a) for a in snakemake.params.argv]
     print("sepm " + " ".join(argv), flush=True)
     try:
         rc = main(argv)
@@ -30,4 +31,4 @@ with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(l
         status = 1
 
 if status:
-    sys.exit(f"sepm bands failed (exit {status}); see {snakemake.log[0]}")
+    sys.exit(f"sepm failed (exit {status}); see {snakemake.log[0]}")

@@ -1,0 +1,35 @@
+# Export: q-space table and real-space potential (final_pot.dat) of the last optimize step.
+
+
+rule export:
+    input:
+        fit=lambda wildcards: stage_marker(
+            wildcards.material, last_step(wildcards.material)
+        ),
+    output:
+        pot="results/{material}/final_pot.dat",
+        qspace="results/{material}/final_qSpace_pot.dat",
+        plot="results/{material}/final_plotPP.png",
+        convergence="results/{material}/final_pot_convergence.png",
+    log:
+        "logs/{material}/export.log",
+    benchmark:
+        "benchmarks/{material}/export.tsv"
+    conda:
+        "../envs/sepm.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        argv=lambda wildcards, input, output: [
+            "export",
+            str(Path(input.fit).parent),
+            str(Path(output.pot).parent),
+            "--prefix",
+            prefix_of(wildcards.material, last_step(wildcards.material)),
+            "--name",
+            "final",
+        ],
+    script:
+        "../scripts/sepm_stage.py"
