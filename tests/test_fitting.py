@@ -148,3 +148,24 @@ def test_checkpoint_reuse_chain(tmp_path):
                      init_model=tmp_path / "first" / "final_PPmodel.pth", init_params=(tmp_path / "first", "final_"))
     assert second["initialization"]["strategy"] == "checkpoint reuse"
     assert second["start_cost"] == pytest.approx(first["final_cost"], rel=1e-12)
+
+
+def test_cache_so_gives_identical_loss_and_gradients(tmp_path):
+    folder = small_gaas(tmp_path, kstride=10, config={"SObool": 1, "trainable_params": ["a5", "a6", "a7"]})
+    for sym in ("Ga", "As"):
+        path = folder / f"init_{sym}Params.par"
+        values = np.loadtxt(path)
+        path.write_text("\n".join(map(str, [*values[:5], 0.3, 0.2, 0.1, 0])) + "\n")
+    results = []
+    for cache in (0, 1):
+        setup = FitSetup(folder, [f"cacheSO={cache}"])
+        problem = setup.build_problem()
+        for _ in range(2):  # the second evaluation reuses the cached geometry
+            setup.coefficients.free.grad = None
+            loss = problem.evaluate(backward=True).total
+        results.append((loss, setup.coefficients.free.grad.clone()))
+        cached = problem.targets[0].ham.basis.__dict__.get("projector_cache")
+        assert (cached is not None) == bool(cache)
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-13)
+    assert torch.allclose(results[1][1], results[0][1], rtol=1e-12)
+    assert len(cached.store) > 0

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import logging
+
 import numpy as np
 import torch
 
 from ..bands import band_energies, system_hamiltonian
 from ..losses import band_loss
 from ..pseudopotential import Pseudopotential
+
+log = logging.getLogger("sepm")
 
 PENALTY_Q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
 
@@ -82,6 +86,22 @@ class FitProblem:
                     scaled = system_hamiltonian(spec, pp, device=device, scale=float(row[4]), reference_basis=ham.basis)
                     target.defpot.append((row, scaled))
             self.targets.append(target)
+        if cfg.get("cacheSO"):
+            self._enable_projector_cache()
+
+    def _enable_projector_cache(self):
+        """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""
+        from ..terms.base import ProjectorCache
+
+        hams = [h for t in self.targets for h in [t.ham, *(s for _, s in t.defpot)]]
+        need = sum(len(t.spec.kpoints) * 10 * t.ham.basis.size**2 * 8 for t in self.targets if t.ham.spinor
+                   or self.pp.nonlocal_)
+        budget = self.memory_limit_gb * 2**30 / 2
+        cache = ProjectorCache(budget)
+        for ham in hams:
+            ham.basis.projector_cache = cache
+        log.info("cacheSO: keeping SO/NL geometry between evaluations (about %.0f MB needed, budget %.0f MB%s)",
+                 need / 2**20, budget / 2**20, "" if need <= budget else "; k-points beyond it are rebuilt each time")
 
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:

@@ -52,6 +52,37 @@ def k_plus_g(basis, k: torch.Tensor):
     return kg, torch.linalg.vector_norm(kg, dim=-1)
 
 
+class ProjectorCache:
+    """Parameter-independent SO/NL geometry kept between evaluations (cacheSO), within a byte budget.
+
+    Entries that do not fit are rebuilt per k on every evaluation, as without the cache."""
+
+    def __init__(self, budget_bytes: float):
+        self.budget = float(budget_bytes)
+        self.used = 0
+        self.store: dict = {}
+        self.misses = 0
+
+    def get(self, name: str, k: torch.Tensor, build):
+        key = (name, k.detach().cpu().numpy().tobytes())
+        if key in self.store:
+            return self.store[key]
+        value = build()
+        size = sum(t.numel() * t.element_size() for t in value)
+        if self.used + size <= self.budget:
+            self.store[key] = value
+            self.used += size
+        else:
+            self.misses += 1
+        return value
+
+
+def projector_geometry(term, k: torch.Tensor, build):
+    """``build()`` (a tuple of tensors), through the basis's ProjectorCache when it has one."""
+    cache = getattr(term.basis, "projector_cache", None)
+    return build() if cache is None else cache.get(term.name, k, build)
+
+
 class ProjectorGeometry:
     """Per-k geometry shared by the l = 1 projector terms (spin-orbit, nonlocal); no parameters.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..constants import NL_SHIFT_CENTER, NL_WIDTH
-from .base import ProjectorGeometry, Term
+from .base import ProjectorGeometry, Term, projector_geometry
 from .radial import gaussian_radial_from, shifted_gaussian_radial_matrix
 
 
@@ -29,9 +29,14 @@ class Nonlocal(Term):
 
     def matrix(self, k, prepared=None):
         f6, f7 = self.prepare() if prepared is None else prepared
-        geo = ProjectorGeometry.of(self.basis, k)
-        with torch.no_grad():
-            geometry = torch.bmm(geo.kg, geo.kg.transpose(-1, -2)).mul_(geo.prefactor)
-            r1 = gaussian_radial_from(geo.product, geo.diff2, NL_WIDTH).mul_(geometry)
-            q = shifted_gaussian_radial_matrix(geo.norms, center=NL_SHIFT_CENTER).mul_(geometry)
+        r1, q = projector_geometry(self, k, lambda: self.geometry(k))
         return f6 * r1 + f7 * q
+
+    @torch.no_grad()
+    def geometry(self, k):
+        """Parameter-independent factors 12 pi (K_i . K_j) / (|K_i||K_j|) times R_1.0 and times Q."""
+        geo = ProjectorGeometry.of(self.basis, k)
+        geometry = torch.bmm(geo.kg, geo.kg.transpose(-1, -2)).mul_(geo.prefactor)
+        r1 = gaussian_radial_from(geo.product, geo.diff2, NL_WIDTH).mul_(geometry)
+        q = shifted_gaussian_radial_matrix(geo.norms, center=NL_SHIFT_CENTER).mul_(geometry)
+        return r1, q

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..constants import SOC_WIDTH
-from .base import ProjectorGeometry, Term
+from .base import ProjectorGeometry, Term, projector_geometry
 from .radial import gaussian_radial_from
 
 
@@ -26,16 +26,21 @@ class SpinOrbit(Term):
         """sum_s a5(s) S_s(G_i - G_j) as (N, N, 2) real and imaginary parts."""
         return torch.view_as_real(self.basis.species_weighted_structure_factor(self.pseudopotential.params[:, 5]))
 
+    @torch.no_grad()
+    def geometry(self, k):
+        """Parameter-independent factors: 6 pi R_0.7 / (|K_i||K_j|) and the components of K_i x K_j."""
+        geo = ProjectorGeometry.of(self.basis, k)
+        geometry = gaussian_radial_from(geo.product, geo.diff2, SOC_WIDTH).mul_(geo.prefactor).mul_(0.5)
+        x, y, z = geo.kg.unbind(-1)
+        cx = torch.baddbmm(y[:, :, None] * z[:, None, :], z[:, :, None], y[:, None, :], alpha=-1)
+        cy = torch.baddbmm(z[:, :, None] * x[:, None, :], x[:, :, None], z[:, None, :], alpha=-1)
+        cz = torch.baddbmm(x[:, :, None] * y[:, None, :], y[:, :, None], x[:, None, :], alpha=-1)
+        return geometry, cx, cy, cz
+
     def matrix(self, k, prepared=None):
         f = self.prepare() if prepared is None else prepared
-        geo = ProjectorGeometry.of(self.basis, k)
         n = self.basis.size
-        with torch.no_grad():
-            geometry = gaussian_radial_from(geo.product, geo.diff2, SOC_WIDTH).mul_(geo.prefactor).mul_(0.5)
-            x, y, z = geo.kg.unbind(-1)
-            cx = torch.baddbmm(y[:, :, None] * z[:, None, :], z[:, :, None], y[:, None, :], alpha=-1)
-            cy = torch.baddbmm(z[:, :, None] * x[:, None, :], x[:, :, None], z[:, None, :], alpha=-1)
-            cz = torch.baddbmm(x[:, :, None] * y[:, None, :], y[:, :, None], x[:, None, :], alpha=-1)
+        geometry, cx, cy, cz = projector_geometry(self, k, lambda: self.geometry(k))
         # f = sum_s a5(s) S_s times the real geometry (the 1/2 of sigma/2 folded in); f = a + i b
         a, b = f[..., 0] * geometry, f[..., 1] * geometry
         # (-i)(C . sigma): uu = -i Cz, dd = +i Cz, ud = -i Cx - Cy, du = -i Cx + Cy; (a + ib)(c + id)
