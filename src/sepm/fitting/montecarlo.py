@@ -1,0 +1,460 @@
+r"""Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0).
+
+State
+    The trainable entries of a :class:`~sepm.fitting.stage.FitSetup` form one flat float64 vector x:
+    the free analytic coefficients (``Coefficients.free``: the trainable columns among a0..a3, a5..a8,
+    species-major), the a4 coordinates along the charge-neutral directions (``Coefficients.shift``,
+    a4 = a4_init + Z t: every state is neutral by construction) and, for a network PPmodel, every
+    network weight (the MC always moves a network's weights; use PPmodel = ZeroFunction for an
+    analytic-only fit). The cost C(x) is the objective of :class:`~sepm.fitting.objective.FitProblem`
+    (weighted band loss in eV^2 + defPotWeight x deformation-potential term + reciprocal-space penalties).
+
+Algorithm (one stage)
+    Replicas r = 0..R-1 sit at the inverse temperatures beta_r of the ladder, each with its own x_r
+    and C_r. One iteration (block):
+
+    1. for every replica r, ``stepsAtTemp[r]`` Metropolis moves: choose k = max(1, round(mc_percentage
+       * n_movable)) movable entries at random; x' = x_r + sigma_j * tempStepSizeMod[r] * N(0, 1) on
+       them; a state with a negative trainable a5 (SOC strength) is rejected without evaluation;
+       otherwise accept with probability min(1, exp(-beta_r (C(x') - C_r))). A rejected move writes
+       x_r back, so the trainable tensors are bitwise what they were.
+    2. exchanges between neighbouring slots (r, r+1), r = 0..R-2 in turn, accepted with probability
+       min(1, exp((beta_r - beta_{r+1}) (C_r - C_{r+1}))); an accepted exchange swaps the states.
+
+    The lowest-cost state ever accepted (any replica) is the best state. Step sizes sigma_j are
+    absolute: the value for (species, a_i) in ``<Sym>ParamSteps.par`` when the species has that file,
+    otherwise 1 % of |initial value| + 1e-3; the a4 direction i gets sqrt(sum_s Z_si^2 sigma_a4(s)^2);
+    network weights get 1 % of |initial weight| + 1e-3. sigma is fixed for the whole run (the
+    proposal is symmetric, so detailed balance holds at every temperature).
+
+Settings (``NN_config.par`` and ``mcOpts*.par``)
+    Every ``mcOpts*.par`` file (natural order: mcOpts1, mcOpts2, ...) is one stage; stages run one
+    after the other, each starting all its replicas from the previous stage's best state. Without
+    such files there is one stage configured by NN_config alone. Per stage:
+
+    - ``betas``: the ladder (one replica per beta; the largest is the coldest). Default:
+      mc_beta x 10^(-r/2), r = 0..n-1 (n = 4, or the length of stepsAtTemp/tempStepSizeMod).
+    - ``stepsAtTemp``: Metropolis moves per replica per iteration (default 5 each).
+    - ``tempStepSizeMod``: step multiplier per replica (default sqrt(beta_coldest / beta_r)).
+    - ``totalIter``: iterations of the stage (default NN_config mc_iter).
+    - ``writePerIter``: mc_checkpoint.pth, mc_cost.dat and best_<Sym>Params.par are written every
+      that many iterations (default 10; 0 = only at the end of the stage) and at every stage end.
+    - ``fitDefPot``: include (True) or leave out (False) the deformation-potential rows of
+      expDefPot_X.par in the cost of this stage (default: input_X.par fit_defPot).
+    - ``defPotWeight``: multiplies the deformation-potential term (default 1); ignored (logged) when
+      the stage fits no deformation potential.
+    - ``fitCoupling``: False freezes the coupling coefficients a5, a6, a7 (SOC, nonlocal) during the
+      stage, True lets the trainable ones move (default True); logged as without effect when none of
+      them is trainable.
+    - ``optGaps``: ignored (logged): the gap states (idxVB, idxCB) are entries of the band loss and
+      get their emphasis from bandWeights_X.par; sepm has no separate gap term.
+
+    NN_config: ``mc_percentage`` (required), ``mc_iter`` (required unless every stage has totalIter),
+    ``mc_beta`` (required unless every stage has betas), ``seed`` (default 0). ``mc_beta_schedule``
+    (rows ``iteration beta``, iterations counted over all stages) anneals the coldest beta: at
+    iteration g the whole ladder is scaled so that its coldest beta equals the linear interpolation
+    of the table at g (constant beyond its ends), keeping the ladder's ratios.
+
+Reproducibility and resume
+    Every random draw comes from one ``torch.Generator`` seeded with ``seed``. mc_checkpoint.pth holds
+    the complete state (stage, iteration, replicas, costs, betas, counters, best state, generator
+    state, trace); rerunning with it in OUTDIR continues exactly where it stopped.
+
+Outputs (OUTDIR, written atomically)
+    mc_checkpoint.pth, mc_cost.dat, init_record.json (initialization), best_<Sym>Params.par,
+    best_PPmodel.pth (network), model_config.json, best_bands_X.dat, best_plotBS_X.{png,pdf},
+    best_plotPP.{png,pdf}, mc_summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import Defect, InputError
+from ..io.parfile import read_beta_schedule, read_mc_options, read_param_steps
+from ..models import ZeroFunction
+from ..output import atomic_path, write_table, write_text
+from .objective import FitProblem
+from .stage import FitSetup, run_prior
+
+log = logging.getLogger("sepm")
+
+CHECKPOINT = "mc_checkpoint.pth"
+REL_STEP, ABS_STEP = 0.01, 1e-3
+DEFAULT_REPLICAS, DEFAULT_STEPS_AT_TEMP, DEFAULT_WRITE_EVERY = 4, 5, 10
+COUPLING = (5, 6, 7)
+
+
+@dataclass
+class Stage:
+    """Settings of one parallel-tempering stage (one mcOpts file, or NN_config alone)."""
+
+    source: str
+    betas: list
+    steps_at_temp: list
+    step_mods: list
+    total_iter: int
+    write_every: int = DEFAULT_WRITE_EVERY
+    fit_defpot: bool | None = None
+    defpot_weight: float = 1.0
+    fit_coupling: bool = True
+    ignored: list = field(default_factory=list)
+
+
+def resolve_stages(setup: FitSetup) -> list[Stage]:
+    """The stages of this run, with every default and ignored key logged."""
+    cfg, bundle = setup.config, setup.bundle
+    nn_path = Path(bundle.path) / "NN_config.par"
+    files = bundle.optional_files.get("mcOpts", [])
+    sources = [(Path(p), read_mc_options(p)) for p in files] or [(nn_path, {})]
+    stages = []
+    for path, opts in sources:
+        n = next((len(opts[k]) for k in ("betas", "stepsAtTemp", "tempStepSizeMod") if k in opts), DEFAULT_REPLICAS)
+        if "betas" in opts:
+            betas = [float(b) for b in opts["betas"]]
+        elif "mc_beta" in cfg:
+            betas = [float(cfg["mc_beta"]) * 10 ** (-0.5 * r) for r in range(n)]
+        else:
+            raise InputError(Defect(path, None, "no betas: give 'betas = ...' in mcOpts*.par or mc_beta in NN_config.par"))
+        if any(b <= 0 for b in betas):
+            raise InputError(Defect(path, None, f"betas must be > 0, got {betas}"))
+        if "totalIter" in opts:
+            total = int(opts["totalIter"])
+        elif "mc_iter" in cfg:
+            total = int(cfg["mc_iter"])
+        else:
+            raise InputError(Defect(path, None, "no iteration count: give totalIter in mcOpts*.par or mc_iter in "
+                                    "NN_config.par"))
+        steps = [int(s) for s in opts.get("stepsAtTemp", [DEFAULT_STEPS_AT_TEMP] * n)]
+        mods = [float(m) for m in opts.get("tempStepSizeMod", [math.sqrt(max(betas) / b) for b in betas])]
+        if any(s < 0 for s in steps) or any(m < 0 for m in mods):
+            raise InputError(Defect(path, None, "stepsAtTemp and tempStepSizeMod must be >= 0"))
+        stage = Stage(path.name, betas, steps, mods, total, int(opts.get("writePerIter", DEFAULT_WRITE_EVERY)),
+                      opts.get("fitDefPot"), float(opts.get("defPotWeight", 1.0)), bool(opts.get("fitCoupling", True)))
+        if "optGaps" in opts:
+            stage.ignored.append("optGaps (the gap states are entries of the band loss; weight them with "
+                                 "bandWeights_X.par)")
+        stages.append(stage)
+    if files and all("betas" in read_mc_options(p) for p in files) and "mc_beta" in cfg:
+        log.info("mc_beta = %g ignored: every mcOpts file gives its betas", cfg["mc_beta"])
+    if files and all("totalIter" in read_mc_options(p) for p in files) and "mc_iter" in cfg:
+        log.info("mc_iter = %d ignored: every mcOpts file gives its totalIter", cfg["mc_iter"])
+    return stages
+
+
+class ReplicaExchange:
+    """Replicas, moves and exchanges of a parallel-tempering run over the trainable entries of ``setup``."""
+
+    def __init__(self, setup: FitSetup, seed: int = 0):
+        self.setup = setup
+        coeffs, species = setup.coefficients, setup.bundle.species
+        self.gen = torch.Generator().manual_seed(int(seed))
+        files = {s: setup.bundle.optional_files.get(f"{s}ParamSteps") for s in species}
+        table = {s: read_param_steps(p) for s, p in files.items() if p is not None}
+        for s in species:
+            log.info("MC step sizes of %s: %s", s, f"absolute, from {files[s].name}" if s in table
+                     else f"default {100 * REL_STEP:g} % of |initial value| + {ABS_STEP:g}")
+        with torch.no_grad():
+            p0 = coeffs().detach().cpu().numpy()
+
+        def sigma(i: int, col: int) -> float:
+            return float(table[species[i]][col]) if species[i] in table else REL_STEP * abs(p0[i, col]) + ABS_STEP
+
+        self.tensors, self.layout, steps, coupling = [], [], [], []
+        if coeffs.free is not None:
+            self.tensors.append(coeffs.free)
+            self.layout.append(("coefficients:" + ",".join(f"a{c}" for c in coeffs.columns), coeffs.free.numel()))
+            for i in range(len(species)):
+                steps += [sigma(i, c) for c in coeffs.columns]
+                coupling += [c in COUPLING for c in coeffs.columns]
+        if coeffs.shift is not None:
+            self.tensors.append(coeffs.shift)
+            self.layout.append(("coefficients:a4 neutral directions", coeffs.shift.numel()))
+            z = coeffs.directions.cpu().numpy()
+            a4 = np.array([sigma(i, 4) for i in range(len(species))])
+            steps += [float(np.sqrt((z[:, i] ** 2 * a4**2).sum())) for i in range(z.shape[1])]
+            coupling += [False] * z.shape[1]
+        if not isinstance(setup.model, ZeroFunction):
+            for name, p in setup.model.named_parameters():
+                self.tensors.append(p)
+                self.layout.append(("network:" + name, p.numel()))
+                steps += (REL_STEP * p.detach().abs().reshape(-1).double().cpu() + ABS_STEP).tolist()
+                coupling += [False] * p.numel()
+        self.steps = torch.tensor(steps, dtype=torch.float64)
+        self.coupling = torch.tensor(coupling, dtype=torch.bool)
+        self.check_a5 = 5 in coeffs.columns
+        self.n = len(steps)
+        self.problem, self.movable, self.defpot_weight, self.percentage = None, None, 1.0, 1.0
+        self._problems = {}
+
+    # -- the trainable tensors <-> one vector ------------------------------------------------------
+    def read(self) -> torch.Tensor:
+        if not self.tensors:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.cat([t.detach().reshape(-1).to("cpu", torch.float64) for t in self.tensors])
+
+    def write(self, x: torch.Tensor):
+        offset = 0
+        with torch.no_grad():
+            for t in self.tensors:
+                t.copy_(x[offset: offset + t.numel()].reshape(t.shape).to(t.device, t.dtype))
+                offset += t.numel()
+
+    def feasible(self) -> bool:
+        """a5 >= 0 for the trainable SOC strengths (a4 neutrality holds by construction)."""
+        return not self.check_a5 or bool((self.setup.coefficients()[:, 5] >= 0).all())
+
+    def cost(self) -> float:
+        parts = self.problem.evaluate()
+        c = parts.total if self.defpot_weight == 1.0 else parts.total + (self.defpot_weight - 1.0) * parts.defpot
+        return c if math.isfinite(c) else math.inf
+
+    # -- stages ---------------------------------------------------------------------------------
+    def configure(self, stage: Stage, percentage: float):
+        """Objective, movable entries and step settings of ``stage``."""
+        if stage.fit_defpot not in self._problems:
+            memory = float(self.setup.config.get("memory_limit_GB", 2.0))
+            self._problems[stage.fit_defpot] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh,
+                                                          self.setup.device, memory, fit_defpot=stage.fit_defpot)
+        self.problem = self.setup.problem = self._problems[stage.fit_defpot]
+        has_defpot = any(t.defpot for t in self.problem.targets)
+        if stage.fit_defpot and not has_defpot:
+            log.info("%s: fitDefPot = True but no system has expDefPot_X.par rows: nothing to fit", stage.source)
+        if "defPotWeight" not in " ".join(stage.ignored) and not has_defpot and stage.defpot_weight != 1.0:
+            stage.ignored.append("defPotWeight (no deformation potential in this stage's cost)")
+        self.defpot_weight = stage.defpot_weight if has_defpot else 1.0
+        mask = self.steps > 0
+        if not stage.fit_coupling:
+            if bool(self.coupling.any()):
+                log.info("%s: fitCoupling = False: a5..a7 frozen during this stage", stage.source)
+            mask &= ~self.coupling
+        elif not bool(self.coupling.any()) and not any("fitCoupling" in s for s in stage.ignored):
+            stage.ignored.append("fitCoupling (none of a5, a6, a7 is trainable)")
+        self.movable = torch.nonzero(mask).reshape(-1)
+        self.percentage = percentage
+        for item in stage.ignored:
+            log.info("%s: ignored: %s", stage.source, item)
+        if len(self.movable) == 0:
+            raise InputError(Defect(Path(stage.source), None, "no trainable entry can move (check trainable_params, "
+                                    "<Sym>ParamSteps.par step sizes and fitCoupling)"))
+
+    def begin(self, x_start: torch.Tensor, replicas: int):
+        """All replicas at ``x_start``; counters zeroed."""
+        self.write(x_start)
+        c = self.cost()
+        self.x = x_start.repeat(replicas, 1)
+        self.costs = torch.full((replicas,), c, dtype=torch.float64)
+        self.best_x, self.best_cost = x_start.clone(), c
+        self.accepted = torch.zeros(replicas, dtype=torch.int64)
+        self.tried = torch.zeros(replicas, dtype=torch.int64)
+        self.ex_accepted = torch.zeros(max(replicas - 1, 0), dtype=torch.int64)
+        self.ex_tried = torch.zeros(max(replicas - 1, 0), dtype=torch.int64)
+
+    # -- moves ----------------------------------------------------------------------------------
+    def move(self, r: int, beta: float, step_mod: float) -> bool:
+        """One Metropolis move of replica r (its state must be loaded); True when accepted."""
+        old = self.x[r]
+        k = max(1, round(self.percentage * len(self.movable)))
+        pick = self.movable[torch.randperm(len(self.movable), generator=self.gen)[:k]]
+        new = old.clone()
+        new[pick] += self.steps[pick] * step_mod * torch.randn(k, generator=self.gen, dtype=torch.float64)
+        self.write(new)
+        new = self.read()  # exactly what the tensors hold
+        self.tried[r] += 1
+        if not self.feasible():
+            self.write(old)
+            return False
+        c = self.cost()
+        u = float(torch.rand((), generator=self.gen, dtype=torch.float64))
+        delta = c - float(self.costs[r])
+        if delta <= 0 or u < math.exp(-beta * delta):
+            self.x[r], self.costs[r] = new, c
+            self.accepted[r] += 1
+            if c < self.best_cost:
+                self.best_x, self.best_cost = new.clone(), c
+            return True
+        self.write(old)
+        return False
+
+    def exchange(self, betas):
+        for i in range(len(betas) - 1):
+            d = (betas[i] - betas[i + 1]) * float(self.costs[i] - self.costs[i + 1])
+            u = float(torch.rand((), generator=self.gen, dtype=torch.float64))
+            self.ex_tried[i] += 1
+            if d >= 0 or u < math.exp(d):
+                self.x[[i, i + 1]] = self.x[[i + 1, i]]
+                self.costs[[i, i + 1]] = self.costs[[i + 1, i]]
+                self.ex_accepted[i] += 1
+
+    def iteration(self, betas, step_mods, steps_at_temp):
+        for r in range(len(betas)):
+            self.write(self.x[r])
+            for _ in range(steps_at_temp[r]):
+                self.move(r, betas[r], step_mods[r])
+        self.exchange(betas)
+
+    def rates(self) -> tuple[list, float]:
+        acc = [float(a) / float(t) if t else float("nan") for a, t in zip(self.accepted, self.tried)]
+        tried = int(self.ex_tried.sum())
+        return acc, (float(self.ex_accepted.sum()) / tried if tried else float("nan"))
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"x": self.x.clone(), "costs": self.costs.clone(), "best_x": self.best_x.clone(),
+                "best_cost": self.best_cost, "accepted": self.accepted.clone(), "tried": self.tried.clone(),
+                "ex_accepted": self.ex_accepted.clone(), "ex_tried": self.ex_tried.clone(), "rng": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict):
+        self.x, self.costs, self.best_x = state["x"].clone(), state["costs"].clone(), state["best_x"].clone()
+        self.best_cost = float(state["best_cost"])
+        self.accepted, self.tried = state["accepted"].clone(), state["tried"].clone()
+        self.ex_accepted, self.ex_tried = state["ex_accepted"].clone(), state["ex_tried"].clone()
+        self.gen.set_state(state["rng"])
+
+
+def _beta_factor(schedule, g: int, coldest: float) -> float:
+    return 1.0 if schedule is None else float(np.interp(g, schedule[:, 0], schedule[:, 1])) / coldest
+
+
+def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, device="cpu",
+           stop_after: int | None = None) -> dict:
+    """The Monte Carlo stage. ``init_params`` is (folder, prefix) as for FitSetup. ``stop_after`` ends
+    the run after that many iterations (counted over all stages) as if killed right after a checkpoint;
+    a rerun with the same OUTDIR resumes. Returns the summary (also written to mc_summary.json)."""
+    outdir = Path(outdir)
+    setup = FitSetup(bundle_dir, overrides, init_params, device)
+    cfg = setup.config
+    nn_path = Path(setup.bundle.path) / "NN_config.par"
+    if not cfg.get("mc_bool"):
+        raise InputError(Defect(nn_path, None, "the Monte Carlo stage needs mc_bool = 1 (and max_num_epochs = 0); "
+                                "set it in NN_config.par or pass --set mc_bool=1"))
+    if "mc_percentage" not in cfg:
+        raise InputError(Defect(nn_path, None, "mc_percentage is required by the Monte Carlo stage (fraction of "
+                                "the trainable entries moved per step, 0 < mc_percentage <= 1)"))
+    stages = resolve_stages(setup)
+    prior = run_prior(setup, outdir, init_model)
+    setup.model.eval()
+    engine = ReplicaExchange(setup, int(cfg.get("seed", 0)))
+    if engine.n == 0:
+        raise InputError(Defect(nn_path, None, "nothing to move: no trainable coefficient (trainable_params) and "
+                                "no network weights (PPmodel = ZeroFunction)"))
+    if not engine.feasible():
+        raise InputError(Defect(nn_path, None, "a5 (SOC strength) is trainable but negative in the initial "
+                                "parameters; the Monte Carlo keeps a5 >= 0"))
+    schedule = None
+    if "mc_beta_schedule" in setup.bundle.optional_files:
+        schedule = read_beta_schedule(setup.bundle.optional_files["mc_beta_schedule"])
+        log.info("mc_beta_schedule: coldest beta annealed over %d rows (%g at iteration %d ... %g at %d); ladders "
+                 "scaled keeping their ratios", len(schedule), schedule[0, 1], schedule[0, 0], schedule[-1, 1],
+                 schedule[-1, 0])
+    for i, s in enumerate(stages):
+        log.info("MC stage %d/%d (%s): betas %s, stepsAtTemp %s, tempStepSizeMod %s, %d iterations, "
+                 "mc_percentage %g", i + 1, len(stages), s.source, s.betas, s.steps_at_temp,
+                 [round(m, 4) for m in s.step_mods], s.total_iter, float(cfg["mc_percentage"]))
+    replicas = max(len(s.betas) for s in stages)
+    total = sum(s.total_iter for s in stages)
+    offsets = np.concatenate([[0], np.cumsum([s.total_iter for s in stages])]).astype(int)
+    columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
+               + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
+    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties; slot r holds beta_r "
+              "of the stage's ladder (0 = first beta); acc_r and exchange_acc are cumulative acceptance rates "
+              "within the stage", *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
+
+    state_path = outdir / CHECKPOINT
+    ckpt = None
+    if state_path.is_file():
+        ckpt = torch.load(state_path, weights_only=True)
+        if [tuple(v) for v in ckpt["layout"]] != engine.layout:
+            raise InputError(Defect(state_path, None, "does not match this configuration (other trainable entries "
+                                    "or network); remove it or use another output folder"))
+        log.info("resuming Monte Carlo from %s: stage %d, iteration %d of %d (best cost %.6g)", state_path,
+                 ckpt["stage"] + 1, ckpt["done"], total, float(ckpt["engine"]["best_cost"]))
+    trace = ckpt["trace"].tolist() if ckpt else []
+    records = list(ckpt["records"]) if ckpt else []
+    first_stage = int(ckpt["stage"]) if ckpt else 0
+    start = dict(ckpt["start"]) if ckpt else None
+    done = int(ckpt["done"]) if ckpt else 0
+
+    def checkpoint(si: int, it: int):
+        engine.write(engine.best_x)
+        setup.save(outdir, "best_")
+        _save(state_path, {"layout": [list(v) for v in engine.layout], "stage": si, "it": it, "done": done,
+                           "engine": engine.state_dict(), "trace": torch.tensor(trace, dtype=torch.float64),
+                           "records": records, "start": start})
+        write_table(outdir / "mc_cost.dat", columns, np.array(trace).reshape(-1, len(columns)), header, fmt="%.10g")
+
+    bar = tqdm(total=total, initial=done, unit="iter", desc="mc", disable=None)
+    x_start = engine.read()
+    for si in range(first_stage, len(stages)):
+        stage = stages[si]
+        engine.configure(stage, float(cfg["mc_percentage"]))
+        if ckpt is not None and si == first_stage:
+            engine.load_state_dict(ckpt["engine"])
+            it0 = int(ckpt["it"])
+        else:
+            if si > 0:
+                log.info("stage %d (%s) starts every replica from the best state of stage %d (cost %.6g)", si + 1,
+                         stage.source, si, records[-1]["best_cost"])
+            engine.begin(x_start, len(stage.betas))
+            it0 = 0
+            if start is None:
+                start = {"cost": engine.best_cost, "rmse_meV": [1e3 * r for r in engine.problem.rmse()]}
+                log.info("start cost %.6g, RMSE %s meV", start["cost"], ", ".join(f"{r:.1f}" for r in start["rmse_meV"]))
+        stage_start = float(engine.costs[0]) if it0 == 0 else None
+        for it in range(it0, stage.total_iter):
+            if stop_after is not None and done >= stop_after:
+                break
+            betas = [b * _beta_factor(schedule, done, max(stage.betas)) for b in stage.betas]
+            engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
+            done += 1
+            acc, ex = engine.rates()
+            pad = [float("nan")] * (replicas - len(betas))
+            trace.append([done, si, max(betas), *engine.costs.tolist(), *pad, engine.best_cost, *acc, *pad, ex])
+            bar.update()
+            bar.set_postfix(best=f"{engine.best_cost:.4g}", acc=f"{acc[0]:.2f}")
+            last = it + 1 == stage.total_iter
+            if last or (stage.write_every > 0 and (it + 1) % stage.write_every == 0) or done == stop_after:
+                checkpoint(si if not last else si, it + 1)
+        if stop_after is not None and done >= stop_after and done < offsets[si + 1]:
+            bar.close()
+            log.info("stopped after iteration %d on request (checkpoint %s)", done, state_path)
+            return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
+                    "best_cost": engine.best_cost, "start_cost": start["cost"]}
+        acc, ex = engine.rates()
+        if len(records) <= si:
+            records.append({"source": stage.source, **{k: v for k, v in asdict(stage).items() if k != "source"},
+                            "start_cost": stage_start if stage_start is not None else float("nan"),
+                            "best_cost": engine.best_cost, "acceptance": acc, "exchange_acceptance": ex})
+            if stage.total_iter == 0:
+                checkpoint(si, 0)
+        log.info("stage %d (%s) done: best cost %.6g, acceptance %s, exchange acceptance %.3f", si + 1, stage.source,
+                 engine.best_cost, ", ".join(f"{a:.3f}" for a in acc), ex)
+        x_start = engine.best_x.clone()
+    bar.close()
+
+    engine.write(engine.best_x)
+    setup.save(outdir, "best_")
+    rmse = setup.write_bands(outdir, "best", "best Monte Carlo state")
+    setup.plot_potential(outdir / "best_plotPP", "best Monte Carlo state")
+    summary = {"initialization": prior["record"], "seed": int(cfg.get("seed", 0)), "iterations": done,
+               "start_cost": start["cost"], "start_rmse_meV": start["rmse_meV"], "best_cost": engine.best_cost,
+               "best_rmse_meV": [1e3 * r for r in rmse], "stages": records,
+               "resumed_from_iteration": int(ckpt["done"]) if ckpt else None,
+               "best_params": {s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)}}
+    log.info("Monte Carlo done: best cost %.6g (start %.6g), RMSE %s meV", engine.best_cost, start["cost"],
+             ", ".join(f"{1e3 * r:.2f}" for r in rmse))
+    write_text(outdir / "mc_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def _save(path: Path, state: dict):
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
