@@ -62,6 +62,13 @@ def _train(args) -> int:
     return 0
 
 
+def _mc(args) -> int:
+    from .fitting.montecarlo import run_mc
+
+    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **_fit_inputs(args))
+    return 0
+
+
 def _export(args) -> int:
     from pathlib import Path
 
@@ -146,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
     trainp.add_argument("--stop-after", type=int, metavar="N", help="stop after epoch N as if killed (resume later)")
     trainp.set_defaults(func=_train)
+
+    mcp = sub.add_parser("mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
+                         description="Initialize (as sepm prior), then fit by parallel tempering: one replica per "
+                         "inverse temperature, Metropolis moves of a random fraction mc_percentage of the trainable "
+                         "coefficients (trainable_params; a4 only in charge-neutral directions, a5 kept >= 0) and of "
+                         "the network weights, then exchanges between neighbouring temperatures. Settings: NN_config "
+                         "mc_iter, mc_percentage, mc_beta, seed; mcOpts*.par (one stage each, run in order, each "
+                         "starting from the previous best: betas, stepsAtTemp, tempStepSizeMod, totalIter, "
+                         "writePerIter, fitDefPot, defPotWeight, fitCoupling); <Sym>ParamSteps.par (absolute step "
+                         "per a0..a8); mc_beta_schedule (anneals the coldest beta). Resumes from "
+                         "OUTDIR/mc_checkpoint.pth when present. Writes mc_checkpoint.pth, mc_cost.dat, "
+                         "best_<Sym>Params.par, best_PPmodel.pth (network), best band tables and plots, best_plotPP, "
+                         "init_record.json and mc_summary.json.")
+    _add_fit_inputs(mcp)
+    mcp.add_argument("--stop-after", type=int, metavar="N",
+                     help="stop after iteration N (counted over all stages) as if killed; rerun to resume")
+    mcp.set_defaults(func=_mc)
 
     export = sub.add_parser("export", help="write the q-space table and the real-space potential of a fit",
                             description="From a fitting stage's folder (model_config.json, <prefix>PPmodel.pth, "

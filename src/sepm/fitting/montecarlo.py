@@ -22,8 +22,9 @@ Algorithm (one stage)
        min(1, exp((beta_r - beta_{r+1}) (C_r - C_{r+1}))); an accepted exchange swaps the states.
 
     The lowest-cost state ever accepted (any replica) is the best state. Step sizes sigma_j are
-    absolute: the value for (species, a_i) in ``<Sym>ParamSteps.par`` when the species has that file,
-    otherwise 1 % of |initial value| + 1e-3; the a4 direction i gets sqrt(sum_s Z_si^2 sigma_a4(s)^2);
+    absolute: the value for (species, a_i) in ``<Sym>ParamSteps.par`` when the species has that file
+    (entries missing from a short file are 0; a step of 0 freezes that coefficient), otherwise 1 % of
+    |initial value| + 1e-3; the a4 direction i gets sqrt(sum_s Z_si^2 sigma_a4(s)^2);
     network weights get 1 % of |initial weight| + 1e-3. sigma is fixed for the whole run (the
     proposal is symmetric, so detailed balance holds at every temperature).
 
@@ -54,6 +55,12 @@ Settings (``NN_config.par`` and ``mcOpts*.par``)
     (rows ``iteration beta``, iterations counted over all stages) anneals the coldest beta: at
     iteration g the whole ladder is scaled so that its coldest beta equals the linear interpolation
     of the table at g (constant beyond its ends), keeping the ladder's ratios.
+
+Practical note
+    Random-walk moves are slow in the narrow, curved valleys of the Zunger coefficients (a0 and a2
+    are nearly degenerate): on the small GaAs test bundle, all eight a0..a3 perturbed by 5 % need
+    ~2200 iterations (4 replicas x 2 moves) to reach 5 meV, four of them ~200. Use the MC for
+    rugged landscapes and global search, and the gradient stage to polish.
 
 Reproducibility and resume
     Every random draw comes from one ``torch.Generator`` seeded with ``seed``. mc_checkpoint.pth holds
@@ -104,13 +111,13 @@ class Stage:
     total_iter: int
     write_every: int = DEFAULT_WRITE_EVERY
     fit_defpot: bool | None = None
-    defpot_weight: float = 1.0
-    fit_coupling: bool = True
+    defpot_weight: float | None = None
+    fit_coupling: bool | None = None
     ignored: list = field(default_factory=list)
 
 
 def resolve_stages(setup: FitSetup) -> list[Stage]:
-    """The stages of this run, with every default and ignored key logged."""
+    """The stages of this run (one per mcOpts file, or one from NN_config alone)."""
     cfg, bundle = setup.config, setup.bundle
     nn_path = Path(bundle.path) / "NN_config.par"
     files = bundle.optional_files.get("mcOpts", [])
@@ -123,7 +130,8 @@ def resolve_stages(setup: FitSetup) -> list[Stage]:
         elif "mc_beta" in cfg:
             betas = [float(cfg["mc_beta"]) * 10 ** (-0.5 * r) for r in range(n)]
         else:
-            raise InputError(Defect(path, None, "no betas: give 'betas = ...' in mcOpts*.par or mc_beta in NN_config.par"))
+            raise InputError(Defect(path, None, "no betas: give 'betas = ...' in mcOpts*.par or mc_beta in "
+                                    "NN_config.par"))
         if any(b <= 0 for b in betas):
             raise InputError(Defect(path, None, f"betas must be > 0, got {betas}"))
         if "totalIter" in opts:
@@ -138,15 +146,14 @@ def resolve_stages(setup: FitSetup) -> list[Stage]:
         if any(s < 0 for s in steps) or any(m < 0 for m in mods):
             raise InputError(Defect(path, None, "stepsAtTemp and tempStepSizeMod must be >= 0"))
         stage = Stage(path.name, betas, steps, mods, total, int(opts.get("writePerIter", DEFAULT_WRITE_EVERY)),
-                      opts.get("fitDefPot"), float(opts.get("defPotWeight", 1.0)), bool(opts.get("fitCoupling", True)))
+                      opts.get("fitDefPot"), opts.get("defPotWeight"), opts.get("fitCoupling"))
         if "optGaps" in opts:
             stage.ignored.append("optGaps (the gap states are entries of the band loss; weight them with "
                                  "bandWeights_X.par)")
         stages.append(stage)
-    if files and all("betas" in read_mc_options(p) for p in files) and "mc_beta" in cfg:
-        log.info("mc_beta = %g ignored: every mcOpts file gives its betas", cfg["mc_beta"])
-    if files and all("totalIter" in read_mc_options(p) for p in files) and "mc_iter" in cfg:
-        log.info("mc_iter = %d ignored: every mcOpts file gives its totalIter", cfg["mc_iter"])
+    for key, file_key in (("mc_beta", "betas"), ("mc_iter", "totalIter")):
+        if key in cfg and files and all(file_key in opts for _, opts in sources):
+            log.info("NN_config %s = %s ignored: every mcOpts file gives %s", key, cfg[key], file_key)
     return stages
 
 
@@ -218,8 +225,8 @@ class ReplicaExchange:
         return c if math.isfinite(c) else math.inf
 
     # -- stages ---------------------------------------------------------------------------------
-    def configure(self, stage: Stage, percentage: float):
-        """Objective, movable entries and step settings of ``stage``."""
+    def configure(self, stage: Stage, percentage: float) -> list[str]:
+        """Objective and movable entries of ``stage``; returns (and logs) the stage's ignored keys."""
         if stage.fit_defpot not in self._problems:
             memory = float(self.setup.config.get("memory_limit_GB", 2.0))
             self._problems[stage.fit_defpot] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh,
@@ -228,23 +235,24 @@ class ReplicaExchange:
         has_defpot = any(t.defpot for t in self.problem.targets)
         if stage.fit_defpot and not has_defpot:
             log.info("%s: fitDefPot = True but no system has expDefPot_X.par rows: nothing to fit", stage.source)
-        if "defPotWeight" not in " ".join(stage.ignored) and not has_defpot and stage.defpot_weight != 1.0:
-            stage.ignored.append("defPotWeight (no deformation potential in this stage's cost)")
-        self.defpot_weight = stage.defpot_weight if has_defpot else 1.0
+        ignored = list(stage.ignored)
+        if stage.defpot_weight is not None and not has_defpot:
+            ignored.append("defPotWeight (no deformation potential in this stage's cost)")
+        self.defpot_weight = stage.defpot_weight if stage.defpot_weight is not None and has_defpot else 1.0
         mask = self.steps > 0
-        if not stage.fit_coupling:
-            if bool(self.coupling.any()):
-                log.info("%s: fitCoupling = False: a5..a7 frozen during this stage", stage.source)
+        if stage.fit_coupling is not None and not bool(self.coupling.any()):
+            ignored.append("fitCoupling (none of a5, a6, a7 is trainable)")
+        elif stage.fit_coupling is False:
+            log.info("%s: fitCoupling = False: a5..a7 frozen during this stage", stage.source)
             mask &= ~self.coupling
-        elif not bool(self.coupling.any()) and not any("fitCoupling" in s for s in stage.ignored):
-            stage.ignored.append("fitCoupling (none of a5, a6, a7 is trainable)")
         self.movable = torch.nonzero(mask).reshape(-1)
         self.percentage = percentage
-        for item in stage.ignored:
+        for item in ignored:
             log.info("%s: ignored: %s", stage.source, item)
         if len(self.movable) == 0:
             raise InputError(Defect(Path(stage.source), None, "no trainable entry can move (check trainable_params, "
                                     "<Sym>ParamSteps.par step sizes and fitCoupling)"))
+        return ignored
 
     def begin(self, x_start: torch.Tensor, replicas: int):
         """All replicas at ``x_start``; counters zeroed."""
@@ -320,6 +328,12 @@ class ReplicaExchange:
         self.gen.set_state(state["rng"])
 
 
+def _record(stage: Stage, ignored: list, stage_start: float, engine: ReplicaExchange) -> dict:
+    acc, ex = engine.rates()
+    return {**asdict(stage), "ignored": ignored, "start_cost": stage_start, "best_cost": engine.best_cost,
+            "acceptance": acc, "exchange_acceptance": ex}
+
+
 def _beta_factor(schedule, g: int, coldest: float) -> float:
     return 1.0 if schedule is None else float(np.interp(g, schedule[:, 0], schedule[:, 1])) / coldest
 
@@ -361,7 +375,6 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
                  [round(m, 4) for m in s.step_mods], s.total_iter, float(cfg["mc_percentage"]))
     replicas = max(len(s.betas) for s in stages)
     total = sum(s.total_iter for s in stages)
-    offsets = np.concatenate([[0], np.cumsum([s.total_iter for s in stages])]).astype(int)
     columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
                + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
     header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties; slot r holds beta_r "
@@ -383,35 +396,39 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     start = dict(ckpt["start"]) if ckpt else None
     done = int(ckpt["done"]) if ckpt else 0
 
-    def checkpoint(si: int, it: int):
+    def checkpoint(si: int, it: int, stage_start: float, betas):
         engine.write(engine.best_x)
         setup.save(outdir, "best_")
         _save(state_path, {"layout": [list(v) for v in engine.layout], "stage": si, "it": it, "done": done,
-                           "engine": engine.state_dict(), "trace": torch.tensor(trace, dtype=torch.float64),
-                           "records": records, "start": start})
+                           "betas": torch.tensor(betas, dtype=torch.float64),
+                           "stage_start": stage_start, "engine": engine.state_dict(), "records": records,
+                           "trace": torch.tensor(trace, dtype=torch.float64), "start": start})
         write_table(outdir / "mc_cost.dat", columns, np.array(trace).reshape(-1, len(columns)), header, fmt="%.10g")
 
     bar = tqdm(total=total, initial=done, unit="iter", desc="mc", disable=None)
     x_start = engine.read()
     for si in range(first_stage, len(stages)):
         stage = stages[si]
-        engine.configure(stage, float(cfg["mc_percentage"]))
+        ignored = engine.configure(stage, float(cfg["mc_percentage"]))
         if ckpt is not None and si == first_stage:
             engine.load_state_dict(ckpt["engine"])
-            it0 = int(ckpt["it"])
+            it0, stage_start = int(ckpt["it"]), float(ckpt["stage_start"])
         else:
-            if si > 0:
-                log.info("stage %d (%s) starts every replica from the best state of stage %d (cost %.6g)", si + 1,
-                         stage.source, si, records[-1]["best_cost"])
             engine.begin(x_start, len(stage.betas))
-            it0 = 0
+            it0, stage_start = 0, engine.best_cost
+            if si > 0:
+                log.info("stage %d (%s) starts every replica from the best state of stage %d (cost %.6g under this "
+                         "stage's objective)", si + 1, stage.source, si, stage_start)
             if start is None:
                 start = {"cost": engine.best_cost, "rmse_meV": [1e3 * r for r in engine.problem.rmse()]}
-                log.info("start cost %.6g, RMSE %s meV", start["cost"], ", ".join(f"{r:.1f}" for r in start["rmse_meV"]))
-        stage_start = float(engine.costs[0]) if it0 == 0 else None
+                log.info("start cost %.6g, RMSE %s meV", start["cost"],
+                         ", ".join(f"{r:.1f}" for r in start["rmse_meV"]))
         for it in range(it0, stage.total_iter):
             if stop_after is not None and done >= stop_after:
-                break
+                bar.close()
+                log.info("stopped after iteration %d on request (state in %s)", done, state_path)
+                return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
+                        "best_cost": engine.best_cost, "start_cost": start["cost"]}
             betas = [b * _beta_factor(schedule, done, max(stage.betas)) for b in stage.betas]
             engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
             done += 1
@@ -421,22 +438,17 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
             bar.update()
             bar.set_postfix(best=f"{engine.best_cost:.4g}", acc=f"{acc[0]:.2f}")
             last = it + 1 == stage.total_iter
+            if last:
+                records.append(_record(stage, ignored, stage_start, engine))
             if last or (stage.write_every > 0 and (it + 1) % stage.write_every == 0) or done == stop_after:
-                checkpoint(si if not last else si, it + 1)
-        if stop_after is not None and done >= stop_after and done < offsets[si + 1]:
-            bar.close()
-            log.info("stopped after iteration %d on request (checkpoint %s)", done, state_path)
-            return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
-                    "best_cost": engine.best_cost, "start_cost": start["cost"]}
-        acc, ex = engine.rates()
-        if len(records) <= si:
-            records.append({"source": stage.source, **{k: v for k, v in asdict(stage).items() if k != "source"},
-                            "start_cost": stage_start if stage_start is not None else float("nan"),
-                            "best_cost": engine.best_cost, "acceptance": acc, "exchange_acceptance": ex})
-            if stage.total_iter == 0:
-                checkpoint(si, 0)
-        log.info("stage %d (%s) done: best cost %.6g, acceptance %s, exchange acceptance %.3f", si + 1, stage.source,
-                 engine.best_cost, ", ".join(f"{a:.3f}" for a in acc), ex)
+                checkpoint(si, it + 1, stage_start, betas)
+        if stage.total_iter == 0:
+            records.append(_record(stage, ignored, stage_start, engine))
+            checkpoint(si, 0, stage_start, stage.betas)
+        rec = records[si]
+        log.info("stage %d (%s) done: best cost %.6g (start %.6g), acceptance %s, exchange acceptance %.3f", si + 1,
+                 stage.source, rec["best_cost"], rec["start_cost"], ", ".join(f"{a:.3f}" for a in rec["acceptance"]),
+                 rec["exchange_acceptance"])
         x_start = engine.best_x.clone()
     bar.close()
 

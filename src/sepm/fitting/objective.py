@@ -15,6 +15,9 @@ D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
 memory). Deformation potentials and penalties are system-level terms, computed once in both.
+With ``num_cores`` > 1 (and a worker recipe) the band losses, their gradients and ``bands`` are
+computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`), with the
+same results; ``close()`` (or ``with problem:``) ends the workers.
 """
 
 from __future__ import annotations
@@ -62,10 +65,12 @@ class FitProblem:
     """Everything needed to evaluate the objective for one bundle and one pseudopotential.
 
     ``refresh`` is called before every evaluation to write the current trainable values into the
-    pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph."""
+    pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph.
+    ``num_cores`` > 1 spreads the k-points over that many worker processes, each rebuilt from
+    ``replica`` (e.g. :class:`sepm.fitting.parallel.SetupReplica`; without one, evaluation is serial)."""
 
     def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
-                 fit_defpot: bool | None = None):
+                 fit_defpot: bool | None = None, num_cores: int = 0, replica=None):
         self.bundle = bundle
         self.pp = pp
         self.refresh = refresh
@@ -88,6 +93,28 @@ class FitProblem:
             self.targets.append(target)
         if cfg.get("cacheSO"):
             self._enable_projector_cache()
+        # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
+        self.num_cores, self.replica, self._pool = int(num_cores or 0), replica, None
+
+    def workers(self):
+        """The k-point worker pool (started on first use), or None when evaluation is serial."""
+        if self._pool is None:
+            from .parallel import start_pool
+
+            self._pool = (start_pool(self) if self.num_cores > 1 else None) or False
+        return self._pool or None
+
+    def close(self):
+        """End the worker processes (a later parallel evaluation starts new ones)."""
+        if self._pool:
+            self._pool.close()
+        self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _enable_projector_cache(self):
         """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""
@@ -105,6 +132,10 @@ class FitProblem:
 
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:
+        if kslice == slice(None) and not torch.is_grad_enabled() and self.workers() is not None:
+            from .parallel import bands
+
+            return bands(self, x)
         t = self.targets[x]
         return band_energies(t.ham, t.spec.kpoints[kslice], t.spec.nbands,
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
@@ -152,6 +183,10 @@ class FitProblem:
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
         """The objective; with ``backward`` its gradient is accumulated into the trainable tensors."""
+        if self.workers() is not None:
+            from .parallel import evaluate
+
+            return evaluate(self, backward, separate_kpoints)
         with torch.set_grad_enabled(backward):
             if backward and separate_kpoints:
                 band_parts = [self._accumulate_per_k(x) for x in range(len(self.targets))]

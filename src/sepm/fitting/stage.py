@@ -18,7 +18,7 @@ import torch
 
 from ..bands import path_distance
 from ..errors import Defect, InputError
-from ..io import read_bundle
+from ..io import Bundle, read_bundle
 from ..io.nnconfig import apply_overrides
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
@@ -29,6 +29,7 @@ from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
 from .init import initialize
 from .objective import FitProblem
+from .parallel import SetupReplica
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
 from .train import TrainSettings, train
@@ -46,7 +47,8 @@ class FitSetup:
     """Bundle, model, coefficients and objective of one fitting stage."""
 
     def __init__(self, bundle_dir, overrides=(), init_params: tuple | None = None, device="cpu"):
-        self.bundle = read_bundle(bundle_dir)
+        # a Bundle object (with its effective config) is accepted too: k-point worker replicas (parallel.py)
+        self.bundle = bundle_dir if isinstance(bundle_dir, Bundle) else read_bundle(bundle_dir)
         for notice in self.bundle.notices:
             log.info("notice: %s", notice)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
@@ -85,9 +87,12 @@ class FitSetup:
     def refresh(self):
         self.pp.params = self.coefficients()
 
-    def build_problem(self, memory_limit_gb=None) -> FitProblem:
+    def build_problem(self, memory_limit_gb=None, num_cores=None) -> FitProblem:
+        """The objective; ``num_cores`` (default: NN_config num_cores) > 1 evaluates k-points in worker processes."""
         memory = memory_limit_gb or float(self.config.get("memory_limit_GB", 2.0))
-        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory)
+        cores = int(self.config.get("num_cores") or 0) if num_cores is None else int(num_cores)
+        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, num_cores=cores,
+                                  replica=SetupReplica(self) if cores > 1 else None)
         return self.problem
 
     def zunger_reference(self):
@@ -200,6 +205,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
                        stop_after=stop_after, fingerprint=fingerprint(cfg, init_model, init_optimizer, *param_files(init_params)))
         summary.update(stopped=result["stopped"], epochs=len(result["history"]))
         if stop_after is not None and result["stopped"].startswith("stopped after"):
+            problem.close()  # k-point workers, if any
             return summary
         setup.save(outdir, "final_", result["optimizer"])
     else:
@@ -208,6 +214,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     setup.model.eval()
     end = problem.evaluate()
     end_rmse = setup.write_bands(outdir, "final", "final potential")
+    problem.close()  # k-point workers, if any
     setup.plot_potential(outdir / "final_plotPP", "final potential")
     summary.update(final_cost=end.total, final_bands_cost=end.bands, final_rmse_meV=[1e3 * r for r in end_rmse],
                    deformation_potentials=end.deformation_potentials,
