@@ -76,3 +76,21 @@ def test_strain_factor_scales_local_form_factor():
     strained = scaled.prepare().static
     factor = 1 + 0.5 * (s**3 - 1)
     assert torch.allclose(strained, factor * base, rtol=1e-12, atol=1e-14)
+
+
+def test_bands_cli_dense_kpoints_and_fitted_potential(tmp_path):
+    from sepm.fitting.stage import run_fit
+
+    fit = tmp_path / "fit"
+    run_fit(BUNDLES / "GaAs", fit, overrides=["PPmodel=ZeroFunction"])  # init-only: final_ = bundle potential
+    dense = np.column_stack([np.linspace(0, 0.5, 101)[:, None] * [1, 1, 1], np.ones(101)])
+    np.savetxt(tmp_path / "dense.par", dense)
+    out = tmp_path / "out"
+    assert main(["bands", str(BUNDLES / "GaAs"), str(out), "--potential", str(fit), "--kpoints",
+                 str(tmp_path / "dense.par")]) == 0
+    table = np.loadtxt(out / "bands_0.dat")
+    assert table.shape == (101, 18)
+    plain = tmp_path / "plain"
+    main(["bands", str(BUNDLES / "GaAs"), str(plain)])
+    gamma = np.loadtxt(plain / "bands_0.dat")[20, 2:]  # the bundle path passes Gamma at index 20
+    assert np.allclose(table[0, 2:], gamma, atol=1e-5)

@@ -203,3 +203,18 @@ def test_network_training_lowers_gaas_band_loss_fivefold(tmp_path):
     assert summary["initialization"]["strategy"] == "fit to Zunger form"
     assert summary["final_cost"] * 5 <= summary["start_cost"]
     assert summary["final_rmse_meV"][0] < summary["start_rmse_meV"][0]
+
+
+def test_reciprocal_space_penalties(tmp_path):
+    config = {"penalize_starting": 2.0, "penalize_lambda": 0.5, "penalize_mag_threshold": 60.0,
+              "penalize_mag_lambda": 0.25}
+    folder = small_gaas(tmp_path, kstride=20, config=config)
+    setup = FitSetup(folder)
+    parts = setup.build_problem().evaluate()
+    q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
+    with torch.no_grad():
+        v = setup.pp.local_form_factor(q).abs()
+    switch = 1 / (1 + torch.exp(-(q - 2.5) / 0.1))
+    expected = 0.05 * (0.5 * float((switch[:, None] * v).sum()) + 0.25 * float(torch.relu(v - 60.0).sum()))
+    assert parts.penalty == pytest.approx(expected, rel=1e-12)
+    assert parts.penalty > 0 and parts.total == pytest.approx(sum(parts.bands) + parts.penalty, rel=1e-12)

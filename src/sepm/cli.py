@@ -21,7 +21,7 @@ def _bands(args) -> int:
         pp = load_potential(args.potential, args.prefix, device=args.device)[0]
         log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
     results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device,
-                              memory_limit_gb=args.memory_limit_gb, systems=args.system)
+                              memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints)
     for r in results:
         log.info("wrote %s/bands_%d.dat, .png, .pdf", args.outdir, r["index"])
     return 0
@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     bands.add_argument("--potential", metavar="DIR", help="evaluate a fitted potential: a folder written by sepm "
                        "train / mc / prior (model_config.json, <prefix>PPmodel.pth, <prefix><Sym>Params.par)")
     bands.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
+    bands.add_argument("--kpoints", metavar="FILE", help="evaluate at these k-points instead of kpoints_X.par "
+                       "(rows k1 k2 k3 weight, fractional; e.g. a dense path); k-points are processed in batches "
+                       "that fit --memory-limit-gb")
     bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=float, default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")

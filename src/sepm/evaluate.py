@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
 from .io import read_bundle
+from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
 from .plotting import plot_bands
@@ -36,9 +37,10 @@ def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_r
 
 
 def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None = None, device="cpu",
-                    memory_limit_gb: float | None = None, systems=None) -> list[dict]:
+                    memory_limit_gb: float | None = None, systems=None, kpoints_file=None) -> list[dict]:
     """Band structures of ``pseudopotential`` (default: the bundle's analytic potential) for the
-    systems with indices in ``systems`` (default: all)."""
+    systems with indices in ``systems`` (default: all). ``kpoints_file`` (rows ``k1 k2 k3 weight``,
+    e.g. a dense path) replaces the bundle's k-points; reference bands are then not compared."""
     bundle = read_bundle(bundle_dir)
     for notice in bundle.notices:
         log.info("notice: %s", notice)
@@ -49,6 +51,12 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     memory = memory_limit_gb or float(bundle.config.get("memory_limit_GB", 2.0))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    if kpoints_file is not None:
+        table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
+        for system in bundle.systems:
+            system.kpoints, system.kweights = table[:, :3], table[:, 3]
+            system.ref_bands = system.ref_path = system.order_matrix = None
+        log.info("k-points from %s (%d points); reference bands not compared", kpoints_file, len(table))
     wanted = range(len(bundle.systems)) if systems is None else systems
     unknown = sorted(set(wanted) - set(range(len(bundle.systems))))
     if unknown:
