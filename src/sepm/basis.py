@@ -19,6 +19,9 @@ import torch
 
 from .crystal import Crystal
 
+#: Species structure factors are kept (k- and parameter-independent) while they fit in this many bytes.
+STRUCTURE_FACTOR_CACHE_BYTES = 512 * 2**20
+
 #: Relative resolution used to decide that two |G_i - G_j|^2 values are the same shell.
 _SHELL_DIGITS = 9
 
@@ -58,6 +61,7 @@ class PlaneWaveBasis:
         self.atom_species = torch.as_tensor(crystal.species_index, device=self.device)
         self.reciprocal = torch.as_tensor(crystal.reciprocal, dtype=torch.float64, device=self.device)
         self._pairs = None
+        self._species_sf: dict[int, torch.Tensor] = {}
 
     @property
     def size(self) -> int:
@@ -95,8 +99,15 @@ class PlaneWaveBasis:
         return (self.phases * w[None, :]) @ self.phases.conj().T / self.volume
 
     def species_structure_factor(self, species: int) -> torch.Tensor:
-        """S_s(G_i - G_j) = (1/Omega) sum_{a in s} exp(i (G_i - G_j) . tau_a)."""
-        return self.structure_factor((self.atom_species == species).to(torch.float64))
+        """S_s(G_i - G_j) = (1/Omega) sum_{a in s} exp(i (G_i - G_j) . tau_a); kept after the first call
+        when all species together take less than ``STRUCTURE_FACTOR_CACHE_BYTES``."""
+        cached = self._species_sf.get(species)
+        if cached is not None:
+            return cached
+        sf = self.structure_factor((self.atom_species == species).to(torch.float64))
+        if self.n_species * self.size**2 * 16 <= STRUCTURE_FACTOR_CACHE_BYTES:
+            self._species_sf[species] = sf
+        return sf
 
     def species_weighted_structure_factor(self, coefficients: torch.Tensor) -> torch.Tensor:
         """sum_s c_s S_s for per-species coefficients c_s (differentiable in c)."""
