@@ -13,13 +13,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/convert.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/optimize.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analyse.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        analysis_targets(),

@@ -82,7 +82,7 @@ def test_bands_cli_dense_kpoints_and_fitted_potential(tmp_path):
     from sepm.fitting.stage import run_fit
 
     fit = tmp_path / "fit"
-    run_fit(BUNDLES / "GaAs", fit, overrides=["PPmodel=ZeroFunction"])  # init-only: final_ = bundle potential
+    run_fit(BUNDLES / "GaAs", fit, overrides=["PPmodel=ZeroFunction", "max_num_epochs=0"])  # init-only
     dense = np.column_stack([np.linspace(0, 0.5, 101)[:, None] * [1, 1, 1], np.ones(101)])
     np.savetxt(tmp_path / "dense.par", dense)
     out = tmp_path / "out"

@@ -49,3 +49,32 @@ def test_changing_training_config_reruns_only_training_and_downstream(workdir):
             and not line.startswith(("total", "Reasons", "This"))}
     assert {"optimize", "export", "eval_bands_final"} <= jobs
     assert "prior" not in jobs
+
+
+def test_hybrid_chain_mc_then_gradient(tmp_path):
+    """prior -> Monte Carlo -> gradient as DAG edges: each step starts from the previous one's potential."""
+    work = tmp_path / "chain"
+    for item in ("Snakefile", "workflow", "config", "profiles"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", work / "resources" / "bundles" / "GaAs")
+    (work / "chain.yaml").write_text(
+        "materials:\n"
+        "  GaAs:\n"
+        "    bundle: resources/bundles/GaAs\n"
+        "    set: {PPmodel: ZeroFunction, trainable_params: [a0, a1, a2, a3]}\n"
+        "    optimize:\n"
+        "      - method: mc\n"
+        "        set: {mc_iter: 2, mc_percentage: 0.5, mc_beta: 100}\n"
+        "      - method: gradient\n"
+        "        set: {max_num_epochs: 2, optimizer_lr: 0.001}\n")
+    run = subprocess.run([*SNAKEMAKE, "results/GaAs/final_pot.dat", "--configfile", "chain.yaml"], cwd=work,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    import json
+
+    mc = json.loads((work / "results/GaAs/optimize/1_mc/mc_summary.json").read_text())
+    gradient = json.loads((work / "results/GaAs/optimize/2_gradient/fit_summary.json").read_text())
+    assert gradient["initialization"]["coefficients_from"].endswith("1_mc/best_<Sym>Params.par")
+    assert gradient["start_cost"] == pytest.approx(mc["best_cost"], rel=1e-9)
+    assert (work / "results/GaAs/final_pot.dat").is_file()

@@ -91,6 +91,39 @@ def _export(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from .convert import convert
+
+    nn_config = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"sepm convert: --set expects KEY=VALUE, got {item!r}")
+        nn_config[key.strip()] = value.strip()
+    summary = convert(args.outdir, qe_xml=args.qe_xml, prior=args.prior, maxke=args.maxke, nbands=args.nbands,
+                      qe_bands=args.qe_bands, bgw_eqp=args.bgw_eqp, bgw_bandstructure=args.bgw_bandstructure,
+                      bgw_energy=args.bgw_energy, vbm_align=args.vbm_align, name=args.name, nn_config=nn_config)
+    log.info("wrote %s: %d k-points, %d bands from %s (species %s; valence top %s eV, shift %+.4f eV)",
+             args.outdir, summary["nk"], summary["nbands"], summary["source"], " ".join(summary["species"]),
+             "?" if summary["vbm"] is None else f"{summary['vbm']:.4f}", summary["shift"])
+    return 0
+
+
+def _cluster(args) -> int:
+    from .analysis.cluster import run_cluster
+
+    clusters = args.clusters if args.clusters == "auto" else int(args.clusters)
+    try:
+        run_cluster(args.outdir, args.tables, summaries=args.costs_from, n_clusters=clusters, seed=args.seed,
+                    members=args.names, qmin=args.qmin, qmax=args.qmax, title=args.title)
+    except ValueError as err:  # InputError (a bad table or summary) is reported by main()
+        if isinstance(err, InputError):
+            raise
+        log.error("sepm cluster: %s", err)
+        return 2
+    return 0
+
+
 def _add_fit_inputs(p):
     p.add_argument("bundle", help="input bundle folder")
     p.add_argument("outdir", help="output folder (created if needed)")
@@ -187,7 +220,76 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
     export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")
     export.set_defaults(func=_export)
+
+    conv = sub.add_parser(
+        "convert", help="Quantum ESPRESSO / BerkeleyGW outputs -> an input bundle (convert_bgwBS)",
+        description="Write a one-system DeepPseudopot bundle to OUTDIR: system_0.par (scale = alat in Bohr, cell in "
+        "units of alat, fractional positions, from pw.x's XML), kpoints_0.par (fractional, weight 1), "
+        "expBandStruct_0.par (path distance in 1/Bohr, then the lowest nBands energies in eV, each level twice "
+        "unless the run was noncollinear), bandWeights_0.par (all 1), input_0.par (nBands, maxKE, idxVB/idxCB "
+        "from the electron count), init_<Sym>Params.par copied from --prior, and NN_config.par (nSystem = 1, "
+        "PPmodel = ZeroFunction unless --set). Energies come from the XML (Hartree), or from --qe-bands "
+        "(bands.x filband), --bgw-eqp (eqp1.dat/eqp.dat) or --bgw-bandstructure (inteqp). The bundle is read "
+        "back and validated.")
+    conv.add_argument("outdir", help="output bundle folder (created if needed; files of the same name are replaced)")
+    conv.add_argument("--qe-xml", required=True, metavar="XML", help="pw.x data-file-schema.xml: the structure, "
+                      "and the reference energies unless another source is given")
+    src = conv.add_mutually_exclusive_group()
+    src.add_argument("--qe-bands", metavar="FILBAND", help="bands.x filband: energies (eV) and k-points from it")
+    src.add_argument("--bgw-eqp", metavar="EQP", help="BerkeleyGW eqp1.dat / eqp.dat (k in crystal coordinates)")
+    src.add_argument("--bgw-bandstructure", metavar="DAT", help="BerkeleyGW inteqp bandstructure.dat "
+                     "(k Cartesian in 1/Bohr)")
+    conv.add_argument("--bgw-energy", choices=["qp", "mf"], default="qp",
+                      help="BerkeleyGW column: quasiparticle E_qp (default) or mean-field E_mf")
+    conv.add_argument("--prior", required=True, metavar="DIR", help="folder with init_<Sym>Params.par for every "
+                      "species (e.g. resources/priors/Si or another bundle); a missing species is an error")
+    conv.add_argument("--maxke", type=float, required=True, metavar="HARTREE", help="plane-wave cutoff maxKE")
+    conv.add_argument("--nbands", type=int, metavar="N", help="number of (spin-doubled) reference bands "
+                      "(default: all the source has)")
+    conv.add_argument("--vbm-align", type=float, metavar="EV", help="shift the reference so that the valence-band "
+                      "maximum is at EV eV (default: energies as in the source)")
+    conv.add_argument("--name", help="systemName in input_0.par (default: the species, e.g. Si)")
+    conv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="NN_config.par key of the bundle (repeatable), e.g. --set PPmodel=Net_celu_HeInit_decayGaussian")
+    conv.set_defaults(func=_convert)
+
+    cluster = sub.add_parser(
+        "cluster", help="PCA and K-means over many fits' q-space tables (ensemble analysis, cluster_pp)",
+        description="Group fitted potentials by their v(q) (DeepPseudopot's cluster_pp). Features: the "
+        "concatenated v_<Sym>(q) of all species of each TABLE (*_qSpace_pot.dat, as written by sepm export) on "
+        "the common q grid in [--qmin, --qmax], raw Hartree*Bohr^3 (not standardized: distances are L2 distances "
+        "between potentials). K-means (scikit-learn, n_init 10) with --clusters K (capped at the number of "
+        "distinct potentials) or 'auto' (best silhouette score, k = 2 .. min(N-1, 10)); PCA for the plot. "
+        "Writes into OUTDIR: pca_scatter.png/.pdf (PC1 vs PC2 coloured by cluster, each cluster's representative "
+        "starred), clusters.json, clusters.dat (member cluster PC1 PC2 cost; explained-variance ratios in the "
+        "header) and, last, representatives.dat (cluster member cost size: the lowest-cost member of each "
+        "cluster, or the member nearest to the centroid without --costs-from). Clusters are numbered by their "
+        "representative's cost: cluster 0 holds the best potential.")
+    cluster.add_argument("outdir", help="output folder (created if needed)")
+    cluster.add_argument("tables", nargs="+", metavar="TABLE", help="q-space tables of the fits (at least 2), "
+                         "e.g. results/GaAs/ensemble/*/final_qSpace_pot.dat")
+    cluster.add_argument("--costs-from", nargs="+", metavar="SUMMARY",
+                         help="fit summaries, one per TABLE in the same order: fit_summary.json (final_cost) or "
+                         "mc_summary.json (best_cost); they pick each cluster's lowest-cost member")
+    cluster.add_argument("--clusters", default="2", type=_clusters_arg, metavar="K|auto",
+                         help="number of clusters (>= 1), or 'auto' to choose it by silhouette score (default 2)")
+    cluster.add_argument("--seed", type=int, default=0, help="K-means random_state (default 0)")
+    cluster.add_argument("--names", nargs="+", metavar="NAME", help="member names, one per TABLE (default: the "
+                         "tables' folder names when unique, e.g. ensemble/3/... -> 3, else 0, 1, ...)")
+    cluster.add_argument("--qmin", type=float, default=0.5, help="lower end of the feature q range in 1/Bohr "
+                         "(default 0.5: leaves out the diverging long-range tail -a4 4pi/q^2 below the shortest "
+                         "reciprocal lattice vectors; 0 uses the whole table)")
+    cluster.add_argument("--qmax", type=float, default=None, help="upper end of the feature q range in 1/Bohr "
+                         "(default: the end of the tables)")
+    cluster.add_argument("--title", default="", help="title of the scatter plot")
+    cluster.set_defaults(func=_cluster)
     return parser
+
+
+def _clusters_arg(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', not {value!r}")
 
 
 def main(argv=None) -> int:

@@ -21,12 +21,16 @@ def material(name):
 
 
 def bundle_dir(name):
-    """Input bundle folder of a configured material."""
+    """Input bundle folder of a configured material (results/<name>/bundle when converted)."""
+    if "convert" in material(name):
+        return Path(f"results/{name}/bundle")
     return Path(material(name)["bundle"])
 
 
 def system_indices(name):
     """Sorted system indices X of the bundle, from its system_X.par files."""
+    if "convert" in material(name):
+        return [0]  # sepm convert writes one system
     folder = bundle_dir(name)
     if not folder.is_dir():
         raise WorkflowError(
@@ -44,6 +48,8 @@ def system_indices(name):
 
 def bundle_files(name):
     """Every file of a material's bundle, so that editing one reruns its jobs."""
+    if "convert" in material(name):
+        return [str(bundle_dir(name))]  # the convert rule's directory output
     system_indices(name)  # fails early on a missing or empty bundle
     return sorted(str(p) for p in bundle_dir(name).iterdir() if p.is_file())
 
@@ -152,4 +158,137 @@ def all_targets():
     for name in config["materials"]:
         targets.append(f"results/{name}/final_pot.dat")
         targets += bands_outputs(name, "eval")
+    return targets
+
+
+# --- convert stage (workflow/rules/convert.smk) ------------------------------------------------
+CONVERT_FILES = ("qe_xml", "qe_bands", "bgw_eqp", "bgw_bandstructure")
+
+
+def convert_inputs(name):
+    """Source files of a converted material, and its prior's parameter files."""
+    conv = material(name)["convert"]
+    files = [conv[key] for key in CONVERT_FILES if key in conv]
+    prior = Path(conv["prior"])
+    if not prior.is_dir():
+        raise WorkflowError(
+            f"materials.{name}.convert.prior: {prior} is not a folder (config)"
+        )
+    return files + sorted(str(p) for p in prior.glob("*Params.par"))
+
+
+def convert_argv(name):
+    """`sepm convert` arguments of a material's `convert` block."""
+    conv = material(name)["convert"]
+    argv = ["convert", str(bundle_dir(name)), "--qe-xml", conv["qe_xml"]]
+    if conv["source"] == "qe" and "qe_bands" in conv:
+        argv += ["--qe-bands", conv["qe_bands"]]
+    if conv["source"] == "bgw":
+        key = "bgw_eqp" if "bgw_eqp" in conv else "bgw_bandstructure"
+        argv += [f"--{key.replace('_', '-')}", conv[key]]
+        argv += ["--bgw-energy", conv["bgw_energy"]]
+    argv += ["--prior", conv["prior"], "--maxke", conv["maxKE"]]
+    if "nBands" in conv:
+        argv += ["--nbands", conv["nBands"]]
+    if "vbm_align" in conv:
+        argv += ["--vbm-align", conv["vbm_align"]]
+    return argv
+
+
+def converted_materials():
+    return [name for name in config["materials"] if "convert" in material(name)]
+
+
+# --- ensemble, cluster stage and cost plots (workflow/rules/analyse.smk) -----------------------
+ENSEMBLE_COMMAND = {"gradient": "train", "mc": "mc"}
+COST_TABLE = {"gradient": "training_cost", "mc": "mc_cost"}
+
+
+def ensemble(name):
+    """A material's `ensemble` block, or None."""
+    return material(name).get("ensemble")
+
+
+def ensemble_method(name):
+    return ensemble(name).get("method", "gradient")
+
+
+def ensemble_members(name):
+    return list(range(int(ensemble(name)["size"]))) if ensemble(name) else []
+
+
+def ensemble_dir(name, member):
+    return f"results/{name}/ensemble/{member}"
+
+
+def ensemble_marker(name, member):
+    """The file a member's fit writes last: fit_summary.json (gradient) or mc_summary.json."""
+    return f"{ensemble_dir(name, member)}/{STAGE_MARKER[ensemble_method(name)]}"
+
+
+def ensemble_argv(name, member):
+    """`sepm train|mc` arguments of ensemble member `member`: the material's `set`, the ensemble's
+    `set`, then seed = ensemble seed + member. No --init-from: each member initializes itself from
+    the bundle (its own network draw, then the prior fit its settings ask for), so the members
+    start apart; starting them all from results/<m>/prior would make them differ only in seed-driven
+    perturbations."""
+    block = ensemble(name)
+    method = ensemble_method(name)
+    values = dict(material(name).get("set", {}))
+    values.update(block.get("set", {}))
+    values["seed"] = int(block.get("seed", 0)) + int(member)
+    values["mc_bool"] = 1 if method == "mc" else 0
+    if method == "mc":
+        values["max_num_epochs"] = 0
+    return [
+        ENSEMBLE_COMMAND[method],
+        str(bundle_dir(name)),
+        ensemble_dir(name, member),
+        *set_args(values),
+    ]
+
+
+def ensemble_tables(name):
+    return [
+        f"{ensemble_dir(name, i)}/final_qSpace_pot.dat" for i in ensemble_members(name)
+    ]
+
+
+def ensemble_summaries(name):
+    return [ensemble_marker(name, i) for i in ensemble_members(name)]
+
+
+def cluster_argv(name, outdir, tables, summaries):
+    """`sepm cluster` arguments of a material's ensemble."""
+    block = ensemble(name)
+    return [
+        "cluster",
+        outdir,
+        *tables,
+        "--costs-from",
+        *summaries,
+        "--clusters",
+        str(block.get("clusters", 2)),
+        "--seed",
+        str(block.get("seed", 0)),
+        "--title",
+        f"{name}: {len(tables)} {ensemble_method(name)} fits",
+    ]
+
+
+def cost_plots(name):
+    """Cost-history plots of a material's optimize steps (training_cost.png / mc_cost.png)."""
+    return [
+        f"{stage_dir(name, step)}/{COST_TABLE[method]}.png"
+        for step, method, _ in optimize_chain(name)
+    ]
+
+
+def analysis_targets():
+    """Cost plots of every optimize step, and the cluster outputs of materials with an ensemble."""
+    targets = []
+    for name in config["materials"]:
+        targets += cost_plots(name)
+        if ensemble(name):
+            targets.append(f"results/{name}/cluster/representatives.dat")
     return targets

@@ -7,7 +7,17 @@ rule eval_bands_initial:
         bundle=lambda wildcards: bundle_files(wildcards.material),
     output:
         table="results/{material}/bands/bands_{system}.dat",
-        png="results/{material}/bands/bands_{system}.png",
+        png=report(
+            "results/{material}/bands/bands_{system}.png",
+            caption="../report/bands_initial.rst",
+            category="Band structures",
+            subcategory="{material}",
+            labels={
+                "material": "{material}",
+                "potential": "initial (bundle)",
+                "system": "{system}",
+            },
+        ),
         pdf="results/{material}/bands/bands_{system}.pdf",
     log:
         "logs/{material}/bands_{system}.log",
@@ -41,7 +51,17 @@ rule eval_bands_final:
         ),
     output:
         table="results/{material}/eval/bands_{system}.dat",
-        png="results/{material}/eval/bands_{system}.png",
+        png=report(
+            "results/{material}/eval/bands_{system}.png",
+            caption="../report/bands_final.rst",
+            category="Band structures",
+            subcategory="{material}",
+            labels={
+                "material": "{material}",
+                "potential": "final",
+                "system": "{system}",
+            },
+        ),
         pdf="results/{material}/eval/bands_{system}.pdf",
     log:
         "logs/{material}/eval_{system}.log",

@@ -9,8 +9,20 @@ rule export:
     output:
         pot="results/{material}/final_pot.dat",
         qspace="results/{material}/final_qSpace_pot.dat",
-        plot="results/{material}/final_plotPP.png",
-        convergence="results/{material}/final_pot_convergence.png",
+        plot=report(
+            "results/{material}/final_plotPP.png",
+            caption="../report/potential.rst",
+            category="Potentials",
+            subcategory="{material}",
+            labels={"material": "{material}", "figure": "final v(q)"},
+        ),
+        convergence=report(
+            "results/{material}/final_pot_convergence.png",
+            caption="../report/convergence.rst",
+            category="Potentials",
+            subcategory="{material}",
+            labels={"material": "{material}", "figure": "v(r) convergence"},
+        ),
     log:
         "logs/{material}/export.log",
     benchmark:

@@ -10,7 +10,13 @@ rule optimize:
             wildcards.material, previous_step(wildcards.material, wildcards.step)
         ),
     output:
-        marker="results/{material}/optimize/{step}/{marker}",
+        marker=report(
+            "results/{material}/optimize/{step}/{marker}",
+            caption="../report/fit_summary.rst",
+            category="Optimization",
+            subcategory="{material}",
+            labels={"material": "{material}", "step": "{step}", "figure": "summary"},
+        ),
     log:
         "logs/{material}/optimize_{step}_{marker}.log",
     benchmark:

@@ -5,7 +5,20 @@ rule prior:
     input:
         bundle=lambda wildcards: bundle_files(wildcards.material),
     output:
-        record="results/{material}/prior/init_record.json",
+        record=report(
+            "results/{material}/prior/init_record.json",
+            caption="../report/prior_record.rst",
+            category="Potentials",
+            subcategory="{material}",
+            labels={"material": "{material}", "figure": "prior record"},
+        ),
+        plot=report(
+            "results/{material}/prior/init_plotPP.png",
+            caption="../report/prior_potential.rst",
+            category="Potentials",
+            subcategory="{material}",
+            labels={"material": "{material}", "figure": "prior v(q)"},
+        ),
     log:
         "logs/{material}/prior.log",
     benchmark:

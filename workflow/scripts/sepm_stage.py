@@ -1,6 +1,7 @@
 """Snakemake script shared by every rule: run `sepm <argv>` (snakemake.params.argv) with the rule's
 threads, logging everything to the rule's log file."""
 
+import os
 import sys
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
@@ -24,6 +25,8 @@ def run() -> int:
 
 
 with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):
+    # Which SLURM job ran this rule (none outside SLURM); tests/test_slurm.py checks it.
+    print("SLURM_JOB_ID=" + os.environ.get("SLURM_JOB_ID", "none"), flush=True)
     try:
         status = run()
     except Exception:
