@@ -54,6 +54,7 @@ def test_changing_training_config_reruns_only_training_and_downstream(workdir):
 def test_hybrid_chain_mc_then_gradient(tmp_path):
     """prior -> Monte Carlo -> gradient as DAG edges: each step starts from the previous one's potential."""
     work = tmp_path / "chain"
+    work.mkdir()
     for item in ("Snakefile", "workflow", "config", "profiles"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)

@@ -1,4 +1,4 @@
-"""The ``sepm`` command line: one subcommand per pipeline stage, for people who do not use Snakemake."""
+"""The sepm command line: one subcommand per pipeline stage, for people who do not use Snakemake."""
 
 from __future__ import annotations
 
