@@ -1,0 +1,42 @@
+"""The sepm command line: one subcommand per pipeline stage or tool, for people who do not use Snakemake.
+
+Each module of this package registers its subcommands with ``register(sub)``; COMMANDS lists them in
+the order ``sepm --help`` shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import InputError
+
+log = logging.getLogger("sepm")
+
+COMMANDS = ("evaluate", "fit", "decompose", "export", "convert", "cluster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sepm", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
+    try:
+        return args.func(args)
+    except InputError as err:
+        log.error("bad input:\n%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""`sepm bands`: band structures of a potential for every system of a bundle (eval_fullBand)."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("sepm")
+
+
+def _bands(args) -> int:
+    from ..evaluate import evaluate_bundle
+
+    pp = None
+    if args.potential:
+        from ..fitting.potential_files import load_potential
+
+        pp = load_potential(args.potential, args.prefix, device=args.device)[0]
+        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
+    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device,
+                              memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints)
+    for r in results:
+        log.info("wrote %s/bands_%d.dat, .png, .pdf", args.outdir, r["index"])
+    return 0
+
+
+def register(sub) -> None:
+    bands = sub.add_parser(
+        "bands",
+        help="band structures of a potential for every system of a bundle (eval_fullBand)",
+        description="Evaluate band structures for every system of a DeepPseudopot input bundle. With no model "
+        "given, the bundle's analytic potentials (init_<Sym>Params.par; SOC and nonlocal terms when "
+        "NN_config.par has SObool = 1) are used. Writes per system X: bands_X.dat (k index, path distance "
+        "in 1/Bohr, energies in eV; the weighted loss and RMSE against expBandStruct_X.par in its header "
+        "when the bundle has reference bands), bands_X.png and bands_X.pdf (against the reference).",
+    )
+    bands.add_argument("bundle", help="input bundle folder (NN_config.par, system_X.par, input_X.par, ...)")
+    bands.add_argument("outdir", help="output folder (created if needed)")
+    bands.add_argument("--system", type=int, action="append", metavar="X",
+                       help="evaluate only system X (repeatable; default: every system)")
+    bands.add_argument("--potential", metavar="DIR", help="evaluate a fitted potential: a folder written by sepm "
+                       "train / mc / prior (model_config.json, <prefix>PPmodel.pth, <prefix><Sym>Params.par)")
+    bands.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
+    bands.add_argument("--kpoints", metavar="FILE", help="evaluate at these k-points instead of kpoints_X.par "
+                       "(rows k1 k2 k3 weight, fractional; e.g. a dense path); k-points are processed in batches "
+                       "that fit --memory-limit-gb")
+    bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    bands.add_argument("--memory-limit-gb", type=float, default=None,
+                       help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
+    bands.set_defaults(func=_bands)

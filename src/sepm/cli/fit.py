@@ -1,0 +1,99 @@
+"""`sepm prior`, `sepm train`, `sepm mc`: the initialization and fitting stages."""
+
+from __future__ import annotations
+
+
+def _fit_inputs(args) -> dict:
+    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model."""
+    from pathlib import Path
+
+    params_dir, prefix = args.init_params, args.init_params_prefix
+    if args.init_from:
+        params_dir, prefix = args.init_from, args.init_prefix
+        model = Path(args.init_from) / f"{args.init_prefix}PPmodel.pth"
+        if args.init_model is None and model.is_file():
+            args.init_model = str(model)
+    init_params = (params_dir, prefix) if params_dir else None
+    return dict(overrides=args.set, init_params=init_params, device=args.device)
+
+
+def _prior(args) -> int:
+    from pathlib import Path
+
+    from ..fitting.stage import FitSetup, run_prior
+
+    setup = FitSetup(args.bundle, **_fit_inputs(args))
+    prior = run_prior(setup, Path(args.outdir), args.init_model, record_name="init_record.json.part")
+    setup.save(args.outdir, "init_")
+    setup.plot_potential(Path(args.outdir) / "init_plotPP", f"prior: {prior['record']['strategy']}")
+    Path(args.outdir, "init_record.json.part").replace(Path(args.outdir, "init_record.json"))  # written last
+    return 0
+
+
+def _train(args) -> int:
+    from ..fitting.stage import run_fit
+
+    run_fit(args.bundle, args.outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
+            stop_after=args.stop_after, **_fit_inputs(args))
+    return 0
+
+
+def _mc(args) -> int:
+    from ..fitting.montecarlo import run_mc
+
+    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **_fit_inputs(args))
+    return 0
+
+
+def _add_fit_inputs(p):
+    p.add_argument("bundle", help="input bundle folder")
+    p.add_argument("outdir", help="output folder (created if needed)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an NN_config.par key (repeatable), e.g. --set max_num_epochs=50")
+    p.add_argument("--init-model", metavar="PTH", help="start the network from this state_dict (a previous "
+                   "stage's final_/epoch_<N>_/best_/init_PPmodel.pth); overrides the bundle's init_PPmodel.pth")
+    p.add_argument("--init-params", metavar="DIR", help="read the starting a0..a8 from <prefix><Sym>Params.par "
+                   "files in DIR (a previous stage's output) instead of the bundle's init_<Sym>Params.par")
+    p.add_argument("--init-params-prefix", default="final_", metavar="PREFIX",
+                   help="file prefix for --init-params (default final_; e.g. best_, init_, epoch_100_)")
+    p.add_argument("--init-from", metavar="DIR", help="a previous stage's output folder: its <prefix>PPmodel.pth "
+                   "(when present) and <prefix><Sym>Params.par initialize this stage (hybrid chains)")
+    p.add_argument("--init-prefix", default="final_", metavar="PREFIX",
+                   help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+
+
+def register(sub) -> None:
+    prior = sub.add_parser("prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
+                           "or the network's own initializer) and save it as init_*",
+                           description="Run DeepPseudopot's initialization in its order of preference "
+                           "(init_PPmodel.pth reuse, fit to the Zunger form when init_Zunger_num_epochs > 0, fit to "
+                           "init_qSpace_pot.par, the network initializer) and write init_PPmodel.pth, "
+                           "init_<Sym>Params.par, model_config.json, init_record.json and plots.")
+    _add_fit_inputs(prior)
+    prior.set_defaults(func=_prior)
+    trainp = sub.add_parser("train", help="gradient training (max_num_epochs > 0) or init-only evaluation",
+                            description="Initialize, evaluate the initial potential, then train by gradients "
+                            "(optimizer, ExponentialLR, perturbEvery, patience from NN_config.par). Resumes from "
+                            "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
+                            "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json.")
+    _add_fit_inputs(trainp)
+    trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
+    trainp.add_argument("--stop-after", type=int, metavar="N", help="stop after epoch N as if killed (resume later)")
+    trainp.set_defaults(func=_train)
+    mcp = sub.add_parser("mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
+                         description="Initialize (as sepm prior), then fit by parallel tempering: one replica per "
+                         "inverse temperature, Metropolis moves of a random fraction mc_percentage of the trainable "
+                         "coefficients (trainable_params; a4 only in charge-neutral directions, a5 kept >= 0) and of "
+                         "the network weights, then exchanges between neighbouring temperatures. Settings: NN_config "
+                         "mc_iter, mc_percentage, mc_beta, seed; mcOpts*.par (one stage each, run in order, each "
+                         "starting from the previous best: betas, stepsAtTemp, tempStepSizeMod, totalIter, "
+                         "writePerIter, fitDefPot, defPotWeight, fitCoupling); <Sym>ParamSteps.par (absolute step "
+                         "per a0..a8); mc_beta_schedule (anneals the coldest beta). Resumes from "
+                         "OUTDIR/mc_checkpoint.pth when present. Writes mc_checkpoint.pth, mc_cost.dat, "
+                         "best_<Sym>Params.par, best_PPmodel.pth (network), best band tables and plots, best_plotPP, "
+                         "init_record.json and mc_summary.json.")
+    _add_fit_inputs(mcp)
+    mcp.add_argument("--stop-after", type=int, metavar="N",
+                     help="stop after iteration N (counted over all stages) as if killed; rerun to resume")
+    mcp.set_defaults(func=_mc)
