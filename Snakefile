@@ -19,6 +19,7 @@ include: "workflow/rules/optimize.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyse.smk"
+include: "workflow/rules/tools.smk"
 
 
 rule all:
@@ -26,3 +27,4 @@ rule all:
     input:
         all_targets(),
         analysis_targets(),
+        tool_targets(),

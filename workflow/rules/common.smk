@@ -292,3 +292,71 @@ def analysis_targets():
         if ensemble(name):
             targets.append(f"results/{name}/cluster/representatives.dat")
     return targets
+
+
+# --- optional tools (workflow/rules/tools.smk) -------------------------------------------------
+# Config key of each tool -> its sepm option (repeated for every list item when `repeat`).
+TOOL_OPTIONS = {
+    "decompose": {"kpoints": ("--kpoint", True), "bands": ("--band", True)},
+    "density": {"kgrid": ("--kgrid", False), "electrons": ("--electrons", False)},
+    "masses": {"step": ("--step", False)},
+    "movie": {"fps": ("--fps", False), "max_frames": ("--max-frames", False)},
+}
+
+
+def final_marker(name):
+    """The file the material's last stage (prior or last optimize step) writes last."""
+    return stage_marker(name, last_step(name))
+
+
+def tool_options(name, tool):
+    """sepm options from the material's `tools: {tool: {...}}` settings (none when absent)."""
+    settings = material(name).get("tools", {}).get(tool) or {}
+    args = []
+    for key, (flag, repeat) in TOOL_OPTIONS[tool].items():
+        if key not in settings:
+            continue
+        values = settings[key] if isinstance(settings[key], list) else [settings[key]]
+        if repeat:
+            for value in values:
+                args += [flag, str(value)]
+        else:
+            args += [flag, *(str(v) for v in values)]
+    return args
+
+
+def tool_argv(name, tool, outdir, system):
+    """`sepm decompose|density|masses` arguments for one system and the final potential."""
+    last = last_step(name)
+    return [
+        tool,
+        str(bundle_dir(name)),
+        outdir,
+        "--system",
+        str(system),
+        "--potential",
+        stage_dir(name, last),
+        "--prefix",
+        prefix_of(name, last),
+        *tool_options(name, tool),
+    ]
+
+
+def tool_targets():
+    """Outputs of the tools named under each material's `tools:`."""
+    targets = []
+    for name in config["materials"]:
+        tools = material(name).get("tools", {})
+        for system in system_indices(name) if tools else []:
+            if "decompose" in tools:
+                targets.append(f"results/{name}/decompose/{system}/decomposition.dat")
+            if "density" in tools:
+                targets.append(f"results/{name}/density/density_{system}.cube")
+            if "masses" in tools:
+                targets.append(f"results/{name}/masses/masses_{system}.dat")
+        if "movie" in tools:
+            targets += [
+                f"{stage_dir(name, step)}/movie.gif"
+                for step, _, _ in optimize_chain(name)
+            ]
+    return targets
