@@ -2,20 +2,17 @@
 Snakemake report."""
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline_copy import copy_pipeline, run_snakemake
+
 from sepm.analysis import cluster_potentials, plot_training_cost, read_cost, run_cluster
 from sepm.cli import main
 from sepm.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 Q = np.linspace(0.0, 10.0, 1001)
 
 
@@ -146,23 +143,11 @@ def test_cost_plot(tmp_path):
 @pytest.fixture(scope="module")
 def ensemble_work(tmp_path_factory):
     """A copy of the pipeline with a small GaAs bundle (maxKE 3 Hartree, every 6th k-point)."""
-    work = tmp_path_factory.mktemp("ensemble")
-    for item in ("Snakefile", "workflow", "config", "profiles", ".test"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    bundle = work / "resources" / "bundles" / "GaAs"
-    shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", bundle)
-    (bundle / "input_0.par").write_text("maxKE = 3\nnBands = 16\n")
-    for name in ("kpoints_0.par", "expBandStruct_0.par"):
-        np.savetxt(bundle / name, np.loadtxt(bundle / name)[::6], fmt="%.12f")
-    return work
+    return copy_pipeline(tmp_path_factory.mktemp("ensemble"), small_gaas=True)
 
 
 def snakemake(work, *args):
-    run = subprocess.run([*SNAKEMAKE, *args, "--configfile", ".test/ensemble.yaml"], cwd=work,
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return run.stdout + run.stderr
+    return run_snakemake(work, *args, "--configfile", ".test/ensemble.yaml")
 
 
 def test_ensemble_workflow_clusters_members(ensemble_work):

@@ -1,6 +1,5 @@
 """Band-energy gradients (autograd through the eigenvalues) against central finite differences."""
 
-import numpy as np
 import pytest
 import torch
 

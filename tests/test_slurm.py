@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pipeline_copy import ROOT, copy_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
 SLURM_DIR = ROOT / "tests" / "slurm"
 # The cluster has no accounting database: job states come from squeue, jobs carry no account.
 # A short first status check keeps the test quick (the plugin's default waits 40 s).
@@ -87,11 +87,7 @@ def ensemble_config():
 
 def make_workdir(base):
     """A copy of the pipeline whose config/config.yaml is the ensemble (so nothing else is merged in)."""
-    base.mkdir(parents=True)
-    for item in ("Snakefile", "workflow", "config", "profiles", ".test"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, base / item)
-    shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", base / "resources" / "bundles" / "GaAs")
+    copy_pipeline(base)
     (base / "config" / "config.yaml").write_text(yaml.safe_dump(ensemble_config(), sort_keys=False))
     return base
 

@@ -1,32 +1,19 @@
 """The Snakemake pipeline on a small configuration: outputs, caching, and reruns of changed stages only."""
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
+from pipeline_copy import copy_pipeline, run_snakemake
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pipeline")
-    for item in ("Snakefile", "workflow", "config", "profiles", ".test"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", work / "resources" / "bundles" / "GaAs")
-    return work
+    return copy_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 
 def snakemake(work, *args):
-    run = subprocess.run([*SNAKEMAKE, *args, "--configfile", ".test/config.yaml"], cwd=work,
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return run.stdout + run.stderr
+    return run_snakemake(work, *args, "--configfile", ".test/config.yaml")
 
 
 def test_pipeline_runs_and_caches(workdir):
@@ -53,12 +40,7 @@ def test_changing_training_config_reruns_only_training_and_downstream(workdir):
 
 def test_hybrid_chain_mc_then_gradient(tmp_path):
     """prior -> Monte Carlo -> gradient as DAG edges: each step starts from the previous one's potential."""
-    work = tmp_path / "chain"
-    work.mkdir()
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", work / "resources" / "bundles" / "GaAs")
+    work = copy_pipeline(tmp_path / "chain")
     (work / "chain.yaml").write_text(
         "materials:\n"
         "  GaAs:\n"
@@ -69,11 +51,7 @@ def test_hybrid_chain_mc_then_gradient(tmp_path):
         "        set: {mc_iter: 2, mc_percentage: 0.5, mc_beta: 100}\n"
         "      - method: gradient\n"
         "        set: {max_num_epochs: 2, optimizer_lr: 0.001}\n")
-    run = subprocess.run([*SNAKEMAKE, "results/GaAs/final_pot.dat", "--configfile", "chain.yaml"], cwd=work,
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-    import json
-
+    run_snakemake(work, "results/GaAs/final_pot.dat", "--configfile", "chain.yaml")
     mc = json.loads((work / "results/GaAs/optimize/1_mc/mc_summary.json").read_text())
     gradient = json.loads((work / "results/GaAs/optimize/2_gradient/fit_summary.json").read_text())
     assert gradient["initialization"]["coefficients_from"].endswith("1_mc/best_<Sym>Params.par")
