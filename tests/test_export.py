@@ -164,3 +164,19 @@ def test_unconverged_is_reported(tmp_path):
         record = export_realspace(tmp_path / "flat.dat", flat, ["X"], rmax=5.0, nr=51)
     assert not record["converged"] and record["max_change"] > 1e-6
     assert "converged = no" in (tmp_path / "flat.dat").read_text()
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """Atomic writes rename a private temporary file; the result must be readable like any new file."""
+    import os
+    import stat
+
+    from sepm.output import write_text
+
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "table.dat", "1 2\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["table.dat"]
