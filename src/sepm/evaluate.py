@@ -2,7 +2,9 @@
 
 Writes, per system X, ``bands_X.dat`` (k index, path distance in 1/Bohr, energies in eV, with a
 header that records the weighted band loss and RMSE against the reference bands when the bundle
-has them) and ``bands_X.png`` / ``bands_X.pdf`` (against the reference bands).
+has them) and ``bands_X.png`` / ``bands_X.pdf`` (against the reference bands). The k-points are the
+bundle's, a given k-point file's (its ``# label`` comments name the x-axis ticks), or a high-symmetry
+path generated from each system's crystal (``kpath=True``, seekpath; written to ``kpath_X.par``).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from tqdm import tqdm
 
 from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
+from .crystal import Crystal
 from .io import read_bundle
 from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
 from .plotting import plot_bands
 from .pseudopotential import Pseudopotential
+from .structure.kpath import high_symmetry_path, read_kpoint_labels, write_kpoints
 
 log = logging.getLogger("sepm")
 
@@ -37,10 +41,14 @@ def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_r
 
 
 def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None = None, device="cpu",
-                    memory_limit_gb: float | None = None, systems=None, kpoints_file=None) -> list[dict]:
+                    memory_limit_gb: float | None = None, systems=None, kpoints_file=None, kpath: bool = False,
+                    kpath_density: float | None = None) -> list[dict]:
     """Band structures of ``pseudopotential`` (default: the bundle's analytic potential) for the
     systems with indices in ``systems`` (default: all). ``kpoints_file`` (rows ``k1 k2 k3 weight``,
-    e.g. a dense path) replaces the bundle's k-points; reference bands are then not compared."""
+    e.g. a dense path; trailing ``# name`` comments label high-symmetry rows) replaces the bundle's
+    k-points; reference bands are then not compared. Without a file, ``kpath=True`` evaluates every
+    system along its seekpath high-symmetry path (``kpath_density`` points per 1/Bohr), written to
+    ``outdir/kpath_X.par``, with the point names on the plot's x axis."""
     bundle = read_bundle(bundle_dir)
     for notice in bundle.notices:
         log.info("notice: %s", notice)
@@ -51,20 +59,38 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     memory = memory_limit_gb or float(bundle.config.get("memory_limit_GB", 2.0))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    if kpoints_file is not None:
-        table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
-        for system in bundle.systems:
-            system.kpoints, system.kweights = table[:, :3], table[:, 3]
-            system.ref_bands = system.ref_path = system.order_matrix = None
-        log.info("k-points from %s (%d points); reference bands not compared", kpoints_file, len(table))
     wanted = range(len(bundle.systems)) if systems is None else systems
     unknown = sorted(set(wanted) - set(range(len(bundle.systems))))
     if unknown:
         raise InputError(Defect(bundle.path, None, f"no system {unknown[0]} (the bundle has {len(bundle.systems)})"))
-    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path) for x in wanted]
+    labels = {}
+    if kpoints_file is not None:
+        table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
+        file_labels = read_kpoint_labels(kpoints_file)
+        for system in bundle.systems:
+            system.kpoints, system.kweights = table[:, :3], table[:, 3]
+            system.ref_bands = system.ref_path = system.order_matrix = None
+            labels[system.index] = file_labels or None
+        log.info("k-points from %s (%d points, %d labelled); reference bands not compared", kpoints_file,
+                 len(table), len(file_labels))
+        if kpath:
+            log.info("a k-point file was given: --kpath is not used")
+    elif kpath:
+        for x in wanted:
+            system = bundle.systems[x]
+            path = high_symmetry_path(Crystal.from_system(system), density=kpath_density,
+                                      source=bundle.path / f"system_{x}.par")
+            system.kpoints, system.kweights = path.kfrac, np.ones(len(path.kfrac))
+            system.ref_bands = system.ref_path = system.order_matrix = None
+            labels[x] = path.labels
+            write_kpoints(outdir / f"kpath_{x}.par", path, header=f"high-symmetry path {path.label_string()} of "
+                          f"{bundle.path / f'system_{x}.par'} (space group {path.spacegroup}), written by sepm bands")
+        log.info("k-points: generated high-symmetry paths (kpath_X.par); reference bands not compared")
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, labels.get(x))
+            for x in wanted]
 
 
-def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path, labels=None) -> dict:
     ham = system_hamiltonian(system, pp, device=device)
     nk = len(system.kpoints)
     log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), %d k-points, %d bands, matrix %d x %d",
@@ -79,6 +105,9 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
               f"maxKE = {system.maxke} Ha, N = {ham.basis.size} plane waves, SOC = {'on' if pp.soc else 'off'}, "
               f"NL = {'on' if pp.nonlocal_ else 'off'}",
               "path distance in 1/Bohr (cumulative |dk|), energies in eV"]
+    if labels:
+        points = ", ".join(f"{i} {n}" for i, n in sorted(labels.items()))
+        header.append(f"high-symmetry points (k index name): {points}")
     if system.ref_bands is not None:
         ref = torch.as_tensor(system.ref_bands)
         kw, bw = torch.as_tensor(system.kweights), torch.as_tensor(system.band_weights)
@@ -92,8 +121,9 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
     write_table(outdir / f"bands_{system.index}.dat", columns, table, header, fmt="%.6f")
     energies = bands.numpy() if system.ref_bands is None else np.concatenate([bands.numpy(), system.ref_bands])
     plot_bands(outdir / f"bands_{system.index}", distance, bands.numpy(), system.kpoints, system.ref_bands,
-               title=f"{system.name}", window=plot_window(system.settings, energies))
+               title=f"{system.name}", window=plot_window(system.settings, energies), labels=labels)
     if "BS_plot_CBVB_range_zoom" in system.settings:
         plot_bands(outdir / f"bands_{system.index}_zoom", distance, bands.numpy(), system.kpoints, system.ref_bands,
-                   title=f"{system.name} (zoom)", window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
+                   title=f"{system.name} (zoom)", labels=labels,
+                   window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
     return {"index": system.index, "nk": nk, "loss": loss, "rmse_meV": 1e3 * rmse}

@@ -37,11 +37,47 @@ def k_label(k) -> str:
     return "(" + ",".join(str(Fraction(float(x)).limit_denominator(48)) for x in k) + ")"
 
 
+def tick_label(name: str) -> str:
+    """A point name for the axis: seekpath-style ``X_1`` becomes X with subscript 1."""
+    head, sep, sub = name.partition("_")
+    return f"{head}$_{{{sub}}}$" if sep and sub else name
+
+
+def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = None):
+    """``(jumps, ticks)`` of a k-path: rows where the path jumps, and (row, name) tick marks.
+
+    Without ``labels`` the ticks are the segment corners named by their coordinates. With
+    ``labels`` ({row: name}, e.g. from a labelled kpoints file) the ticks are the labelled rows; two
+    labelled rows in a row are a jump (a generated path has an interior point on every segment).
+    At a jump from row i-1 to row i one tick ``A|B`` is placed (the jump takes no room on the axis; ``A|``
+    when row i has no label).
+    """
+    jumps = set(path_jumps(distance).tolist())
+    if labels:
+        labels = {int(i): str(n) for i, n in labels.items() if 0 <= int(i) < len(distance)}
+        jumps |= {i for i in labels if i - 1 in labels and i > 0}
+        rows = sorted(set(labels) | jumps)
+    else:
+        labels = {}
+        rows = sorted(set(path_corners(kfrac)) | jumps)
+
+    def name(i):
+        return tick_label(labels[i]) if i in labels else k_label(kfrac[i])
+
+    def jump_name(i):  # an unlabelled row after a jump is usually not a special point: leave it unnamed
+        return f"{name(i - 1)}|{tick_label(labels[i]) if i in labels else ''}"
+    ticks = [(i, jump_name(i) if i in jumps else name(i)) for i in rows if i + 1 not in jumps]
+    return np.array(sorted(jumps), dtype=np.int64), ticks
+
+
 def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None):
-    """Computed bands (lines) against reference bands (dots). ``window`` = (emin, emax) in eV."""
+    """Computed bands (lines) against reference bands (dots). ``window`` = (emin, emax) in eV.
+
+    ``labels``: optional {k index: name} of high-symmetry points for the x axis (see :func:`path_ticks`).
+    """
     distance, kfrac = np.asarray(distance), np.asarray(kfrac)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    jumps = path_jumps(distance)
+    jumps, ticks = path_ticks(distance, kfrac, labels)
     steps = np.diff(distance, prepend=distance[0])
     steps[jumps] = 0.0  # a jump between equivalent points takes no room on the axis
     distance = np.cumsum(steps)
@@ -51,13 +87,10 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     if reference is not None:
         ax.plot(distance, reference, ls="none", marker="o", ms=2.2, color="black")
         ax.plot([], [], ls="none", marker="o", ms=2.2, color="black", label="reference")
-    corners = sorted(set(path_corners(kfrac)) - set(jumps - 1))
-    names = labels or [k_label(kfrac[i]) for i in corners]
-    names = [f"{k_label(kfrac[i - 1])}|" if i in jumps else name for i, name in zip(corners, names)]
-    for i in corners:
+    for i, _ in ticks:
         ax.axvline(distance[i], color="0.7", lw=0.6)
-    ax.set_xticks([distance[i] for i in corners])
-    ax.set_xticklabels(names, fontsize=8)
+    ax.set_xticks([distance[i] for i, _ in ticks])
+    ax.set_xticklabels([name for _, name in ticks], fontsize=8 if labels is None else 10)
     ax.set_xlim(distance[0], distance[-1])
     if window is not None:
         ax.set_ylim(*window)

@@ -17,7 +17,8 @@ def _bands(args) -> int:
         pp = load_potential(args.potential, args.prefix, device=args.device)[0]
         log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
     results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device,
-                              memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints)
+                              memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
+                              kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
     for r in results:
         log.info("wrote %s/bands_%d.dat, .png, .pdf", args.outdir, r["index"])
     return 0
@@ -31,7 +32,10 @@ def register(sub) -> None:
         "given, the bundle's analytic potentials (init_<Sym>Params.par; SOC and nonlocal terms when "
         "NN_config.par has SObool = 1) are used. Writes per system X: bands_X.dat (k index, path distance "
         "in 1/Bohr, energies in eV; the weighted loss and RMSE against expBandStruct_X.par in its header "
-        "when the bundle has reference bands), bands_X.png and bands_X.pdf (against the reference).",
+        "when the bundle has reference bands), bands_X.png and bands_X.pdf (against the reference). With "
+        "--kpath, each system is evaluated along its high-symmetry path (seekpath), also written as kpath_X.par, "
+        "and the plot's x axis carries the point names; --kpoints files with '# name' row comments are "
+        "labelled the same way.",
     )
     bands.add_argument("bundle", help="input bundle folder (NN_config.par, system_X.par, input_X.par, ...)")
     bands.add_argument("outdir", help="output folder (created if needed)")
@@ -42,7 +46,11 @@ def register(sub) -> None:
     bands.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
     bands.add_argument("--kpoints", metavar="FILE", help="evaluate at these k-points instead of kpoints_X.par "
                        "(rows k1 k2 k3 weight, fractional; e.g. a dense path); k-points are processed in batches "
-                       "that fit --memory-limit-gb")
+                       "that fit --memory-limit-gb; trailing '# name' comments label rows on the plot")
+    bands.add_argument("--kpath", action="store_true", help="when no --kpoints file is given: evaluate along the "
+                       "high-symmetry path of each system's crystal (seekpath; written to OUTDIR/kpath_X.par)")
+    bands.add_argument("--kpath-density", type=float, metavar="D", default=None,
+                       help="points per 1/Bohr along the --kpath path (implies --kpath; default 30)")
     bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=float, default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")

@@ -39,7 +39,9 @@ Settings (``NN_config.par`` and ``mcOpts*.par``)
     - ``tempStepSizeMod``: step multiplier per replica (default sqrt(beta_coldest / beta_r)).
     - ``totalIter``: iterations of the stage (default NN_config mc_iter).
     - ``writePerIter``: mc_checkpoint.pth, mc_cost.dat and best_<Sym>Params.par are written every
-      that many iterations (default 10; 0 = only at the end of the stage) and at every stage end.
+      that many iterations (default 10; 0 = only at the end of the stage) and at every stage end,
+      with a snapshot of the best state so far as iter_<N>_<Sym>Params.par (+ iter_<N>_PPmodel.pth),
+      N = iterations done over all stages (the frames of ``sepm movie``).
     - ``fitDefPot``: include (True) or leave out (False) the deformation-potential rows of
       expDefPot_X.par in the cost of this stage (default: input_X.par fit_defPot).
     - ``defPotWeight``: multiplies the deformation-potential term (default 1); ignored (logged) when
@@ -69,6 +71,7 @@ Reproducibility and resume
 
 Outputs (OUTDIR, written atomically)
     mc_checkpoint.pth, mc_cost.dat, init_record.json (initialization), best_<Sym>Params.par,
+    iter_<N>_<Sym>Params.par and iter_<N>_PPmodel.pth (snapshots per writePerIter),
     best_PPmodel.pth (network), model_config.json, best_bands_X.dat, best_plotBS_X.{png,pdf},
     best_plotPP.{png,pdf}, mc_summary.json.
 """
@@ -399,6 +402,7 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     def checkpoint(si: int, it: int, stage_start: float, betas):
         engine.write(engine.best_x)
         setup.save(outdir, "best_")
+        setup.save(outdir, f"iter_{done}_")  # snapshot of the best state so far (sepm movie frames)
         _save(state_path, {"layout": [list(v) for v in engine.layout], "stage": si, "it": it, "done": done,
                            "betas": torch.tensor(betas, dtype=torch.float64),
                            "stage_start": stage_start, "engine": engine.state_dict(), "records": records,
