@@ -43,14 +43,22 @@ def tick_label(name: str) -> str:
     return f"{head}$_{{{sub}}}$" if sep and sub else name
 
 
-def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = None):
+def collapse_jumps(distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plot coordinates of a k-path in which jumps between equivalent points take no room, and the jump rows."""
+    jumps = path_jumps(distance)
+    steps = np.diff(distance, prepend=distance[0])
+    steps[jumps] = 0.0
+    return np.cumsum(steps), jumps
+
+
+def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = None, namer=k_label):
     """``(jumps, ticks)`` of a k-path: rows where the path jumps, and (row, name) tick marks.
 
     Without ``labels`` the ticks are the segment corners named by their coordinates. With
     ``labels`` ({row: name}, e.g. from a labelled kpoints file) the ticks are the labelled rows; two
     labelled rows in a row are a jump (a generated path has an interior point on every segment).
     At a jump from row i-1 to row i one tick ``A|B`` is placed (the jump takes no room on the axis; ``A|``
-    when row i has no label).
+    when row i has no label). ``namer(k)`` names an unlabelled row from its fractional coordinates.
     """
     jumps = set(path_jumps(distance).tolist())
     if labels:
@@ -62,10 +70,12 @@ def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = No
         rows = sorted(set(path_corners(kfrac)) | jumps)
 
     def name(i):
-        return tick_label(labels[i]) if i in labels else k_label(kfrac[i])
+        return tick_label(labels[i]) if i in labels else namer(kfrac[i])
 
-    def jump_name(i):  # an unlabelled row after a jump is usually not a special point: leave it unnamed
-        return f"{name(i - 1)}|{tick_label(labels[i]) if i in labels else ''}"
+    def jump_name(i):  # the row after a jump is named when it is a named point (not bare coordinates)
+        after = name(i)
+        return f"{name(i - 1)}|{'' if after.startswith('(') else after}"
+
     ticks = [(i, jump_name(i) if i in jumps else name(i)) for i in rows if i + 1 not in jumps]
     return np.array(sorted(jumps), dtype=np.int64), ticks
 
@@ -78,9 +88,7 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     distance, kfrac = np.asarray(distance), np.asarray(kfrac)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     jumps, ticks = path_ticks(distance, kfrac, labels)
-    steps = np.diff(distance, prepend=distance[0])
-    steps[jumps] = 0.0  # a jump between equivalent points takes no room on the axis
-    distance = np.cumsum(steps)
+    distance = collapse_jumps(distance)[0]
     for lo, hi in zip([0, *jumps], [*jumps, len(distance)]):
         ax.plot(distance[lo:hi], bands[lo:hi], color="tab:blue", lw=1.2)
     ax.plot([], [], color="tab:blue", lw=1.2, label="sepm")

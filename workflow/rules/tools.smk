@@ -126,6 +126,7 @@ rule masses:
 
 rule movie:
     input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
         fit=lambda wildcards: stage_marker(wildcards.material, wildcards.step),
     output:
         report(
@@ -154,6 +155,8 @@ rule movie:
             "movie",
             str(Path(input.fit).parent),
             str(output[0]),
+            "--bundle",
+            str(bundle_dir(wildcards.material)),
             *tool_options(wildcards.material, "movie"),
         ],
     script:

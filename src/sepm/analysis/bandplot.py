@@ -1,6 +1,6 @@
 """Overlay plot of band tables of any kind (DeepPseudopot's plot_BS_from_file), with gap annotation.
 
-Each table's path is drawn with jumps between equivalent points collapsed (:func:`sepm.plotting.path_jumps`).
+Each table's path is drawn with jumps between equivalent points collapsed (:func:`sepm.plotting.collapse_jumps`).
 The k axis is the path length in 1/Bohr when every table has one and their lengths agree within 2 %;
 otherwise each path is normalized to [0, 1] (the axis label says which). For every table with a
 valence-band index b the plot marks VBM = max_k E_b and CBM = min_k E_{b+1} and draws an arrow with the
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..output import save_figure, write_text  # noqa: E402
-from ..plotting import path_corners, path_jumps  # noqa: E402
+from ..plotting import collapse_jumps, path_ticks  # noqa: E402
 from .bandfiles import BandTable, band_edges, point_name  # noqa: E402
 
 log = logging.getLogger("sepm")
@@ -30,14 +30,6 @@ LENGTH_TOLERANCE = 0.02
 
 _STYLES = [dict(ls="-", lw=1.3, marker=None), dict(ls="none", marker="o", ms=2.4), dict(ls="--", lw=1.2, marker=None),
            dict(ls="none", marker="s", ms=2.2), dict(ls=":", lw=1.4, marker=None), dict(ls="none", marker="^", ms=2.4)]
-
-
-def collapsed_distance(distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Path length with jumps (steps much longer than typical) taking no room; returns (x, jump indices)."""
-    jumps = path_jumps(distance)
-    steps = np.diff(distance, prepend=distance[0])
-    steps[jumps] = 0.0
-    return np.cumsum(steps), jumps
 
 
 def share_lattice(tables: list[BandTable]) -> None:
@@ -62,7 +54,7 @@ def share_lattice(tables: list[BandTable]) -> None:
 
 def plot_axes(tables: list[BandTable]) -> tuple[list[np.ndarray], str]:
     """x coordinates of every table and the axis label: 1/Bohr if all agree, else normalized to [0, 1]."""
-    xs = [collapsed_distance(t.distance)[0] for t in tables]
+    xs = [collapse_jumps(t.distance)[0] for t in tables]
     lengths = np.array([x[-1] for x in xs])
     same_unit = all(t.distance_unit == "1/Bohr" for t in tables)
     if same_unit and lengths.min() > 0 and np.ptp(lengths) <= LENGTH_TOLERANCE * lengths.max():
@@ -73,23 +65,15 @@ def plot_axes(tables: list[BandTable]) -> tuple[list[np.ndarray], str]:
 
 
 def _ticks(table: BandTable, x: np.ndarray):
-    """Corner positions and names from the first table that knows its k-points."""
+    """Corner positions and names from a table that knows its k-points."""
     k = table.kfrac if table.kfrac is not None else table.meta.get("kcart_2pi_alat", table.meta.get("kcart_1_bohr"))
     if k is None:
         return [], []
-    jumps = path_jumps(table.distance)
-    corners = sorted(set(path_corners(k)) - set((jumps - 1).tolist()))
-    lattice = table.lattice if table.kfrac is not None else None
-
-    def name(i):
-        return point_name(k[i], lattice) if table.kfrac is not None else ("Γ" if np.allclose(k[i], 0) else "")
-
-    def joined(i):  # a jump: the point before it, and the point after it when that is a named one
-        after = name(i)
-        return f"{name(i - 1)}|{after if after and not after.startswith('(') else ''}"
-
-    names = [joined(i) if i in jumps else name(i) for i in corners]
-    return [x[i] for i in corners], names
+    if table.kfrac is not None:
+        ticks = path_ticks(table.distance, k, namer=lambda kf: point_name(kf, table.lattice))[1]
+    else:  # Cartesian k-points only: name Γ, leave the rest unnamed
+        ticks = path_ticks(table.distance, k, namer=lambda kc: "Γ" if np.allclose(kc, 0) else "")[1]
+    return [x[i] for i, _ in ticks], [name for _, name in ticks]
 
 
 def table_summary(table: BandTable, label: str) -> dict:
@@ -131,7 +115,7 @@ def plot_band_files(tables: list[BandTable], stem, labels=None, window=None, ali
         e = t.energies + shift
         emin, emax = min(emin, e.min()), max(emax, e.max())
         color, style = colors[i % len(colors)], _STYLES[i % len(_STYLES)]
-        jumps = collapsed_distance(t.distance)[1]
+        jumps = collapse_jumps(t.distance)[1]
         for lo, hi in zip([0, *jumps], [*jumps, t.nk]):
             ax.plot(x[lo:hi], e[lo:hi], color=color, **style)
         text = s["label"]

@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from ..errors import Defect, InputError
 from ..output import atomic_path
-from ..plotting import k_label, path_corners, path_jumps
+from ..plotting import collapse_jumps, path_ticks
+from ..structure.kpath import read_kpoint_labels
 
 log = logging.getLogger("sepm")
 
@@ -189,7 +190,7 @@ class MovieFigure:
     """The three panels with fixed axes; :meth:`draw` sets one frame's data."""
 
     def __init__(self, frames, distance, costs, species, kind, reference=None, kfrac=None, window=None,
-                 title=""):
+                 title="", labels=None):
         from matplotlib.figure import Figure
 
         self.frames, self.kind, self.title = frames, kind, title
@@ -199,10 +200,7 @@ class MovieFigure:
         self.ax_pot = self.fig.add_subplot(grid[0, 1])
         self.ax_cost = self.fig.add_subplot(grid[1, 1])
         # the k-path with jumps between equivalent points taking no room (as plotting.plot_bands)
-        jumps = path_jumps(distance)
-        steps = np.diff(distance, prepend=distance[0])
-        steps[jumps] = 0.0
-        x = np.cumsum(steps)
+        x, jumps = collapse_jumps(distance)
         self._jumps = jumps
         self._x = np.insert(x, jumps, np.nan)
         ax = self.ax_bands
@@ -213,11 +211,10 @@ class MovieFigure:
         self.band_lines = ax.plot(self._x, np.full((len(self._x), nbands), np.nan), color="tab:blue", lw=1.2)
         self.band_lines[0].set_label("sepm")
         if kfrac is not None:
-            corners = sorted(set(path_corners(kfrac)) - set(jumps - 1))
-            names = [f"{k_label(kfrac[i - 1])}|" if i in jumps else k_label(kfrac[i]) for i in corners]
-            for i in corners:
+            ticks = path_ticks(distance, kfrac, labels)[1]
+            for i, _ in ticks:
                 ax.axvline(x[i], color="0.7", lw=0.6)
-            ax.set_xticks([x[i] for i in corners], names, fontsize=8)
+            ax.set_xticks([x[i] for i, _ in ticks], [name for _, name in ticks], fontsize=8)
         else:
             ax.set_xlabel("k-path (1/Bohr)")
         ax.set_xlim(x[0], x[-1])
@@ -306,7 +303,8 @@ def make_movie(fitdir, out_file, fps: float = 2.0, system: int = 0, fmt: str | N
     movie = MovieFigure(frames, distance, costs, species, kind,
                         reference=spec.ref_bands if spec is not None else None,
                         kfrac=spec.kpoints if spec is not None else None, window=window,
-                        title=f"{spec.name}" if spec is not None else f"{Path(fitdir).name} system {system}")
+                        title=f"{spec.name}" if spec is not None else f"{Path(fitdir).name} system {system}",
+                        labels=read_kpoint_labels(bundle.path / f"kpoints_{system}.par") if spec is not None else None)
     writer = FFMpegWriter(fps=fps) if fmt == "mp4" else PillowWriter(fps=fps)
     with atomic_path(out_file) as tmp:
         # the writers pick the container from the suffix: render under .gif / .mp4, whatever OUT_FILE's name
