@@ -298,7 +298,11 @@ def analysis_targets():
 # Config key of each tool -> its sepm option (repeated for every list item when `repeat`).
 TOOL_OPTIONS = {
     "decompose": {"kpoints": ("--kpoint", True), "bands": ("--band", True)},
-    "density": {"kgrid": ("--kgrid", False), "electrons": ("--electrons", False)},
+    "density": {
+        "kgrid": ("--kgrid", False),
+        "fft_grid": ("--fft-grid", False),
+        "electrons": ("--electrons", False),
+    },
     "masses": {"step": ("--step", False)},
     "movie": {"fps": ("--fps", False), "max_frames": ("--max-frames", False)},
 }

@@ -15,7 +15,7 @@ from ..errors import InputError
 
 log = logging.getLogger("sepm")
 
-COMMANDS = ("evaluate", "fit", "decompose", "export", "convert", "cluster")
+COMMANDS = ("evaluate", "fit", "decompose", "density", "export", "convert", "cluster", "bandtools", "movie", "structure")
 
 
 def build_parser() -> argparse.ArgumentParser:
