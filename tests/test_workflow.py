@@ -57,3 +57,26 @@ def test_hybrid_chain_mc_then_gradient(tmp_path):
     assert gradient["initialization"]["coefficients_from"].endswith("1_mc/best_<Sym>Params.par")
     assert gradient["start_cost"] == pytest.approx(mc["best_cost"], rel=1e-9)
     assert (work / "results/GaAs/final_pot.dat").is_file()
+
+
+def test_optional_tools_run_on_the_final_potential(tmp_path):
+    """`tools:` in the config adds decomposition, density, masses and movie outputs to `all`."""
+    from PIL import Image
+
+    work = copy_pipeline(tmp_path / "tools", small_gaas=True)
+    run_snakemake(work, "all", "--configfile", ".test/tools.yaml")
+    results = work / "results" / "GaAs"
+    dec = np.loadtxt(results / "decompose" / "0" / "decomposition.dat")
+    assert dec.shape == (4, 8)  # k 0 and 3, band slots 7 and 8
+    assert np.allclose(dec[:, 2], dec[:, 3:7].sum(axis=1), atol=1e-8)
+    density = json.loads((results / "density" / "density_0.json").read_text())
+    assert density["kgrid"] == [2, 2, 2] and density["electrons"] == 8
+    assert density["electrons_integrated"] == pytest.approx(8.0, abs=1e-8)
+    assert density["potential"] == "results/GaAs/optimize/1_gradient/final_"
+    gaps = json.loads((results / "masses" / "gaps_0.json").read_text())
+    bands = np.loadtxt(results / "eval" / "bands_0.dat")[:, 2:]
+    table_gap = bands[:, 8].min() - bands[:, 7].max()
+    assert 0.0 < gaps["gap_eV"] <= table_gap + 1e-6  # the search adds Γ, X, L and refines along the path
+    with Image.open(results / "optimize" / "1_gradient" / "movie.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames == 2  # checkpoints after epochs 2 and 4
+    assert "Nothing to be done" in run_snakemake(work, "all", "--configfile", ".test/tools.yaml")
