@@ -66,6 +66,11 @@ def test_optional_tools_run_on_the_final_potential(tmp_path):
     work = copy_pipeline(tmp_path / "tools", small_gaas=True)
     run_snakemake(work, "all", "--configfile", ".test/tools.yaml")
     results = work / "results" / "GaAs"
+    from sepm.structure.kpath import read_kpoint_labels
+
+    labels = read_kpoint_labels(results / "kpath" / "kpath_0.par")
+    assert list(labels.values()) == ["Γ", "X", "U", "K", "Γ", "L", "W", "X"]
+    assert len(np.loadtxt(results / "kpath" / "bands_0.dat")) == len(np.loadtxt(results / "kpath" / "kpath_0.par"))
     dec = np.loadtxt(results / "decompose" / "0" / "decomposition.dat")
     assert dec.shape == (4, 8)  # k 0 and 3, band slots 7 and 8
     assert np.allclose(dec[:, 2], dec[:, 3:7].sum(axis=1), atol=1e-8)

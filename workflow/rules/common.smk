@@ -297,6 +297,7 @@ def analysis_targets():
 # --- optional tools (workflow/rules/tools.smk) -------------------------------------------------
 # Config key of each tool -> its sepm option (repeated for every list item when `repeat`).
 TOOL_OPTIONS = {
+    "kpath": {"density": ("--kpath-density", False)},
     "decompose": {"kpoints": ("--kpoint", True), "bands": ("--band", True)},
     "density": {
         "kgrid": ("--kgrid", False),
@@ -330,10 +331,11 @@ def tool_options(name, tool):
 
 
 def tool_argv(name, tool, outdir, system):
-    """`sepm decompose|density|masses` arguments for one system and the final potential."""
+    """`sepm bands|decompose|density|masses` arguments for one system and the final potential
+    (the kpath tool is `sepm bands --kpath`)."""
     last = last_step(name)
     return [
-        tool,
+        "bands" if tool == "kpath" else tool,
         str(bundle_dir(name)),
         outdir,
         "--system",
@@ -352,6 +354,8 @@ def tool_targets():
     for name in config["materials"]:
         tools = material(name).get("tools", {})
         for system in system_indices(name) if tools else []:
+            if "kpath" in tools:
+                targets.append(f"results/{name}/kpath/bands_{system}.dat")
             if "decompose" in tools:
                 targets.append(f"results/{name}/decompose/{system}/decomposition.dat")
             if "density" in tools:

@@ -1,7 +1,51 @@
-# Optional analysis outputs of the final potential (DeepPseudopot's extended toolkit): Hamiltonian
-# decomposition, charge density, effective masses and gaps, and training movies. Not built by
+# Optional analysis outputs of the final potential (DeepPseudopot's extended toolkit): bands along
+# the high-symmetry path of each structure, Hamiltonian decomposition, charge density, effective
+# masses and gaps, and training movies. Not built by
 # default; ask for a file (e.g. results/GaAs/density/density_0.cube) or name the tool under the
 # material's `tools:` in the config to add it to `all`.
+
+
+rule eval_bands_path:
+    input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
+        fit=lambda wildcards: final_marker(wildcards.material),
+    output:
+        table="results/{material}/kpath/bands_{system}.dat",
+        kpoints="results/{material}/kpath/kpath_{system}.par",
+        png=report(
+            "results/{material}/kpath/bands_{system}.png",
+            caption="../report/bands_path.rst",
+            category="Band structures",
+            subcategory="{material}",
+            labels={
+                "material": "{material}",
+                "potential": "final, high-symmetry path",
+                "system": "{system}",
+            },
+        ),
+        pdf="results/{material}/kpath/bands_{system}.pdf",
+    log:
+        "logs/{material}/kpath_{system}.log",
+    wildcard_constraints:
+        system=r"\d+",
+    conda:
+        "../envs/sepm.yaml"
+    threads: config["resources"]["eval"]["threads"]
+    resources:
+        mem_mb=config["resources"]["eval"]["mem_mb"],
+        runtime=config["resources"]["eval"]["runtime"],
+    params:
+        argv=lambda wildcards, output: [
+            *tool_argv(
+                wildcards.material,
+                "kpath",
+                str(Path(output.table).parent),
+                wildcards.system,
+            ),
+            "--kpath",
+        ],
+    script:
+        "../scripts/sepm_stage.py"
 
 
 rule decompose:
