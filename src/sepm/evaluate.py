@@ -121,9 +121,10 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, labels=Non
     write_table(outdir / f"bands_{system.index}.dat", columns, table, header, fmt="%.6f")
     energies = bands.numpy() if system.ref_bands is None else np.concatenate([bands.numpy(), system.ref_bands])
     plot_bands(outdir / f"bands_{system.index}", distance, bands.numpy(), system.kpoints, system.ref_bands,
-               title=f"{system.name}", window=plot_window(system.settings, energies), labels=labels)
+               title=f"{system.name}", window=plot_window(system.settings, energies), labels=labels,
+               lattice=system.lattice)
     if "BS_plot_CBVB_range_zoom" in system.settings:
         plot_bands(outdir / f"bands_{system.index}_zoom", distance, bands.numpy(), system.kpoints, system.ref_bands,
-                   title=f"{system.name} (zoom)", labels=labels,
+                   title=f"{system.name} (zoom)", labels=labels, lattice=system.lattice,
                    window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
     return {"index": system.index, "nk": nk, "loss": loss, "rmse_meV": 1e3 * rmse}

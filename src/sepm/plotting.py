@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .output import save_figure  # noqa: E402
+from .structure.points import k_label, point_name  # noqa: E402
 
 
 def path_jumps(distance: np.ndarray, factor: float = 4.0) -> np.ndarray:
@@ -29,14 +30,6 @@ def path_corners(kfrac: np.ndarray, tol: float = 1e-6) -> list[int]:
     return sorted({0, len(kfrac) - 1, *inner.tolist()})
 
 
-def k_label(k) -> str:
-    if np.allclose(k, 0.0, atol=1e-8):
-        return "Γ"
-    from fractions import Fraction
-
-    return "(" + ",".join(str(Fraction(float(x)).limit_denominator(48)) for x in k) + ")"
-
-
 def tick_label(name: str) -> str:
     """A point name for the axis: seekpath-style ``X_1`` becomes X with subscript 1."""
     head, sep, sub = name.partition("_")
@@ -49,6 +42,11 @@ def collapse_jumps(distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     steps = np.diff(distance, prepend=distance[0])
     steps[jumps] = 0.0
     return np.cumsum(steps), jumps
+
+
+def lattice_namer(lattice=None):
+    """k-point naming function: by the lattice's high-symmetry points when ``lattice`` is given."""
+    return k_label if lattice is None else (lambda k: point_name(k, lattice))
 
 
 def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = None, namer=k_label):
@@ -80,14 +78,15 @@ def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = No
     return np.array(sorted(jumps), dtype=np.int64), ticks
 
 
-def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None):
+def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None, lattice=None):
     """Computed bands (lines) against reference bands (dots). ``window`` = (emin, emax) in eV.
 
-    ``labels``: optional {k index: name} of high-symmetry points for the x axis (see :func:`path_ticks`).
+    ``labels``: optional {k index: name} of high-symmetry points for the x axis (see :func:`path_ticks`);
+    other corners are named from ``lattice`` (rows in Bohr; Γ, X, L, ... of cubic lattices) when given.
     """
     distance, kfrac = np.asarray(distance), np.asarray(kfrac)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    jumps, ticks = path_ticks(distance, kfrac, labels)
+    jumps, ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice))
     distance = collapse_jumps(distance)[0]
     for lo, hi in zip([0, *jumps], [*jumps, len(distance)]):
         ax.plot(distance[lo:hi], bands[lo:hi], color="tab:blue", lw=1.2)

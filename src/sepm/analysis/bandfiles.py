@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Defect, InputError
+from ..structure.points import point_name  # noqa: F401  (re-exported: band tables name their k-points)
 
 log = logging.getLogger("sepm")
 
@@ -115,19 +116,13 @@ def _bundle_context(folder: Path, x: int, nk: int) -> dict:
     """k-points, lattice and idxVB of system X of the bundle in ``folder``, where the files are present,
     readable and agree with ``nk``; anything missing is left out (and logged)."""
     from ..io.bundle import INPUT_SCHEMA, read_system_file
-    from ..io.parfile import read_keyvalue, read_table
+    from ..io.parfile import read_keyvalue
 
     out: dict = {}
     kfile, sysfile, inpfile = folder / f"kpoints_{x}.par", folder / f"system_{x}.par", folder / f"input_{x}.par"
-    if kfile.is_file():
-        defects: list[Defect] = []
-        table = read_table(kfile, 4, defects, columns="k1 k2 k3 weight")[0]
-        if defects or len(table) != nk:
-            log.info("%s not used: %s", kfile, defects[0] if defects else f"{len(table)} k-points, table has {nk}")
-        else:
-            out["kfrac"] = table[:, :3]
+    out.update(_path_context(kfile, nk))
     if sysfile.is_file():
-        defects = []
+        defects: list[Defect] = []
         scale, cell, *_ = read_system_file(sysfile, defects)
         if not defects:
             out["lattice"] = scale * cell
@@ -166,8 +161,24 @@ def _read_sepm(path: Path) -> BandTable:
                 _apply_context(bt, _bundle_context(folder, int(m.group(1)), bt.nk))
             else:
                 log.info("%s: bundle %s named in the header not found; k-points unknown", path, m.group(2))
+            if bt.kfrac is None:  # sepm bands --kpath writes its path next to the table
+                _apply_context(bt, _path_context(path.parent / f"kpath_{m.group(1)}.par", bt.nk))
             break
     return bt
+
+
+def _path_context(kfile: Path, nk: int) -> dict:
+    """k-points of a kpoints file when it is readable and has ``nk`` rows."""
+    from ..io.parfile import read_table
+
+    if not kfile.is_file():
+        return {}
+    defects: list[Defect] = []
+    table = read_table(kfile, 4, defects, columns="k1 k2 k3 weight")[0]
+    if defects or len(table) != nk:
+        log.info("%s not used: %s", kfile, defects[0] if defects else f"{len(table)} k-points, table has {nk}")
+        return {}
+    return {"kfrac": table[:, :3]}
 
 
 def _find_bundle(folder: Path, table: Path) -> Path | None:
@@ -338,49 +349,3 @@ def band_edges(energies: np.ndarray, vb_index: int) -> BandEdges:
     direct = cb - vb
     idr = int(np.argmin(direct))
     return BandEdges(vb_index, float(vb[iv]), iv, float(cb[ic]), ic, float(direct[idr]), idr)
-
-
-# ----------------------------------------------------------------------------------------- k-point names
-#: High-symmetry points of cubic Bravais lattices: sorted |Cartesian k| in units of 2 pi / a_conventional.
-_CUBIC_POINTS = {
-    "fcc": {"Γ": (0, 0, 0), "X": (0, 0, 1), "L": (0.5, 0.5, 0.5), "K": (0, 0.75, 0.75), "U": (0.25, 0.25, 1),
-            "W": (0, 0.5, 1)},
-    "bcc": {"Γ": (0, 0, 0), "H": (0, 0, 1), "N": (0, 0.5, 0.5), "P": (0.5, 0.5, 0.5)},
-    "sc": {"Γ": (0, 0, 0), "X": (0, 0, 0.5), "M": (0, 0.5, 0.5), "R": (0.5, 0.5, 0.5)},
-}
-_CUBIC_ROWS = {"sc": (0, 0, 1), "fcc": (0, 0.5, 0.5), "bcc": (0.5, 0.5, 0.5)}
-
-
-def cubic_type(lattice) -> tuple[str, float] | None:
-    """('fcc'|'bcc'|'sc', conventional a in Bohr) for an axis-aligned cubic lattice, else None."""
-    if lattice is None:
-        return None
-    lattice = np.asarray(lattice, dtype=np.float64)
-    for kind, row in _CUBIC_ROWS.items():
-        a = np.linalg.norm(lattice[0]) / np.linalg.norm(row)
-        rows = np.sort(np.abs(lattice / a), axis=1)
-        if np.allclose(rows, np.array(row)[None, :], atol=1e-6):
-            return kind, float(a)
-    return None
-
-
-def point_name(kfrac, lattice=None) -> str:
-    """Name of a k-point: Γ, X, L, K, ... for cubic lattices (after reduction to the first Brillouin zone),
-    else the fractional coordinates (:func:`sepm.plotting.k_label`)."""
-    from ..plotting import k_label
-
-    kfrac = np.asarray(kfrac, dtype=np.float64)
-    cubic = cubic_type(lattice)
-    if cubic is None:
-        return k_label(kfrac)
-    kind, a = cubic
-    recip = 2 * np.pi * np.linalg.inv(np.asarray(lattice, dtype=np.float64)).T
-    shifts = np.stack(np.meshgrid(*[np.arange(-2, 3)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    cands = (kfrac[None, :] + shifts) @ recip
-    norms = np.linalg.norm(cands, axis=1)
-    shortest = cands[norms < norms.min() + 1e-9] * a / (2 * np.pi)  # equivalent images on the zone boundary
-    keys = np.sort(np.abs(shortest), axis=1)
-    for name, ref in _CUBIC_POINTS[kind].items():  # in table order: K before its equivalent U
-        if np.any(np.all(np.isclose(keys, np.sort(ref), atol=1e-6), axis=1)):
-            return name
-    return k_label(kfrac)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..output import save_figure, write_text  # noqa: E402
-from ..plotting import collapse_jumps, path_ticks  # noqa: E402
+from ..plotting import collapse_jumps, lattice_namer, path_ticks  # noqa: E402
 from .bandfiles import BandTable, band_edges, point_name  # noqa: E402
 
 log = logging.getLogger("sepm")
@@ -70,7 +70,7 @@ def _ticks(table: BandTable, x: np.ndarray):
     if k is None:
         return [], []
     if table.kfrac is not None:
-        ticks = path_ticks(table.distance, k, namer=lambda kf: point_name(kf, table.lattice))[1]
+        ticks = path_ticks(table.distance, k, namer=lattice_namer(table.lattice))[1]
     else:  # Cartesian k-points only: name Γ, leave the rest unnamed
         ticks = path_ticks(table.distance, k, namer=lambda kc: "Γ" if np.allclose(kc, 0) else "")[1]
     return [x[i] for i, _ in ticks], [name for _, name in ticks]

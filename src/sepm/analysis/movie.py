@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..errors import Defect, InputError
 from ..output import atomic_path
-from ..plotting import collapse_jumps, path_ticks
+from ..plotting import collapse_jumps, lattice_namer, path_ticks
 from ..structure.kpath import read_kpoint_labels
 
 log = logging.getLogger("sepm")
@@ -190,7 +190,7 @@ class MovieFigure:
     """The three panels with fixed axes; :meth:`draw` sets one frame's data."""
 
     def __init__(self, frames, distance, costs, species, kind, reference=None, kfrac=None, window=None,
-                 title="", labels=None):
+                 title="", labels=None, lattice=None):
         from matplotlib.figure import Figure
 
         self.frames, self.kind, self.title = frames, kind, title
@@ -211,7 +211,7 @@ class MovieFigure:
         self.band_lines = ax.plot(self._x, np.full((len(self._x), nbands), np.nan), color="tab:blue", lw=1.2)
         self.band_lines[0].set_label("sepm")
         if kfrac is not None:
-            ticks = path_ticks(distance, kfrac, labels)[1]
+            ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice))[1]
             for i, _ in ticks:
                 ax.axvline(x[i], color="0.7", lw=0.6)
             ax.set_xticks([x[i] for i, _ in ticks], [name for _, name in ticks], fontsize=8)
@@ -304,7 +304,8 @@ def make_movie(fitdir, out_file, fps: float = 2.0, system: int = 0, fmt: str | N
                         reference=spec.ref_bands if spec is not None else None,
                         kfrac=spec.kpoints if spec is not None else None, window=window,
                         title=f"{spec.name}" if spec is not None else f"{Path(fitdir).name} system {system}",
-                        labels=read_kpoint_labels(bundle.path / f"kpoints_{system}.par") if spec is not None else None)
+                        labels=read_kpoint_labels(bundle.path / f"kpoints_{system}.par") if spec is not None else None,
+                        lattice=spec.lattice if spec is not None else None)
     writer = FFMpegWriter(fps=fps) if fmt == "mp4" else PillowWriter(fps=fps)
     with atomic_path(out_file) as tmp:
         # the writers pick the container from the suffix: render under .gif / .mp4, whatever OUT_FILE's name

@@ -15,7 +15,8 @@ from ..errors import InputError
 
 log = logging.getLogger("sepm")
 
-COMMANDS = ("evaluate", "fit", "decompose", "density", "export", "convert", "cluster", "bandtools", "movie", "structure")
+COMMANDS = ("evaluate", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
+            "structure")
 
 
 def build_parser() -> argparse.ArgumentParser:
