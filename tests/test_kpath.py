@@ -149,3 +149,30 @@ def test_bands_cli_along_the_generated_path(tmp_path):
     assert (again / "bands_0.dat").read_text().splitlines()[3] == (out / "bands_0.dat").read_text().splitlines()[3]
     assert np.allclose(np.loadtxt(again / "bands_0.dat"), table)
     assert not (again / "kpath_0.par").exists()
+
+
+def test_structure_without_kpoints_follows_its_path(tmp_path):
+    """A bundle with no kpoints_X.par / expBandStruct_X.par is a structure to evaluate: sepm bands, masses
+    and decompose use its high-symmetry path; fitting stages still require the files."""
+    import shutil
+
+    from sepm.errors import InputError
+
+    bundle = tmp_path / "GaAs"
+    shutil.copytree(BUNDLES / "GaAs", bundle)
+    for name in ("kpoints_0.par", "expBandStruct_0.par"):
+        (bundle / name).unlink()
+    (bundle / "input_0.par").write_text("maxKE = 4\nnBands = 16\nidxVB = 7\n")
+    assert len(read_bundle(bundle).systems[0].kpoints) == 0
+    with pytest.raises(InputError, match="kpoints_0.par"):
+        read_bundle(bundle, require_reference=True)
+    assert main(["bands", str(bundle), str(tmp_path / "bands"), "--kpath-density", "12"]) == 0
+    labels = read_kpoint_labels(tmp_path / "bands" / "kpath_0.par")
+    assert list(labels.values()) == ["Γ", "X", "U", "K", "Γ", "L", "W", "X"]
+    assert len(np.loadtxt(tmp_path / "bands" / "bands_0.dat")) == len(np.loadtxt(tmp_path / "bands" / "kpath_0.par"))
+    assert main(["masses", str(bundle), str(tmp_path / "masses")]) == 0
+    import json
+
+    gaps = json.loads((tmp_path / "masses" / "gaps_0.json").read_text())
+    assert gaps["cbm"]["label"] == "Γ" and gaps["vbm"]["label"] == "Γ" and gaps["is_direct"]
+    assert gaps["gap_eV"] == pytest.approx(1.6691, abs=2e-4)  # the analytic potential at maxKE 4

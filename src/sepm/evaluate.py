@@ -75,19 +75,29 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
                  len(table), len(file_labels))
         if kpath:
             log.info("a k-point file was given: --kpath is not used")
-    elif kpath:
+    else:
         for x in wanted:
-            system = bundle.systems[x]
-            path = high_symmetry_path(Crystal.from_system(system), density=kpath_density,
-                                      source=bundle.path / f"system_{x}.par")
-            system.kpoints, system.kweights = path.kfrac, np.ones(len(path.kfrac))
-            system.ref_bands = system.ref_path = system.order_matrix = None
-            labels[x] = path.labels
-            write_kpoints(outdir / f"kpath_{x}.par", path, header=f"high-symmetry path {path.label_string()} of "
-                          f"{bundle.path / f'system_{x}.par'} (space group {path.spacegroup}), written by sepm bands")
-        log.info("k-points: generated high-symmetry paths (kpath_X.par); reference bands not compared")
+            if kpath or len(bundle.systems[x].kpoints) == 0:
+                if not kpath:
+                    log.info("system %d has no kpoints_%d.par: following its high-symmetry path", x, x)
+                labels[x] = use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir)
     return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, labels.get(x))
             for x in wanted]
+
+
+def use_kpath(system, bundle_path, density=None, outdir=None) -> dict:
+    """Replace the system's k-points by its high-symmetry path (seekpath); written to
+    ``outdir/kpath_X.par`` when ``outdir`` is given. Returns {row: label}."""
+    source = Path(bundle_path) / f"system_{system.index}.par"
+    path = high_symmetry_path(Crystal.from_system(system), density=density, source=source)
+    system.kpoints, system.kweights = path.kfrac, np.ones(len(path.kfrac))
+    system.ref_bands = system.ref_path = system.order_matrix = None
+    log.info("system %d: high-symmetry path %s, %d k-points (space group %s); reference bands not compared",
+             system.index, path.label_string(), len(path.kfrac), path.spacegroup)
+    if outdir is not None:
+        write_kpoints(Path(outdir) / f"kpath_{system.index}.par", path, header=f"high-symmetry path "
+                      f"{path.label_string()} of {source} (space group {path.spacegroup}), written by sepm")
+    return path.labels
 
 
 def _evaluate_system(system, pp, outdir, device, memory, bundle_path, labels=None) -> dict:

@@ -55,6 +55,10 @@ def _masses(args) -> int:
     if args.maxke:
         log.info("maxKE %g Ha instead of %g Ha from input_%d.par", args.maxke, system.maxke, system.index)
         system.maxke = args.maxke
+    if len(system.kpoints) == 0:  # a structure without kpoints_X.par: search along its high-symmetry path
+        from ..evaluate import use_kpath
+
+        use_kpath(system, bundle.path, outdir=args.outdir)
     directions = dict(DIRECTIONS)
     for d in args.direction or []:
         directions["[" + "".join(f"{v:g}" for v in d) + "]"] = d

@@ -23,6 +23,10 @@ def _decompose(args) -> int:
     else:
         pp = Pseudopotential.from_bundle(bundle)
     system = bundle.systems[args.system]
+    if len(system.kpoints) == 0:  # a structure without kpoints_X.par: --kpoint indexes its high-symmetry path
+        from ..evaluate import use_kpath
+
+        use_kpath(system, bundle.path, outdir=args.outdir)
     kfrac = system.kpoints[args.kpoint] if args.kpoint else system.kpoints[:1]
     slots = args.band or list(range(system.nbands))
     ham = system_hamiltonian(system, pp)

@@ -20,7 +20,9 @@ Files (X = system index 0 .. nSystem-1; lexical rules in :mod:`sepm.io.parfile`)
 ``input_X.par``
     ``key = value``: nBands (int) and maxKE (Hartree) required; optional keys in :data:`INPUT_SCHEMA`.
 ``kpoints_X.par``
-    Rows ``k1 k2 k3 weight`` (fractional reciprocal coordinates).
+    Rows ``k1 k2 k3 weight`` (fractional reciprocal coordinates). May be left out together with
+    expBandStruct_X.par when no reference is required: the system then has no k-points and
+    ``sepm bands`` follows its high-symmetry path.
 ``expBandStruct_X.par`` (optional unless ``require_reference``)
     Rows ``path_distance E_1 .. E_nBands`` (eV), one row per k-point.
 ``bandWeights_X.par`` (optional, default all 1)
@@ -248,7 +250,11 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     nb_src = f"nBands = {nbands} from input_{x}.par"
 
     k_path = root / f"kpoints_{x}.par"
-    ktab, klines = read_table(k_path, 4, defects, columns="k1 k2 k3 weight")
+    ref_file = root / f"expBandStruct_{x}.par"
+    if k_path.is_file() or ref_file.is_file() or require_reference:
+        ktab, klines = read_table(k_path, 4, defects, columns="k1 k2 k3 weight")
+    else:  # a structure to evaluate only: sepm bands follows its high-symmetry path
+        ktab, klines = np.zeros((0, 4)), []
     nk = len(ktab) if k_path.is_file() else None
     if nk == 0:
         defects.append(Defect(k_path, None, "no k-points"))
@@ -259,7 +265,6 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     k_src = f"{k_count} (one row per k-point)"
 
     ref_path = ref_bands = None
-    ref_file = root / f"expBandStruct_{x}.par"
     if ref_file.is_file():
         cols = f"path distance + {nb_src}"
         ref, rlines = read_table(ref_file, nbands + 1 if nbands else None, defects, columns=cols)
