@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .inputs import add_system_potential_args, system_and_potential
+
 log = logging.getLogger("sepm")
 
 
@@ -34,31 +36,14 @@ def _masses(args) -> int:
     from ..analysis.masses import DIRECTIONS, BandSampler, mass_report, write_mass_report
     from ..bands import system_hamiltonian
     from ..errors import Defect, InputError
-    from ..io import read_bundle
-    from ..pseudopotential import Pseudopotential
 
-    bundle = read_bundle(args.bundle)
-    if not 0 <= args.system < len(bundle.systems):
-        raise InputError(Defect(bundle.path, None, f"no system {args.system} (the bundle has {len(bundle.systems)})"))
-    system = bundle.systems[args.system]
+    _, system, pp = system_and_potential(args)
     if args.vb_index is not None and not 0 <= args.vb_index < system.nbands - 1:
         raise InputError(Defect(Path("--vb-index"), None, f"{args.vb_index} out of range 0..{system.nbands - 2} "
                                 f"(nBands = {system.nbands} in input_{args.system}.par)"))
-    if args.potential:
-        from ..fitting.potential_files import load_potential
-
-        pp = load_potential(args.potential, args.prefix)[0]
-        log.info("potential: %s (prefix %s)", args.potential, args.prefix)
-    else:
-        pp = Pseudopotential.from_bundle(bundle)
-        log.info("potential: the bundle's analytic one (init_<Sym>Params.par)")
     if args.maxke:
         log.info("maxKE %g Ha instead of %g Ha from input_%d.par", args.maxke, system.maxke, system.index)
         system.maxke = args.maxke
-    if len(system.kpoints) == 0:  # a structure without kpoints_X.par: search along its high-symmetry path
-        from ..evaluate import use_kpath
-
-        use_kpath(system, bundle.path, outdir=args.outdir)
     directions = dict(DIRECTIONS)
     for d in args.direction or []:
         directions["[" + "".join(f"{v:g}" for v in d) + "]"] = d
@@ -131,11 +116,7 @@ def register(sub) -> None:
         "come from the bundle's expBandStruct_X.par (parabola through the path points next to the extremum) and "
         "--ref-mass. Writes OUTDIR/masses_X.dat (table), gaps_X.json and masses_X.png/.pdf (E(k) at the edges "
         "with the fitted parabolas).")
-    mass.add_argument("bundle", help="input bundle folder")
-    mass.add_argument("outdir", help="output folder")
-    mass.add_argument("--system", type=int, default=0, help="system index X (default 0)")
-    mass.add_argument("--potential", metavar="DIR", help="a fitted potential (default: the bundle's analytic one)")
-    mass.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
+    add_system_potential_args(mass)
     mass.add_argument("--step", type=_positive, default=0.01, metavar="DK",
                       help="finite-difference step in 1/Bohr (default 0.01; h/2 and h/4 are used too)")
     mass.add_argument("--vb-index", type=int, metavar="N",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import add_system_potential_args, system_and_potential
+
 log = logging.getLogger("sepm")
 
 
@@ -12,21 +14,13 @@ def _decompose(args) -> int:
 
     from ..analysis.decompose import decompose, write_decomposition
     from ..bands import system_hamiltonian
-    from ..io import read_bundle
-    from ..pseudopotential import Pseudopotential
+    from ..errors import Defect, InputError
 
-    bundle = read_bundle(args.bundle)
-    if args.potential:
-        from ..fitting.potential_files import load_potential
-
-        pp = load_potential(args.potential, args.prefix)[0]
-    else:
-        pp = Pseudopotential.from_bundle(bundle)
-    system = bundle.systems[args.system]
-    if len(system.kpoints) == 0:  # a structure without kpoints_X.par: --kpoint indexes its high-symmetry path
-        from ..evaluate import use_kpath
-
-        use_kpath(system, bundle.path, outdir=args.outdir)
+    _, system, pp = system_and_potential(args)
+    for flag, values, n in (("--kpoint", args.kpoint, len(system.kpoints)), ("--band", args.band, system.nbands)):
+        bad = [v for v in values or [] if not 0 <= v < n]
+        if bad:
+            raise InputError(Defect(Path(flag), None, f"{bad[0]} out of range 0..{n - 1} (system {system.index})"))
     kfrac = system.kpoints[args.kpoint] if args.kpoint else system.kpoints[:1]
     slots = args.band or list(range(system.nbands))
     ham = system_hamiltonian(system, pp)
@@ -44,12 +38,8 @@ def register(sub) -> None:
                          description="Decompose band energies into the Hamiltonian terms at chosen k-points and "
                          "bands (plot_SOC_NL_T_Vloc): decomposition.dat (the parts add up to E), a bar plot "
                          "decomposition.png/.pdf and heat maps of the term matrices H_blocks.png/.pdf.")
-    dec.add_argument("bundle", help="input bundle folder")
-    dec.add_argument("outdir", help="output folder")
-    dec.add_argument("--system", type=int, default=0, help="system index X (default 0)")
+    add_system_potential_args(dec)
     dec.add_argument("--kpoint", type=int, action="append", metavar="I", help="k-point index (repeatable; default 0)")
     dec.add_argument("--band", type=int, action="append", metavar="B",
                      help="band slot as in the band tables (repeatable; default all nBands)")
-    dec.add_argument("--potential", metavar="DIR", help="a fitted potential (default: the bundle's analytic one)")
-    dec.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
     dec.set_defaults(func=_decompose)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import add_system_potential_args, system_and_potential
+
 log = logging.getLogger("sepm")
 
 
@@ -13,26 +15,12 @@ def _density(args) -> int:
     from ..analysis.density import electron_count, grid_density, write_density
     from ..bands import system_hamiltonian
     from ..errors import Defect, InputError
-    from ..io import read_bundle
-    from ..pseudopotential import Pseudopotential
 
-    bundle = read_bundle(args.bundle)
-    if not 0 <= args.system < len(bundle.systems):
-        raise InputError(Defect(Path(args.bundle) / "NN_config.par", None, f"--system {args.system}: the bundle has "
-                                f"{len(bundle.systems)} system(s), 0..{len(bundle.systems) - 1}"))
     for name, values in (("--kgrid", args.kgrid), ("--fft-grid", args.fft_grid)):
         if values is not None and min(values) < 1:
             raise InputError(Defect(Path(name), None, f"grid sizes must be >= 1, got {' '.join(map(str, values))}"))
-    system = bundle.systems[args.system]
+    bundle, system, pp = system_and_potential(args, device=args.device, kpath=False)
     n_electrons, source = electron_count(system, bundle.path, args.electrons)
-    if args.potential:
-        from ..fitting.potential_files import load_potential
-
-        pp = load_potential(args.potential, args.prefix, device=args.device)[0]
-        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
-    else:
-        pp = Pseudopotential.from_bundle(bundle, device=args.device)
-        log.info("potential: the bundle's analytic init_<Sym>Params.par")
     ham = system_hamiltonian(system, pp, device=args.device)
     where = None if args.electrons is not None else Path(bundle.path) / f"input_{system.index}.par"
     result = grid_density(ham, tuple(args.kgrid), args.shift, n_electrons, args.fft_grid, source=source, where=where)
@@ -56,12 +44,7 @@ def register(sub) -> None:
         "density_X.xsf (Angstrom, e/Angstrom^3, periodic grid), density_X.json (integrated electron count, "
         "grids, occupied levels, min/max rho, band edges on the k-grid) and density_X.png/.pdf (rho on the "
         "plane through the shortest bond and along that bond).")
-    den.add_argument("bundle", help="input bundle folder")
-    den.add_argument("outdir", help="output folder (created if needed)")
-    den.add_argument("--system", type=int, default=0, metavar="X", help="system index X (default 0)")
-    den.add_argument("--potential", metavar="DIR", help="a fitted potential folder (sepm train / mc / prior); "
-                     "default: the bundle's analytic potential")
-    den.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
+    add_system_potential_args(den)
     den.add_argument("--kgrid", type=int, nargs=3, default=[4, 4, 4], metavar=("N1", "N2", "N3"),
                      help="Monkhorst-Pack k-grid along b1 b2 b3 (default 4 4 4), Gamma-centred; each point is "
                      "moved to the Wigner-Seitz cell, boundary points split their weight over equivalent images")

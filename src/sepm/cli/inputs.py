@@ -1,0 +1,46 @@
+"""Arguments shared by the tools that evaluate one system of a bundle with a potential
+(decompose, density, masses): BUNDLE OUTDIR [--system X] [--potential DIR --prefix P]."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("sepm")
+
+
+def add_system_potential_args(p) -> None:
+    p.add_argument("bundle", help="input bundle folder")
+    p.add_argument("outdir", help="output folder (created if needed)")
+    p.add_argument("--system", type=int, default=0, metavar="X", help="system index X (default 0)")
+    p.add_argument("--potential", metavar="DIR", help="a fitted potential: a folder written by sepm train / mc / "
+                   "prior (default: the bundle's analytic init_<Sym>Params.par)")
+    p.add_argument("--prefix", default="final_", help="which potential in --potential: final_ (default), best_, "
+                   "init_, epoch_<N>_")
+
+
+def system_and_potential(args, device="cpu", kpath=True):
+    """(bundle, system, pseudopotential) of the arguments above. A system without k-points (no
+    kpoints_X.par) gets its high-symmetry path when ``kpath``."""
+    from ..errors import Defect, InputError
+    from ..io import read_bundle
+    from ..pseudopotential import Pseudopotential
+
+    bundle = read_bundle(args.bundle)
+    if not 0 <= args.system < len(bundle.systems):
+        raise InputError(Defect(bundle.path, None, f"--system {args.system}: the bundle has {len(bundle.systems)} "
+                                f"system(s), 0..{len(bundle.systems) - 1}"))
+    system = bundle.systems[args.system]
+    if args.potential:
+        from ..fitting.potential_files import load_potential
+
+        pp = load_potential(args.potential, args.prefix, device=device)[0]
+        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
+    else:
+        pp = Pseudopotential.from_bundle(bundle, device=device)
+        log.info("potential: the bundle's analytic init_<Sym>Params.par")
+    if kpath and len(system.kpoints) == 0:
+        from ..evaluate import use_kpath
+
+        log.info("system %d has no kpoints_%d.par: following its high-symmetry path", system.index, system.index)
+        use_kpath(system, bundle.path, outdir=args.outdir)
+    return bundle, system, pp
