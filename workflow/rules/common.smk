@@ -153,11 +153,11 @@ def bands_outputs(name, folder="bands"):
 
 
 def all_targets():
-    """Default targets: the exported potential and the final bands of every material."""
+    """Default targets: the exported potential, the initial and final bands of every material."""
     targets = []
     for name in config["materials"]:
         targets.append(f"results/{name}/final_pot.dat")
-        targets += bands_outputs(name, "eval")
+        targets += bands_outputs(name, "bands") + bands_outputs(name, "eval")
     return targets
 
 
