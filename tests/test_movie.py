@@ -53,6 +53,24 @@ def test_training_movie_gif(trained, tmp_path):
     assert not np.allclose(frames[0].vq, frames[2].vq)  # the network potential changed
 
 
+def test_end_state_closes_the_movie(trained, tmp_path):
+    """final_ is the last frame when it comes after the last epoch snapshot (here epoch 12's files are
+    removed, so final_ stands for epoch 12), and the only frame of a run without snapshots."""
+    bundle, fit = trained
+    copy = tmp_path / "fit"
+    shutil.copytree(fit, copy, ignore=shutil.ignore_patterns("epoch_12_*"))
+    kind, snapshots, _ = find_snapshots(copy)
+    assert snapshots == [(4, "epoch_4_"), (8, "epoch_8_"), (12, "final_")]
+    end = load_frames(copy, snapshots[-1:], kind, 0, read_bundle(bundle))[0][0]
+    saved = load_frames(fit, [(12, "epoch_12_")], kind, 0, read_bundle(bundle))[0][0]
+    assert np.allclose(end.bands, saved.bands, atol=1e-6) and end.cost == pytest.approx(saved.cost, rel=1e-12)
+    for extra in copy.glob("epoch_*"):
+        extra.unlink()
+    assert find_snapshots(copy)[1] == [(12, "final_")]
+    assert main(["movie", str(copy), str(tmp_path / "one.gif"), "--bundle", str(bundle)]) == 0
+    assert len(_frames(tmp_path / "one.gif")[1]) == 1
+
+
 def test_bands_recomputed_from_checkpoints_match_saved_tables(trained, tmp_path):
     bundle, fit = trained
     copy = shutil.copytree(fit, tmp_path / "fit")

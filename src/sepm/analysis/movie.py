@@ -45,6 +45,8 @@ KINDS = {
     "train": ("epoch", "training_cost.dat", "epoch", "validation_cost", "epoch"),
     "mc": ("iter", "mc_cost.dat", "iteration", "best_cost", "iteration"),
 }
+#: The state a run ends with, shown as the last frame when it comes after the last snapshot.
+END_PREFIX = {"train": "final_", "mc": "best_"}
 FORMATS = ("gif", "mp4")
 Q_MAX, N_Q = 10.0, 301
 FIGSIZE, DPI = (12.0, 5.4), 100
@@ -78,8 +80,9 @@ def movie_format(out_file, fmt: str | None = None) -> str:
 def find_snapshots(fitdir) -> tuple[str, list[tuple[int, str]], list[str]]:
     """(kind, [(step, prefix)] in numeric order, species) of the snapshots in ``fitdir``.
 
-    A snapshot counts when every species has its ``<prefix><Sym>Params.par``; gradient epochs are
-    preferred when a folder has both kinds."""
+    A snapshot counts when every species has its ``<prefix><Sym>Params.par``; the run's end state
+    (final_ / best_) closes the list when it comes after the last snapshot (at the cost table's last
+    step). Gradient epochs are preferred when a folder has both kinds."""
     fitdir = Path(fitdir)
     cfg_path = fitdir / "model_config.json"
     if not fitdir.is_dir():
@@ -87,14 +90,21 @@ def find_snapshots(fitdir) -> tuple[str, list[tuple[int, str]], list[str]]:
     if not cfg_path.is_file():
         raise InputError(Defect(cfg_path, None, "missing: FITDIR must be the output folder of sepm train or sepm mc"))
     species = json.loads(cfg_path.read_text())["species"]
-    for kind, (stem, *_rest) in KINDS.items():
+    for kind, (stem, table, step_col, cost_col, _) in KINDS.items():
         pattern = re.compile(rf"^{stem}_(\d+)_{re.escape(species[0])}Params\.par$")
         steps = sorted(int(m.group(1)) for p in fitdir.iterdir() if (m := pattern.match(p.name)))
-        steps = [n for n in steps if all((fitdir / f"{stem}_{n}_{s}Params.par").is_file() for s in species)]
-        if steps:
-            return kind, [(n, f"{stem}_{n}_") for n in steps], species
-    raise InputError(Defect(fitdir, None, "no snapshots: expected epoch_<N>_<Sym>Params.par (sepm train with "
-                            "plotEvery > 0) or iter_<N>_<Sym>Params.par (sepm mc, every writePerIter)"))
+        snapshots = [(n, f"{stem}_{n}_") for n in steps
+                     if all((fitdir / f"{stem}_{n}_{s}Params.par").is_file() for s in species)]
+        end = END_PREFIX[kind]
+        if all((fitdir / f"{end}{s}Params.par").is_file() for s in species):
+            costs = read_cost(fitdir / table, step_col, cost_col)
+            last = int(costs[-1, 0]) if len(costs) else (snapshots[-1][0] + 1 if snapshots else 0)
+            if not snapshots or last > snapshots[-1][0]:  # the end state after the last snapshot
+                snapshots.append((last, end))
+        if snapshots:
+            return kind, snapshots, species
+    raise InputError(Defect(fitdir, None, "no snapshots: expected epoch_<N>_<Sym>Params.par / final_<Sym>Params.par "
+                            "(sepm train) or iter_<N>_<Sym>Params.par / best_<Sym>Params.par (sepm mc)"))
 
 
 def pick_frames(snapshots: list, max_frames: int | None) -> list:

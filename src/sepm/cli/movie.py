@@ -19,7 +19,8 @@ def register(sub) -> None:
     mov = sub.add_parser("movie", help="animation (GIF/MP4) of bands, v(q) and cost over epochs or MC iterations",
                          description="Training movie (genMovie) from the snapshots of a fitting folder: the "
                          "epoch_<N>_* checkpoints and training_cost.dat of sepm train, or the iter_<N>_* snapshots "
-                         "and mc_cost.dat of sepm mc, in numeric order. Each frame shows the bands of system X "
+                         "and mc_cost.dat of sepm mc, in numeric order, closed by the run's end state (final_ / "
+                         "best_) when it comes after the last snapshot. Each frame shows the bands of system X "
                          "(saved epoch_<N>_bands_X.dat tables, or recomputed from the snapshot with --bundle) "
                          "against the reference bands, the local form factor v(q) of every species, and the cost "
                          "history with the frame's epoch marked; the axes are fixed over all frames. Writes "
