@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .inputs import add_system_potential_args, system_and_potential
+from .inputs import add_system_potential_args, number_above, system_and_potential
 
 log = logging.getLogger("sepm")
 
@@ -68,13 +68,6 @@ def _window(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (eV)") from None
 
 
-def _positive(text: str) -> float:
-    value = _window(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def _name_value(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     try:
@@ -117,7 +110,7 @@ def register(sub) -> None:
         "--ref-mass. Writes OUTDIR/masses_X.dat (table), gaps_X.json and masses_X.png/.pdf (E(k) at the edges "
         "with the fitted parabolas).")
     add_system_potential_args(mass)
-    mass.add_argument("--step", type=_positive, default=0.01, metavar="DK",
+    mass.add_argument("--step", type=number_above(0.0), default=0.01, metavar="DK",
                       help="finite-difference step in 1/Bohr (default 0.01; h/2 and h/4 are used too)")
     mass.add_argument("--vb-index", type=int, metavar="N",
                       help="band slot of the valence-band top (default: idxVB of input_X.par, else the highest gap "
@@ -127,5 +120,5 @@ def register(sub) -> None:
     mass.add_argument("--ref-mass", type=_name_value, action="append", metavar="NAME=VALUE",
                       help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB8, "
                       "CB8[100] (edge, band slot, direction); repeatable")
-    mass.add_argument("--maxke", type=_positive, metavar="E", help="cutoff in Hartree instead of input_X.par's maxKE")
+    mass.add_argument("--maxke", type=number_above(0.0), metavar="E", help="cutoff in Hartree instead of input_X.par's maxKE")
     mass.set_defaults(func=_masses)

@@ -1,8 +1,10 @@
 """Arguments shared by the tools that evaluate one system of a bundle with a potential
-(decompose, density, masses): BUNDLE OUTDIR [--system X] [--potential DIR --prefix P]."""
+(decompose, density, masses): BUNDLE OUTDIR [--system X] [--potential DIR --prefix P]; and
+argparse number checks."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 log = logging.getLogger("sepm")
@@ -44,3 +46,18 @@ def system_and_potential(args, device="cpu", kpath=True):
         log.info("system %d has no kpoints_%d.par: following its high-symmetry path", system.index, system.index)
         use_kpath(system, bundle.path, outdir=args.outdir)
     return bundle, system, pp
+
+
+def number_above(low, kind=float, inclusive=False):
+    """argparse type: a number > low (>= low when ``inclusive``)."""
+
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'>=' if inclusive else '>'} {low}, got {text}")
+        return value
+
+    return check

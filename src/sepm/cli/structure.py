@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import number_above
+
 log = logging.getLogger("sepm")
 
 _INPUT_HELP = ("structure: system_X.par, a bundle folder (its system_<index>.par), a POSCAR/CONTCAR/*.vasp or a "
@@ -47,22 +49,6 @@ def _kpath(args) -> int:
     return 0
 
 
-def _at_least(kind, low, strict=False):
-    """argparse type: a number >= low (> low when strict)."""
-    import argparse
-
-    def check(text):
-        value = kind(text)
-        if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
-        return value
-    return check
-
-
-def _positive(kind):
-    return _at_least(kind, 0, strict=True)
-
-
 def register(sub) -> None:
     prim = sub.add_parser("primcell", help="conventional -> primitive cell (spglib), written as system_X.par + POSCAR",
                           description="Find the space group and the standardized primitive cell of a structure "
@@ -75,7 +61,7 @@ def register(sub) -> None:
     prim.add_argument("--index", type=int, default=0, metavar="X",
                       help="system index: which system_X.par of a bundle folder to read, and the X of the "
                       "written system_X.par (default 0)")
-    prim.add_argument("--symprec", type=_positive(float), default=1e-4,
+    prim.add_argument("--symprec", type=number_above(0.0), default=1e-4,
                       help="spglib symmetry tolerance in Bohr (default 1e-4; raise it for rounded coordinates)")
     prim.set_defaults(func=_primcell)
 
@@ -90,10 +76,10 @@ def register(sub) -> None:
     kp.add_argument("--index", type=int, default=0, metavar="X",
                     help="which system_X.par to read when INPUT is a bundle folder (default 0)")
     spacing = kp.add_mutually_exclusive_group()
-    spacing.add_argument("--density", type=_positive(float), default=None, metavar="D",
+    spacing.add_argument("--density", type=number_above(0.0), default=None, metavar="D",
                          help="points per 1/Bohr along the path, at least 2 steps per segment (default 30)")
-    spacing.add_argument("--segment-points", type=_at_least(int, 3), default=None, metavar="N",
+    spacing.add_argument("--segment-points", type=number_above(3, kind=int, inclusive=True), default=None, metavar="N",
                          help="instead: N points on every segment, both ends included (N >= 3)")
-    kp.add_argument("--symprec", type=_positive(float), default=1e-4,
+    kp.add_argument("--symprec", type=number_above(0.0), default=1e-4,
                     help="symmetry tolerance in Bohr (default 1e-4)")
     kp.set_defaults(func=_kpath)
