@@ -63,7 +63,7 @@ class KPath:
         return out
 
 
-def point_name(name: str) -> str:
+def printed_label(name: str) -> str:
     return _NAMES.get(name, name)
 
 
@@ -124,13 +124,13 @@ def high_symmetry_path(crystal: Crystal, density: float | None = None, segment_p
         if previous == start:
             seg = seg[1:]
         else:
-            labels[len(points)] = point_name(start)
+            labels[len(points)] = printed_label(start)
         points.extend(seg)
-        labels[len(points) - 1] = point_name(end)
+        labels[len(points) - 1] = printed_label(end)
         previous = end
     kfrac = np.array(points) + 0.0  # no -0.0 in the file
     kcart = kfrac @ crystal.reciprocal
-    path = KPath(kfrac, labels, [(point_name(a), point_name(b)) for a, b in res["path"]],
+    path = KPath(kfrac, labels, [(printed_label(a), printed_label(b)) for a, b in res["path"]],
                  str(res["spacegroup_international"]), str(res["bravais_lattice_extended"]))
     total = float(np.sum(np.linalg.norm(np.diff(kcart, axis=0), axis=1)[[i not in path.jumps for i in
                                                                           range(1, len(kcart))]]))
