@@ -43,6 +43,14 @@ def _number(path: Path, n: int, token: str, integer: bool = False):
     return int(value) if integer else value
 
 
+def _band_row(path: Path, n: int, fields: list[str]) -> tuple[int, list[float]]:
+    """(band, numbers after it) of a row 'spin band ...'; only spin 1 (unpolarized) is supported."""
+    spin, band = (_number(path, n, t, integer=True) for t in fields[:2])
+    if spin != 1:
+        raise InputError(Defect(path, n, f"spin {spin}: spin-polarized files are not supported"))
+    return band, [_number(path, n, t) for t in fields[2:]]
+
+
 def _check_energy(energy: str):
     if energy not in ENERGY_COLUMNS:
         raise ValueError(f"energy must be one of {ENERGY_COLUMNS}, got {energy!r}")
@@ -81,10 +89,7 @@ def read_eqp(path, energy: str = "qp") -> tuple[np.ndarray, np.ndarray]:
         for n2, f2 in rows[i + 1:i + 1 + count]:
             if len(f2) != 4:
                 raise InputError(Defect(path, n2, f"expected 'spin band E_mf E_qp', found {len(f2)} columns"))
-            spin, band = (_number(path, n2, t, integer=True) for t in f2[:2])
-            values = [_number(path, n2, t) for t in f2[2:]]
-            if spin != 1:
-                raise InputError(Defect(path, n2, f"spin {spin}: spin-polarized files are not supported"))
+            band, values = _band_row(path, n2, f2)
             if band in bands:
                 raise InputError(Defect(path, n2, f"band {band} given twice for this k-point"))
             bands[band] = values[col - 2]
@@ -109,10 +114,7 @@ def read_bandstructure(path, energy: str = "qp") -> tuple[np.ndarray, np.ndarray
     for n, f in _lines(path, "BerkeleyGW inteqp bandstructure.dat"):
         if len(f) != 8:
             raise InputError(Defect(path, n, f"expected 8 columns 'spin band kx ky kz E_mf E_qp dE', found {len(f)}"))
-        spin, band = (_number(path, n, t, integer=True) for t in f[:2])
-        values = [_number(path, n, t) for t in f[2:]]
-        if spin != 1:
-            raise InputError(Defect(path, n, f"spin {spin}: spin-polarized files are not supported"))
+        band, values = _band_row(path, n, f)
         by_band.setdefault(band, []).append((values[:3], values[col - 2], n))
         first_line.setdefault(band, n)
     if not by_band:
