@@ -79,3 +79,22 @@ def test_nonlocal_shifts_spin_free_levels():
     nl = band_energies(hamiltonian(crystal, gaas_pseudopotential(False, True, a67=((0.5, 0.5), (0.5, 0.5))), 3.0),
                        GENERAL_K, 8)
     assert (nl - base).abs().max() > 0.01
+
+
+def test_one_projector_cache_serves_several_cells():
+    """cacheSO shares one cache between a system and its strained cell: at the same k (Γ) each cell must
+    get its own SO/NL geometry (the deformation-potential rows evaluate both at Γ)."""
+    from sepm.terms.base import ProjectorCache
+
+    pp = gaas_pseudopotential(soc=True, nonlocal_=True, a5=(0.2, 0.1), a67=((0.3, -0.1), (0.5, 0.2)))
+    crystal = zincblende()
+    plain = [hamiltonian(c, pp, 3.0) for c in (crystal, crystal.scaled(1.01))]
+    cached = [hamiltonian(c, pp, 3.0) for c in (crystal, crystal.scaled(1.01))]
+    cache = ProjectorCache(2**30)
+    for ham in cached:
+        ham.basis.projector_cache = cache
+    with torch.no_grad():
+        for k in ([[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0]]):  # Γ is k = 0 in every cell
+            for a, b in zip(plain, cached):
+                assert torch.allclose(band_energies(b, k, 16), band_energies(a, k, 16), rtol=0, atol=1e-10)
+    assert len(cache.store) == 8  # (cell, term, k batch)

@@ -55,7 +55,9 @@ def k_plus_g(basis, k: torch.Tensor):
 class ProjectorCache:
     """Parameter-independent SO/NL geometry kept between evaluations (cacheSO), within a byte budget.
 
-    Entries that do not fit are rebuilt per k on every evaluation, as without the cache."""
+    One cache may serve several bases (every system of a fit and its strained cells): entries are keyed
+    by the basis as well as the term and k, since the geometry depends on all three. Entries that do not
+    fit are rebuilt per k on every evaluation, as without the cache."""
 
     def __init__(self, budget_bytes: float):
         self.budget = float(budget_bytes)
@@ -63,8 +65,8 @@ class ProjectorCache:
         self.store: dict = {}
         self.misses = 0
 
-    def get(self, name: str, k: torch.Tensor, build):
-        key = (name, k.detach().cpu().numpy().tobytes())
+    def get(self, basis, name: str, k: torch.Tensor, build):
+        key = (id(basis), name, k.detach().cpu().numpy().tobytes())
         if key in self.store:
             return self.store[key]
         value = build()
@@ -80,7 +82,7 @@ class ProjectorCache:
 def projector_geometry(term, k: torch.Tensor, build):
     """``build()`` (a tuple of tensors), through the basis's ProjectorCache when it has one."""
     cache = getattr(term.basis, "projector_cache", None)
-    return build() if cache is None else cache.get(term.name, k, build)
+    return build() if cache is None else cache.get(term.basis, term.name, k, build)
 
 
 class ProjectorGeometry:
