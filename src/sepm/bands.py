@@ -46,13 +46,14 @@ def to_bands(levels: torch.Tensor, nbands: int, spinor: bool, order: torch.Tenso
 
 
 def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
-                  memory_limit_gb: float = 2.0, progress=None) -> torch.Tensor:
-    """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3)."""
+                  memory_limit_gb: float = 2.0, progress=None, prepared=None) -> torch.Tensor:
+    """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3). ``prepared``: the k-independent
+    part (``ham.prepare()``) when the caller keeps it between calls."""
     k = ham.basis.kpoints(kfrac)
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
         raise ValueError(f"{nbands} bands requested but the basis has only {ham.dim} states; raise maxKE")
-    prepared = ham.prepare()
+    prepared = ham.prepare() if prepared is None else prepared
     step = batch_size(ham.dim, memory_limit_gb, k.shape[0])
     chunks = []
     for start in range(0, k.shape[0], step):

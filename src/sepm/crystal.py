@@ -68,6 +68,10 @@ class Crystal:
         """Fractional reciprocal coordinates -> Cartesian k (1/Bohr)."""
         return np.asarray(kfrac, dtype=np.float64).reshape(-1, 3) @ self.reciprocal
 
+    def kpoints_fractional(self, kcart) -> np.ndarray:
+        """Cartesian k (1/Bohr) -> fractional reciprocal coordinates (the inverse of kpoints_cartesian)."""
+        return np.asarray(kcart, dtype=np.float64).reshape(-1, 3) @ self.lattice.T / (2.0 * np.pi)
+
     def scaled(self, s: float) -> "Crystal":
         """The same crystal with every lattice vector multiplied by ``s`` (volume x s^3)."""
         return Crystal(self.lattice * s, self.atom_species, self.frac, self.species)

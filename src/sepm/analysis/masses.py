@@ -38,9 +38,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.optimize import minimize_scalar  # noqa: E402
 
-from ..bands import levels_needed, to_bands  # noqa: E402
+from ..bands import band_energies  # noqa: E402
 from ..constants import HARTREE_EV  # noqa: E402
-from ..eigensolver import lowest_eigenvalues  # noqa: E402
 from ..output import save_figure, write_text  # noqa: E402
 from .bandfiles import band_edges, detect_vb_index, point_name  # noqa: E402
 
@@ -54,9 +53,6 @@ DEGENERACY_EV = 1e-4
 #: Reference tables are rounded (often to 0.1 meV): looser degeneracy there.
 REF_DEGENERACY_EV = 2e-3
 
-#: Hamiltonians up to this size are diagonalized on one thread.
-SMALL_DIM = 600
-
 _TRIM = np.array([[i, j, k] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)], dtype=np.float64)
 
 
@@ -65,30 +61,18 @@ class BandSampler:
 
     def __init__(self, ham, nbands: int):
         self.ham, self.nbands = ham, nbands
-        self.recip = ham.basis.crystal.reciprocal
         self.calls = 0
-        self.n_levels = levels_needed(nbands, ham.spinor)
-        if self.n_levels > ham.dim:
-            raise ValueError(f"{nbands} bands requested but the basis has only {ham.dim} states; raise maxKE")
         with torch.no_grad():
             self.prepared = ham.prepare()  # the k-independent part, built once
 
     def frac(self, kcart) -> np.ndarray:
-        return np.atleast_2d(kcart) @ np.linalg.inv(self.recip)
+        return self.ham.basis.crystal.kpoints_fractional(kcart)
 
     @torch.no_grad()
     def __call__(self, kcart) -> np.ndarray:
-        kcart = np.atleast_2d(np.asarray(kcart, dtype=np.float64))
-        self.calls += len(kcart)
-        k = self.ham.basis.kpoints(self.frac(kcart))
-        threads = torch.get_num_threads()
-        if self.ham.dim <= SMALL_DIM:  # many small problems: threads only contend (10x slower on a busy machine)
-            torch.set_num_threads(1)
-        try:
-            levels = lowest_eigenvalues(self.ham.matrices(k, self.prepared), self.n_levels)
-        finally:
-            torch.set_num_threads(threads)
-        return to_bands(levels, self.nbands, self.ham.spinor).cpu().numpy()
+        kfrac = self.frac(kcart)
+        self.calls += len(kfrac)
+        return band_energies(self.ham, kfrac, self.nbands, prepared=self.prepared).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------------------- finite differences
@@ -145,7 +129,7 @@ def _refine_on_path(sampler, kpath: np.ndarray, i: int, slot: int, sign: float):
 
 def find_edges(sampler, kfrac_path: np.ndarray, vb: int, lattice) -> dict:
     """VBM, CBM and direct gap over the path k-points and the 8 TRIM points, refined along the path."""
-    recip = sampler.recip
+    recip = sampler.ham.basis.crystal.reciprocal
     kpath = np.asarray(kfrac_path, dtype=np.float64) @ recip
     ktrim = _TRIM @ recip
     kall = np.concatenate([kpath, ktrim])
@@ -241,7 +225,7 @@ def mass_report(sampler, system, vb: int | None = None, step: float = 0.01, dire
     (edge, band group, direction)."""
     lattice = system.lattice if lattice is None else lattice
     kfrac = np.asarray(system.kpoints, dtype=np.float64)
-    kpath = kfrac @ sampler.recip
+    kpath = sampler.ham.basis.crystal.kpoints_cartesian(kfrac)
     vb_source = "given"
     if vb is None and "idxVB" in system.settings:
         vb, vb_source = int(system.settings["idxVB"]), f"idxVB of input_{system.index}.par"
