@@ -36,9 +36,10 @@ def tick_label(name: str) -> str:
     return f"{head}$_{{{sub}}}$" if sep and sub else name
 
 
-def collapse_jumps(distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plot coordinates of a k-path in which jumps between equivalent points take no room, and the jump rows."""
-    jumps = path_jumps(distance)
+def collapse_jumps(distance: np.ndarray, jumps=None) -> tuple[np.ndarray, np.ndarray]:
+    """Plot coordinates of a k-path in which jumps between equivalent points take no room, and the jump rows
+    (``jumps``, e.g. from :func:`path_ticks`, which also knows labelled jumps; default :func:`path_jumps`)."""
+    jumps = path_jumps(distance) if jumps is None else np.asarray(jumps, dtype=np.int64)
     steps = np.diff(distance, prepend=distance[0])
     steps[jumps] = 0.0
     return np.cumsum(steps), jumps
@@ -87,7 +88,7 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     distance, kfrac = np.asarray(distance), np.asarray(kfrac)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     jumps, ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice))
-    distance = collapse_jumps(distance)[0]
+    distance = collapse_jumps(distance, jumps)[0]
     for lo, hi in zip([0, *jumps], [*jumps, len(distance)]):
         ax.plot(distance[lo:hi], bands[lo:hi], color="tab:blue", lw=1.2)
     ax.plot([], [], color="tab:blue", lw=1.2, label="sepm")

@@ -210,7 +210,9 @@ class MovieFigure:
         self.ax_pot = self.fig.add_subplot(grid[0, 1])
         self.ax_cost = self.fig.add_subplot(grid[1, 1])
         # the k-path with jumps between equivalent points taking no room (as plotting.plot_bands)
-        x, jumps = collapse_jumps(distance)
+        jumps, ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice)) if kfrac is not None \
+            else (None, [])
+        x, jumps = collapse_jumps(distance, jumps)
         self._jumps = jumps
         self._x = np.insert(x, jumps, np.nan)
         ax = self.ax_bands
@@ -221,7 +223,6 @@ class MovieFigure:
         self.band_lines = ax.plot(self._x, np.full((len(self._x), nbands), np.nan), color="tab:blue", lw=1.2)
         self.band_lines[0].set_label("sepm")
         if kfrac is not None:
-            ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice))[1]
             for i, _ in ticks:
                 ax.axvline(x[i], color="0.7", lw=0.6)
             ax.set_xticks([x[i] for i, _ in ticks], [name for _, name in ticks], fontsize=8)
