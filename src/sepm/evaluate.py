@@ -77,17 +77,19 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
             log.info("a k-point file was given: --kpath is not used")
     else:
         for x in wanted:
-            if kpath or len(bundle.systems[x].kpoints) == 0:
-                if not kpath:
-                    log.info("system %d has no kpoints_%d.par: following its high-symmetry path", x, x)
-                labels[x] = use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir)
+            labels[x] = use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
     return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, labels.get(x))
             for x in wanted]
 
 
-def use_kpath(system, bundle_path, density=None, outdir=None) -> dict:
+def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> dict | None:
     """Replace the system's k-points by its high-symmetry path (seekpath); written to
-    ``outdir/kpath_X.par`` when ``outdir`` is given. Returns {row: label}."""
+    ``outdir/kpath_X.par`` when ``outdir`` is given. Returns {row: label}. Without ``force`` only a system
+    with no k-points (no kpoints_X.par) is changed; otherwise None is returned."""
+    if not force:
+        if len(system.kpoints):
+            return None
+        log.info("system %d has no kpoints_%d.par: following its high-symmetry path", system.index, system.index)
     source = Path(bundle_path) / f"system_{system.index}.par"
     path = high_symmetry_path(Crystal.from_system(system), density=density, source=source)
     system.kpoints, system.kweights = path.kfrac, np.ones(len(path.kfrac))

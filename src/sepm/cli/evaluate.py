@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import potential_arg
+
 log = logging.getLogger("sepm")
 
 
 def _bands(args) -> int:
     from ..evaluate import evaluate_bundle
 
-    pp = None
-    if args.potential:
-        from ..fitting.potential_files import load_potential
-
-        pp = load_potential(args.potential, args.prefix, device=args.device)[0]
-        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
-    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device,
+    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=potential_arg(args, args.device),
+                              device=args.device,
                               memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
                               kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
     for r in results:

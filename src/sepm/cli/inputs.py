@@ -20,6 +20,16 @@ def add_system_potential_args(p) -> None:
                    "init_, epoch_<N>_")
 
 
+def potential_arg(args, device="cpu"):
+    """The fitted potential named by --potential / --prefix, or None."""
+    if not args.potential:
+        return None
+    from ..fitting.potential_files import load_potential
+
+    log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
+    return load_potential(args.potential, args.prefix, device=device)[0]
+
+
 def system_and_potential(args, device="cpu", kpath=True):
     """(bundle, system, pseudopotential) of the arguments above. A system without k-points (no
     kpoints_X.par) gets its high-symmetry path when ``kpath``."""
@@ -32,19 +42,14 @@ def system_and_potential(args, device="cpu", kpath=True):
         raise InputError(Defect(bundle.path, None, f"--system {args.system}: the bundle has {len(bundle.systems)} "
                                 f"system(s), 0..{len(bundle.systems) - 1}"))
     system = bundle.systems[args.system]
-    if args.potential:
-        from ..fitting.potential_files import load_potential
-
-        pp = load_potential(args.potential, args.prefix, device=device)[0]
-        log.info("potential: %s<Sym>Params.par / %sPPmodel.pth from %s", args.prefix, args.prefix, args.potential)
-    else:
+    pp = potential_arg(args, device)
+    if pp is None:
         pp = Pseudopotential.from_bundle(bundle, device=device)
         log.info("potential: the bundle's analytic init_<Sym>Params.par")
-    if kpath and len(system.kpoints) == 0:
+    if kpath:
         from ..evaluate import use_kpath
 
-        log.info("system %d has no kpoints_%d.par: following its high-symmetry path", system.index, system.index)
-        use_kpath(system, bundle.path, outdir=args.outdir)
+        use_kpath(system, bundle.path, outdir=args.outdir, force=False)
     return bundle, system, pp
 
 
