@@ -20,7 +20,6 @@ from sepm.analysis.density import (
     time_reversal_pairs,
     valence_electrons,
 )
-from sepm.analysis.volumetric import read_cube
 from sepm.bands import system_hamiltonian
 from sepm.basis import PlaneWaveBasis
 from sepm.cli import main
@@ -31,6 +30,25 @@ from sepm.pseudopotential import Pseudopotential
 from small_bundles import small_gaas
 
 GRID = (10, 10, 10)
+
+
+def read_cube(path) -> dict:
+    """Read a cube file written by sepm.analysis.volumetric.write_cube (its layout, independently of ASE):
+    {"data" (M1, M2, M3), "lattice" (3, 3) Bohr,
+    "numbers", "charges", "positions" (Bohr), "origin" (Bohr)}."""
+    with open(path) as handle:
+        handle.readline()
+        handle.readline()
+        head = handle.readline().split()
+        natoms, origin = abs(int(head[0])), np.array(head[1:4], dtype=np.float64)
+        axes = np.array([handle.readline().split() for _ in range(3)], dtype=np.float64)
+        atoms = np.array([handle.readline().split() for _ in range(natoms)], dtype=np.float64).reshape(natoms, 5)
+        values = np.array(handle.read().split(), dtype=np.float64)
+    shape = tuple(int(m) for m in axes[:, 0])
+    if values.size != np.prod(shape):
+        raise ValueError(f"{path}: {values.size} values for a {shape} grid")
+    return {"data": values.reshape(shape), "lattice": axes[:, 1:] * axes[:, :1], "origin": origin,
+            "numbers": atoms[:, 0].astype(int), "charges": atoms[:, 1], "positions": atoms[:, 2:]}
 
 
 @pytest.fixture(scope="module")

@@ -78,12 +78,11 @@ def valence_electrons(symbol: str) -> int | None:
     return None
 
 
-def _line_of(path: Path, key: str) -> int | None:
-    if path.is_file():
-        for n, text in enumerate(path.read_text().splitlines(), 1):
-            if text.split("=")[0].strip() == key:
-                return n
-    return None
+def _idxvb_line(path: Path) -> int | None:
+    from ..io.bundle import INPUT_SCHEMA
+    from ..io.parfile import read_keyvalue
+
+    return read_keyvalue(path, INPUT_SCHEMA, [])[1].get("idxVB") if path.is_file() else None
 
 
 def electron_count(system, bundle_path, electrons: int | None = None) -> tuple[int, str]:
@@ -114,7 +113,7 @@ def occupied_levels(n_electrons: int, spinor: bool, source: str, where: Path | N
         return n_electrons, 1.0
     if n_electrons % 2:
         path = where or Path("--electrons")
-        line = _line_of(path, "idxVB") if where is not None else None
+        line = _idxvb_line(path) if where is not None else None
         raise InputError(Defect(path, line, f"{n_electrons} electrons ({source}) is odd, but the Hamiltonian is "
                                 "spin-free: every level holds 2 electrons; give an even count"))
     return n_electrons // 2, 2.0

@@ -63,24 +63,6 @@ def write_cube(path, data: np.ndarray, lattice: np.ndarray, numbers, positions, 
     return write_text(path, "\n".join(lines) + "\n" + _format_rows(data, data.shape[2]))
 
 
-def read_cube(path) -> dict:
-    """Read a cube file written by :func:`write_cube`: {"data" (M1, M2, M3), "lattice" (3, 3) Bohr,
-    "numbers", "charges", "positions" (Bohr), "origin" (Bohr)}."""
-    with open(path) as handle:
-        handle.readline()
-        handle.readline()
-        head = handle.readline().split()
-        natoms, origin = abs(int(head[0])), np.array(head[1:4], dtype=np.float64)
-        axes = np.array([handle.readline().split() for _ in range(3)], dtype=np.float64)
-        atoms = np.array([handle.readline().split() for _ in range(natoms)], dtype=np.float64).reshape(natoms, 5)
-        values = np.array(handle.read().split(), dtype=np.float64)
-    shape = tuple(int(m) for m in axes[:, 0])
-    if values.size != np.prod(shape):
-        raise ValueError(f"{path}: {values.size} values for a {shape} grid")
-    return {"data": values.reshape(shape), "lattice": axes[:, 1:] * axes[:, :1], "origin": origin,
-            "numbers": atoms[:, 0].astype(int), "charges": atoms[:, 1], "positions": atoms[:, 2:]}
-
-
 def write_xsf(path, data: np.ndarray, lattice: np.ndarray, numbers, positions, comments=(),
               name: str = "density") -> Path:
     """Write ``data`` (M1, M2, M3) as an XSF periodic general grid (M_i + 1 points per axis).
