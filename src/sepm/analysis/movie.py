@@ -170,13 +170,13 @@ def load_frames(fitdir, snapshots, kind: str, system: int = 0, bundle=None, devi
                                         f"has {len(spec.kpoints)}: is --bundle the bundle this folder was fitted to?"))
         else:
             if ham is None:  # one Hamiltonian (basis, geometry); each snapshot swaps in its potential
-                target = load_potential(fitdir, prefix, device)[0]
+                target = pp
                 ham = system_hamiltonian(spec, target, device=device)
                 memory = float(bundle.config.get("memory_limit_GB", 2.0))
             target.params, target.local = pp.params, pp.local
             with torch.no_grad():
                 bands = band_energies(ham, spec.kpoints, spec.nbands, spec.order_matrix, memory).cpu().numpy()
-            path = path_distance(ham.basis.crystal, spec.kpoints)
+            path = distance if distance is not None else path_distance(ham.basis.crystal, spec.kpoints)
         distance = path if distance is None else distance
         row = costs[costs[:, 0] == step] if len(costs) else costs
         cost = float(row[-1, 1]) if len(row) else float("nan")
