@@ -9,13 +9,10 @@ log = logging.getLogger("sepm")
 
 def _convert(args) -> int:
     from ..convert import convert
+    from ..io.nnconfig import apply_overrides
 
-    nn_config = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"sepm convert: --set expects KEY=VALUE, got {item!r}")
-        nn_config[key.strip()] = value.strip()
+    apply_overrides({}, args.set)  # unknown keys and bad values stop here, before anything is written
+    nn_config = dict((part.strip() for part in item.partition("=")[::2]) for item in args.set)
     summary = convert(args.outdir, qe_xml=args.qe_xml, prior=args.prior, maxke=args.maxke, nbands=args.nbands,
                       qe_bands=args.qe_bands, bgw_eqp=args.bgw_eqp, bgw_bandstructure=args.bgw_bandstructure,
                       bgw_energy=args.bgw_energy, vbm_align=args.vbm_align, name=args.name, nn_config=nn_config)
