@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+from small_bundles import shrink_gaas
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ("Snakefile", "workflow", "config", "profiles", ".test")
@@ -22,9 +22,7 @@ def copy_pipeline(work: Path, small_gaas: bool = False) -> Path:
     bundle = work / "resources" / "bundles" / "GaAs"
     shutil.copytree(ROOT / "resources" / "bundles" / "GaAs", bundle)
     if small_gaas:
-        (bundle / "input_0.par").write_text("maxKE = 3\nnBands = 16\n")
-        for name in ("kpoints_0.par", "expBandStruct_0.par"):
-            np.savetxt(bundle / name, np.loadtxt(bundle / name)[::6], fmt="%.12f")
+        shrink_gaas(bundle)
     return work
 
 

@@ -13,11 +13,9 @@ def write_config(folder: Path, config: dict):
     (folder / "NN_config.par").write_text("\n".join(lines) + "\n")
 
 
-def small_gaas(tmp_path, maxke=3.0, kstride=6, config=None, reference=None, params=None, name="GaAs"):
-    """GaAs with every ``kstride``-th k-point at ``maxke``; optional NN_config, reference bands
-    (nk, 16) and starting coefficients {species: 9 numbers}."""
-    folder = Path(tmp_path) / name
-    shutil.copytree(BUNDLES / "GaAs", folder)
+def shrink_gaas(folder: Path, maxke=3.0, kstride=6, reference=None):
+    """Cut a copy of the GaAs bundle in ``folder`` to ``maxke`` and every ``kstride``-th k-point
+    (optionally replacing the reference bands)."""
     (folder / "input_0.par").write_text(f"maxKE = {maxke}\nnBands = 16\n")
     k = np.loadtxt(folder / "kpoints_0.par")[::kstride]
     np.savetxt(folder / "kpoints_0.par", k, fmt="%.12f")
@@ -25,6 +23,14 @@ def small_gaas(tmp_path, maxke=3.0, kstride=6, config=None, reference=None, para
     if reference is not None:
         ref[:, 1:] = reference
     np.savetxt(folder / "expBandStruct_0.par", ref, fmt="%.10f")
+
+
+def small_gaas(tmp_path, maxke=3.0, kstride=6, config=None, reference=None, params=None, name="GaAs"):
+    """GaAs with every ``kstride``-th k-point at ``maxke``; optional NN_config, reference bands
+    (nk, 16) and starting coefficients {species: 9 numbers}."""
+    folder = Path(tmp_path) / name
+    shutil.copytree(BUNDLES / "GaAs", folder)
+    shrink_gaas(folder, maxke, kstride, reference)
     write_config(folder, {"nSystem": 1, "PPmodel": "ZeroFunction", **(config or {})})
     for sym, values in (params or {}).items():
         (folder / f"init_{sym}Params.par").write_text("\n".join(f"{v:.12g}" for v in values) + "\n")
