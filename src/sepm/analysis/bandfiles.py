@@ -214,12 +214,11 @@ def _qe_vb(qe) -> int | None:
 def _read_qe_xml(path: Path) -> BandTable:
     from ..bands import path_distance
     from ..convert.qe import read_qe_xml
-    from ..crystal import Crystal
 
     qe = read_qe_xml(path)
     lattice = qe.structure.lattice
     kfrac = qe.kpoints_frac
-    dist = path_distance(Crystal(lattice, tuple(qe.structure.species), qe.structure.frac), kfrac)
+    dist = path_distance(qe.structure.crystal, kfrac)
     bt = BandTable(path, "qe-xml", dist, "1/Bohr", qe.energies, kfrac, lattice,
                    meta={"nelec": qe.nelec, "electrons_per_band": 1 if qe.noncolin else 2})
     vb = _qe_vb(qe)

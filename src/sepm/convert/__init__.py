@@ -13,8 +13,6 @@ Sources (energies of the reference bands; the structure always comes from pw.x's
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .bgw import read_bandstructure, read_eqp
 from .qe import read_filband, read_qe_xml, read_structure
 from .writer import Structure, write_bundle

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sepm.bands import path_distance
 from sepm.errors import Defect, InputError
 from sepm.output import write_text
+from sepm.structure.cellfiles import system_par_text
 
 #: NN_config.par of a converted bundle unless overridden.
 NN_CONFIG_DEFAULTS = {"nSystem": 1, "PPmodel": "ZeroFunction", "hiddenLayers": "20 20 20"}
@@ -45,6 +47,13 @@ class Structure:
         """Lattice vectors as rows, in Bohr."""
         return self.alat * np.asarray(self.cell)
 
+    @property
+    def crystal(self):
+        """The structure as a :class:`sepm.crystal.Crystal` (lattice in Bohr)."""
+        from sepm.crystal import Crystal
+
+        return Crystal(self.lattice, tuple(self.species), np.asarray(self.frac, dtype=np.float64))
+
     def frac_from_cartesian_k(self, k_cart, unit: str) -> np.ndarray:
         """Fractional reciprocal coordinates of Cartesian k-points given in ``unit``:
         ``'2pi/alat'`` (Quantum ESPRESSO) or ``'1/bohr'`` (BerkeleyGW inteqp). k_frac_i = k . a_i / 2pi."""
@@ -58,15 +67,6 @@ class Structure:
 
 def _fmt(values) -> str:
     return " ".join(f"{v:.10f}" for v in values)
-
-
-def path_distance(structure: Structure, kfrac) -> np.ndarray:
-    """Cumulative Cartesian path length (1/Bohr), exactly as :func:`sepm.bands.path_distance`."""
-    from sepm.bands import path_distance as _path_distance
-    from sepm.crystal import Crystal
-
-    crystal = Crystal(structure.lattice, tuple(structure.species), structure.frac)
-    return _path_distance(crystal, kfrac)
 
 
 def reference_bands(levels, nbands: int, spin_doubled: bool, source: str) -> np.ndarray:
@@ -121,12 +121,10 @@ def write_bundle(outdir, structure: Structure, kfrac, levels, *, nbands: int, ma
             raise InputError(Defect(Path(source), None, "cannot align the valence-band maximum: the electron "
                                     f"count is unknown or above nBands = {nbands}"))
         bands = bands + (vbm_align - vbm)
-    dist = path_distance(structure, kfrac)
+    dist = path_distance(structure.crystal, kfrac)
 
     files = {}
-    lines = [f"scale = {structure.alat:.10f}", "", "cell", *(_fmt(r) for r in structure.cell), "", "atoms"]
-    lines += [f"{s} {_fmt(f)}" for s, f in zip(structure.species, structure.frac)]
-    files["system_0.par"] = "\n".join(lines) + "\n"
+    files["system_0.par"] = system_par_text(structure.crystal, structure.alat, f"converted from {source}")
     inp = [f"nBands = {nbands}", f"maxKE = {maxke:g}", f"systemName = {name}"]
     if n_vb is not None and n_vb < nbands:
         inp += [f"idxVB = {n_vb - 1}", f"idxCB = {n_vb}"]
