@@ -176,3 +176,17 @@ def test_structure_without_kpoints_follows_its_path(tmp_path):
     gaps = json.loads((tmp_path / "masses" / "gaps_0.json").read_text())
     assert gaps["cbm"]["label"] == "Γ" and gaps["vbm"]["label"] == "Γ" and gaps["is_direct"]
     assert gaps["gap_eV"] == pytest.approx(1.6691, abs=2e-4)  # the analytic potential at maxKE 4
+
+
+def test_bundle_reads_the_labels_of_its_kpoints_file(tmp_path):
+    """A kpoints_X.par written by sepm kpath keeps its labels through read_bundle (plots and movies use them)."""
+    import shutil
+
+    bundle = tmp_path / "GaAs"
+    shutil.copytree(BUNDLES / "GaAs", bundle)
+    (bundle / "expBandStruct_0.par").unlink()
+    path = high_symmetry_path(read_cell(bundle), density=10)
+    write_kpoints(bundle / "kpoints_0.par", path, header="test path")
+    system = read_bundle(bundle).systems[0]
+    assert system.klabels == path.labels and len(system.kpoints) == len(path.kfrac)
+    assert read_bundle(BUNDLES / "GaAs").systems[0].klabels == {}  # the shipped file has no labels

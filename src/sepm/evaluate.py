@@ -25,7 +25,8 @@ from .losses import band_loss, band_rmse
 from .output import write_table
 from .plotting import plot_bands
 from .pseudopotential import Pseudopotential
-from .structure.kpath import high_symmetry_path, read_kpoint_labels, write_kpoints
+from .io.parfile import read_kpoint_labels
+from .structure.kpath import high_symmetry_path, write_kpoints
 
 log = logging.getLogger("sepm")
 
@@ -63,46 +64,45 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     unknown = sorted(set(wanted) - set(range(len(bundle.systems))))
     if unknown:
         raise InputError(Defect(bundle.path, None, f"no system {unknown[0]} (the bundle has {len(bundle.systems)})"))
-    labels = {}
     if kpoints_file is not None:
         table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
         file_labels = read_kpoint_labels(kpoints_file)
         for system in bundle.systems:
             system.kpoints, system.kweights = table[:, :3], table[:, 3]
             system.ref_bands = system.ref_path = system.order_matrix = None
-            labels[system.index] = file_labels or None
+            system.klabels = file_labels
         log.info("k-points from %s (%d points, %d labelled); reference bands not compared", kpoints_file,
                  len(table), len(file_labels))
         if kpath:
             log.info("a k-point file was given: --kpath is not used")
     else:
         for x in wanted:
-            labels[x] = use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
-    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, labels.get(x))
-            for x in wanted]
+            use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path) for x in wanted]
 
 
-def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> dict | None:
-    """Replace the system's k-points by its high-symmetry path (seekpath); written to
-    ``outdir/kpath_X.par`` when ``outdir`` is given. Returns {row: label}. Without ``force`` only a system
-    with no k-points (no kpoints_X.par) is changed; otherwise None is returned."""
+def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> None:
+    """Replace the system's k-points (and labels) by its high-symmetry path (seekpath); written to
+    ``outdir/kpath_X.par`` when ``outdir`` is given. Without ``force`` only a system with no k-points
+    (no kpoints_X.par) is changed."""
     if not force:
         if len(system.kpoints):
-            return None
+            return
         log.info("system %d has no kpoints_%d.par: following its high-symmetry path", system.index, system.index)
     source = Path(bundle_path) / f"system_{system.index}.par"
     path = high_symmetry_path(Crystal.from_system(system), density=density, source=source)
     system.kpoints, system.kweights = path.kfrac, np.ones(len(path.kfrac))
     system.ref_bands = system.ref_path = system.order_matrix = None
+    system.klabels = path.labels
     log.info("system %d: high-symmetry path %s, %d k-points (space group %s); reference bands not compared",
              system.index, path.label_string(), len(path.kfrac), path.spacegroup)
     if outdir is not None:
         write_kpoints(Path(outdir) / f"kpath_{system.index}.par", path, header=f"high-symmetry path "
                       f"{path.label_string()} of {source} (space group {path.spacegroup}), written by sepm")
-    return path.labels
 
 
-def _evaluate_system(system, pp, outdir, device, memory, bundle_path, labels=None) -> dict:
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
+    labels = system.klabels or None
     ham = system_hamiltonian(system, pp, device=device)
     nk = len(system.kpoints)
     log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), %d k-points, %d bands, matrix %d x %d",

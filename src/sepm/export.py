@@ -49,7 +49,7 @@ from matplotlib.figure import Figure
 
 from .constants import LR_QMIN
 from .errors import Defect, InputError
-from .output import atomic_path, save_figure, write_table
+from .output import save_figure, write_table
 
 #: qmax values (1/Bohr) tried in turn by ``export_realspace`` when qmax is not given.
 QMAX_SCHEDULE = (8.0, 12.0, 16.0, 24.0, 32.0)

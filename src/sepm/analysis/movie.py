@@ -36,7 +36,6 @@ from tqdm import tqdm
 from ..errors import Defect, InputError
 from ..output import atomic_path
 from ..plotting import collapse_jumps, lattice_namer, path_ticks
-from ..structure.kpath import read_kpoint_labels
 
 log = logging.getLogger("sepm")
 
@@ -315,7 +314,7 @@ def make_movie(fitdir, out_file, fps: float = 2.0, system: int = 0, fmt: str | N
                         reference=spec.ref_bands if spec is not None else None,
                         kfrac=spec.kpoints if spec is not None else None, window=window,
                         title=f"{spec.name}" if spec is not None else f"{Path(fitdir).name} system {system}",
-                        labels=read_kpoint_labels(bundle.path / f"kpoints_{system}.par") if spec is not None else None,
+                        labels=spec.klabels if spec is not None else None,
                         lattice=spec.lattice if spec is not None else None)
     writer = FFMpegWriter(fps=fps) if fmt == "mp4" else PillowWriter(fps=fps)
     with atomic_path(out_file) as tmp:

@@ -120,5 +120,6 @@ def register(sub) -> None:
     mass.add_argument("--ref-mass", type=_name_value, action="append", metavar="NAME=VALUE",
                       help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB8, "
                       "CB8[100] (edge, band slot, direction); repeatable")
-    mass.add_argument("--maxke", type=number_above(0.0), metavar="E", help="cutoff in Hartree instead of input_X.par's maxKE")
+    mass.add_argument("--maxke", type=number_above(0.0), metavar="E",
+                      help="cutoff in Hartree instead of input_X.par's maxKE")
     mass.set_defaults(func=_masses)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import logging
 
-import numpy as np
 import torch
 
 from ..bands import band_energies, system_hamiltonian

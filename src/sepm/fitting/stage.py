@@ -116,7 +116,8 @@ class FitSetup:
                             np.column_stack([np.arange(len(distance)), distance, bands.numpy()]),
                             [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
                 plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands.numpy(), spec.kpoints, spec.ref_bands,
-                           title=f"{spec.name}: {title} (RMSE {1e3 * rmse:.1f} meV)", lattice=spec.lattice)
+                           title=f"{spec.name}: {title} (RMSE {1e3 * rmse:.1f} meV)", labels=spec.klabels,
+                           lattice=spec.lattice)
         return rmses
 
     def plot_potential(self, stem, title: str):

@@ -59,6 +59,7 @@ from sepm.io.parfile import (
     parse_float,
     read_beta_schedule,
     read_keyvalue,
+    read_kpoint_labels,
     read_mc_options,
     read_numbers,
     read_param_steps,
@@ -105,6 +106,7 @@ class SystemSpec:
     band_weights: np.ndarray
     order_matrix: np.ndarray | None
     defpot_rows: np.ndarray | None
+    klabels: dict[int, str] = field(default_factory=dict)  # '# name' comments of kpoints_X.par rows
 
     @property
     def lattice(self) -> np.ndarray:
@@ -317,6 +319,7 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
         cell=cell, atom_species=species, frac=frac, nbands=nbands or 0, maxke=settings.get("maxKE", np.nan),
         settings=settings, kpoints=ktab[:, :3], kweights=ktab[:, 3], ref_path=ref_path, ref_bands=ref_bands,
         band_weights=band_weights, order_matrix=order, defpot_rows=defpot,
+        klabels=read_kpoint_labels(k_path) if nk else {},
     )
     return spec, atom_lines
 

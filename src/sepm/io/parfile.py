@@ -164,6 +164,25 @@ def data_lines(path: Path, defects: list[Defect] | None = None) -> list[tuple[in
     return out
 
 
+def read_kpoint_labels(path) -> dict[int, str]:
+    """{row index: label} from trailing comments on the data rows of a k-point file.
+
+    Rows are counted as :func:`data_lines` counts them (non-blank once comments are removed);
+    a label is a trailing comment of one word up to 12 characters (``0.5 0.5 0.5 1  # L``). Whole-line
+    comments and longer remarks are not labels.
+    """
+    labels, row = {}, 0
+    for raw in Path(path).read_bytes().decode("utf-8-sig").splitlines():
+        content, hash_, comment = raw.partition("#")
+        if not content.strip():
+            continue
+        word = comment.strip()
+        if hash_ and word and len(word) <= 12 and len(word.split()) == 1:
+            labels[row] = word
+        row += 1
+    return labels
+
+
 def _numbers(path, number, fields, defects, first_column=1) -> list[float]:
     row = []
     for col, tok in enumerate(fields, start=first_column):

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..crystal import Crystal
 from ..errors import Defect, InputError
+from ..io.parfile import read_kpoint_labels  # noqa: F401  (re-exported)
 from ..output import write_text
 from .primitive import spglib_cell
 
@@ -153,22 +154,3 @@ def kpoints_text(path: KPath, header: str = "", weight: float = 1.0) -> str:
 def write_kpoints(target, path: KPath, header: str = "", weight: float = 1.0) -> Path:
     """Write the path as a labelled ``kpoints_X.par`` (atomic)."""
     return write_text(target, kpoints_text(path, header, weight))
-
-
-def read_kpoint_labels(path) -> dict[int, str]:
-    """{row index: label} from trailing comments on the data rows of a k-point file.
-
-    Rows are counted as :func:`sepm.io.data_lines` counts them (non-blank once comments are removed);
-    a label is a trailing comment of one word up to 12 characters (``0.5 0.5 0.5 1  # L``). Whole-line
-    comments and longer remarks are not labels.
-    """
-    labels, row = {}, 0
-    for raw in Path(path).read_bytes().decode("utf-8-sig").splitlines():
-        content, hash_, comment = raw.partition("#")
-        if not content.strip():
-            continue
-        word = comment.strip()
-        if hash_ and word and len(word) <= 12 and len(word.split()) == 1:
-            labels[row] = word
-        row += 1
-    return labels
