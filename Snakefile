@@ -20,6 +20,7 @@ include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/tools.smk"
+include: "workflow/rules/nanocrystal.smk"
 
 
 rule all:

@@ -362,9 +362,74 @@ def tool_targets():
                 targets.append(f"results/{name}/density/density_{system}.cube")
             if "masses" in tools:
                 targets.append(f"results/{name}/masses/masses_{system}.dat")
+        if "nanocrystal" in tools:
+            targets.append(f"results/{name}/nanocrystal/gap_vs_size.png")
         if "movie" in tools:
             targets += [
                 f"{stage_dir(name, step)}/movie.gif"
                 for step, _, _ in optimize_chain(name)
             ]
     return targets
+
+
+# --- nanocrystal (workflow/rules/nanocrystal.smk) ----------------------------------------------
+# Defaults of a material's `tools: nanocrystal:` block; radii in Bohr.
+NANOCRYSTAL_DEFAULTS = {"radii": [10, 12, 14, 16, 18, 20], "system": 0}
+# Config key -> sepm dot option.
+DOT_OPTIONS = {
+    "spacing": "--spacing",
+    "vacuum": "--vacuum",
+    "min_bonds": "--min-bonds",
+    "n_valence": "--n-valence",
+    "n_conduction": "--n-conduction",
+    "tol": "--tol",
+    "kinetic_cap": "--kinetic-cap",
+    "max_iter": "--max-iter",
+}
+PASSIVATION_OPTIONS = {
+    "cation_ligand": "--cation-ligand",
+    "anion_ligand": "--anion-ligand",
+    "cation_fraction": "--cation-fraction",
+    "anion_fraction": "--anion-fraction",
+    "anion_single_fraction": "--anion-single-fraction",
+}
+DOT_JOB = {"threads": 2, "mem_mb": 8000, "runtime": 120}
+
+
+def nanocrystal_settings(name):
+    settings = dict(NANOCRYSTAL_DEFAULTS)
+    settings.update(material(name).get("tools", {}).get("nanocrystal") or {})
+    return settings
+
+
+def dot_radius_name(radius):
+    """Folder name of a radius: R10, R12.5 (the rule's wildcard)."""
+    return f"{float(radius):g}"
+
+
+def dot_records(name):
+    return [
+        f"results/{name}/nanocrystal/dots/R{dot_radius_name(r)}/dot.json"
+        for r in nanocrystal_settings(name)["radii"]
+    ]
+
+
+def dot_argv(name, radius, pot_dir, outdir):
+    """`sepm dot` arguments of one radius of a material's nanocrystal series."""
+    settings = nanocrystal_settings(name)
+    args = ["dot", str(bundle_dir(name)), outdir, "--pot-dir", pot_dir]
+    args += ["--radius", radius, "--system", str(settings["system"])]
+    for key, flag in DOT_OPTIONS.items():
+        if key in settings:
+            args += [flag, str(settings[key])]
+    for key, flag in PASSIVATION_OPTIONS.items():
+        if key in settings.get("passivation", {}):
+            args += [flag, str(settings["passivation"][key])]
+    if "center" in settings:
+        args += ["--center", *(str(x) for x in settings["center"])]
+    return args
+
+
+def dot_resources(key):
+    """Job resources of the dot rule: config resources.dot, else DOT_JOB."""
+    return config.get("resources", {}).get("dot", {}).get(key, DOT_JOB[key])

@@ -1,8 +1,10 @@
-# Export: q-space table and real-space potential (final_pot.dat) of the last optimize step.
+# Export: q-space table and real-space potential (final_pot.dat) of the last optimize step, and the
+# nanocrystal codes' pot<Sym>.par files (results/<material>/nanocrystal/, the sidecar written last).
 
 
 rule export:
     input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
         fit=lambda wildcards: stage_marker(
             wildcards.material, last_step(wildcards.material)
         ),
@@ -23,6 +25,7 @@ rule export:
             subcategory="{material}",
             labels={"material": "{material}", "figure": "v(r) convergence"},
         ),
+        nanocrystal="results/{material}/nanocrystal/nanocrystal_potentials.json",
     log:
         "logs/{material}/export.log",
     benchmark:
@@ -42,6 +45,10 @@ rule export:
             prefix_of(wildcards.material, last_step(wildcards.material)),
             "--name",
             "final",
+            "--nanocrystal",
+            str(Path(output.nanocrystal).parent),
+            "--bundle",
+            str(bundle_dir(wildcards.material)),
         ],
     script:
         "../scripts/sepm_stage.py"

@@ -12,7 +12,15 @@ log = logging.getLogger("sepm")
 def _bands(args) -> int:
     from ..evaluate import evaluate_bundle
 
-    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=potential_arg(args, args.device),
+    pp = potential_arg(args, args.device)
+    if args.pot_dir:
+        from ..io import read_bundle
+        from ..nanocrystal.radial import library_pseudopotential
+
+        pp = library_pseudopotential(args.pot_dir, read_bundle(args.bundle), args.device)
+        log.info("potential: the real-space library %s (pot<Sym>.par, back-transformed to v(q); no long-range "
+                 "tail)", args.pot_dir)
+    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp,
                               device=args.device,
                               memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
                               kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
@@ -41,6 +49,8 @@ def register(sub) -> None:
     bands.add_argument("--potential", metavar="DIR", help="evaluate a fitted potential: a folder written by sepm "
                        "train / mc / prior (model_config.json, <prefix>PPmodel.pth, <prefix><Sym>Params.par)")
     bands.add_argument("--prefix", default="final_", help="which potential in --potential (default final_)")
+    bands.add_argument("--pot-dir", metavar="DIR", help="evaluate a real-space library instead: pot<Sym>.par files "
+                       "(the nanocrystal codes' format) back-transformed to v(q); SOC/NL from the bundle")
     bands.add_argument("--kpoints", metavar="FILE", help="evaluate at these k-points instead of kpoints_X.par "
                        "(rows k1 k2 k3 weight, fractional; e.g. a dense path); k-points are processed in batches "
                        "that fit --memory-limit-gb; trailing '# name' comments label rows on the plot")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .nanocrystal import add_client_export_args, export_client_files
+
 log = logging.getLogger("sepm")
 
 
@@ -26,6 +28,7 @@ def _export(args) -> int:
     plot_potentials(out / f"{name}_plotPP", vq, pp.species, title=f"{name} local potential (incl. long-range tail)")
     log.info("real-space potential: qmax %g 1/Bohr, %d nodes, max change %.2e Hartree (converged: %s)",
              result["qmax"], result["nq"], result["max_change"], result.get("converged"))
+    export_client_files(args, pp)
     return 0
 
 
@@ -42,4 +45,5 @@ def register(sub) -> None:
     export.add_argument("--rmax", type=float, default=15.0, help="real-space grid end (Bohr, default 15)")
     export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
     export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")
+    add_client_export_args(export)
     export.set_defaults(func=_export)

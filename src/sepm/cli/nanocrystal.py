@@ -1,0 +1,192 @@
+"""`sepm dot`, `sepm dot-series` and `sepm import-realspace`: the fitted potential in a quantum dot, and
+real-space potential libraries (the nanocrystal codes' pot<Sym>.par files) as priors. The client files
+of a fit are written by `sepm export --nanocrystal DIR` (options added here)."""
+
+from __future__ import annotations
+
+import logging
+
+from .inputs import number_above
+
+log = logging.getLogger("sepm")
+
+
+def add_client_export_args(p) -> None:
+    """The options of `sepm export` that write the nanocrystal codes' files."""
+    from ..nanocrystal.potfiles import DEFAULT_DR, DEFAULT_ROWS
+
+    g = p.add_argument_group("nanocrystal client files")
+    g.add_argument("--nanocrystal", metavar="DIR", help="also write pot<Sym>.par per species and ligand (P1-P4) in "
+                   "the nanocrystal codes' format, and nanocrystal_potentials.json, to DIR")
+    g.add_argument("--nc-rows", type=number_above(2, int, inclusive=True), default=DEFAULT_ROWS,
+                   help=f"rows of the client files (default {DEFAULT_ROWS}, at most 8192)")
+    g.add_argument("--nc-dr", type=number_above(0.0), default=DEFAULT_DR,
+                   help=f"r spacing of the client files, Bohr (default pi/125 = {DEFAULT_DR:.7f}, the group's grid)")
+    g.add_argument("--nc-long-range", action="store_true", help="include the long-range tail in the client files "
+                   "(refused unless it is charge-neutral in every system of --bundle)")
+    g.add_argument("--bundle", metavar="BUNDLE", help="the fitted bundle: its systems' compositions check the "
+                   "tail's neutrality")
+
+
+def export_client_files(args, pp) -> None:
+    if not args.nanocrystal:
+        return
+    from ..io import read_bundle
+    from ..nanocrystal.client_export import compositions_of, export_for_client
+
+    compositions = compositions_of(read_bundle(args.bundle)) if args.bundle else None
+    export_for_client(args.nanocrystal, pp, source=f"{args.fitdir}/{args.prefix}", rows=args.nc_rows, dr=args.nc_dr,
+                      include_long_range=args.nc_long_range, compositions=compositions)
+
+
+def _tables(folder, species):
+    """Radial tables of the species and of the ligands (files in ``folder``, else the built-in Gaussians)."""
+    from ..nanocrystal.ligands import LIGAND_A, ligand_tables
+    from ..nanocrystal.potfiles import pot_path, read_library
+
+    tables = read_library(folder, species)
+    first = tables[species[0]]
+    present = [s for s in LIGAND_A if pot_path(folder, s).is_file()]
+    builtin = ligand_tables(len(first.v), first.dr)
+    tables.update({s: builtin[s] for s in LIGAND_A if s not in present})
+    tables.update(read_library(folder, present))
+    log.info("potentials: %s from %s; ligands %s", " ".join(f"pot{s}.par" for s in species), folder,
+             ", ".join(f"{s} ({'file' if s in present else 'built-in Gaussian'})" for s in LIGAND_A))
+    return tables
+
+
+def _dot(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from ..errors import Defect, InputError
+    from ..io import read_bundle
+    from ..nanocrystal.dot import DotSettings, run_dot
+    from ..nanocrystal.ligands import Passivation
+    from ..nanocrystal.series import write_series
+
+    bundle = read_bundle(args.bundle)
+    if not 0 <= args.system < len(bundle.systems):
+        raise InputError(Defect(bundle.path, None, f"--system {args.system}: the bundle has {len(bundle.systems)} "
+                                f"system(s), 0..{len(bundle.systems) - 1}"))
+    system = bundle.systems[args.system]
+    species = sorted(set(system.atom_species))
+    tables = _tables(Path(args.pot_dir), species)
+    try:
+        passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
+                                  args.anion_single_fraction)
+    except ValueError as err:
+        raise InputError(Defect(Path("--passivation"), None, str(err))) from None
+    out = Path(args.outdir)
+    records = []
+    for radius in args.radius:
+        settings = DotSettings(radius=radius, spacing=args.spacing, vacuum=args.vacuum,
+                               center=tuple(args.center) if args.center else None, center_atom=args.center_atom,
+                               min_bonds=args.min_bonds, passivation=passivation, n_valence=args.n_valence,
+                               n_conduction=args.n_conduction, tol=args.tol, kinetic_cap=args.kinetic_cap,
+                               max_iter=args.max_iter)
+        folder = out if len(args.radius) == 1 else out / f"R{radius:g}"
+        try:
+            records.append(run_dot(system, tables, settings, folder, device=args.device,
+                                   source=f"{args.bundle} system {args.system}; {args.pot_dir}"))
+        except ValueError as err:
+            raise InputError(Defect(Path(args.bundle) / f"system_{args.system}.par", None, str(err))) from None
+    if len(records) > 1:
+        write_series(out / "gap_vs_size", records, title=f"{system.name or 'system ' + str(args.system)}: "
+                     f"passivated dots, {torch.get_num_threads()} threads")
+    return 0
+
+
+def _series(args) -> int:
+    from ..nanocrystal.series import read_records, write_series
+
+    for path in write_series(args.stem, read_records(args.records), title=args.title or ""):
+        log.info("wrote %s", path)
+    return 0
+
+
+def _import(args) -> int:
+    import torch
+
+    from ..export import write_qspace_table
+    from ..nanocrystal.potfiles import read_library
+    from ..nanocrystal.radial import LibraryFormFactor
+
+    species = sorted(args.species)
+    lib = LibraryFormFactor(read_library(args.libdir, species), species)
+    write_qspace_table(args.out, lib, species, qmax=args.qmax, nq=args.nq)
+    v0 = lib(torch.zeros(1, dtype=torch.float64))[0]
+    log.info("wrote %s: v(q) of %s on [0, %g] 1/Bohr (v(0) %s Hartree Bohr^3); use it as a bundle's "
+             "init_qSpace_pot.par", args.out, " ".join(species), args.qmax,
+             " ".join(f"{s}={v:.4f}" for s, v in zip(species, v0.tolist())))
+    return 0
+
+
+def register(sub) -> None:
+    from ..nanocrystal.grid import VACUUM
+    from ..nanocrystal.hamiltonian import KINETIC_CAP
+    from ..nanocrystal.solver import TOL
+
+    dot = sub.add_parser(
+        "dot", help="the potential in a passivated quantum dot: HOMO, LUMO, gap (and a size series)",
+        description="Cut a sphere from system X's bulk crystal, passivate every dangling bond with ligand "
+        "pseudo-atoms (P1 on cations at 0.55 d, P2 on anions at 0.25 d, as the nanocrystal codes do), and compute "
+        "the states near the gap on a real-space grid: H = -1/2 nabla^2 (FFT, kinetic energy capped) + sum of "
+        "atom potentials v(|r - R_a|) from POT_DIR/pot<Sym>.par, by folded-spectrum LOBPCG around the bulk band "
+        "edges of the same potential. Writes conf.par, dot.json, levels.dat, homo.cube and lumo.cube; with "
+        "several --radius values one folder R<r> each and gap_vs_size.dat/.png/.pdf. No spin-orbit.")
+    dot.add_argument("bundle", help="input bundle folder (its system X is the bulk crystal)")
+    dot.add_argument("outdir", help="output folder")
+    dot.add_argument("--pot-dir", required=True, metavar="DIR", help="folder of pot<Sym>.par files (sepm export "
+                     "--nanocrystal, or a published library); ligand files pot<P1..P4>.par there are used, else the "
+                     "client's built-in Gaussians")
+    dot.add_argument("--radius", type=number_above(0.0), nargs="+", required=True, metavar="R",
+                     help="dot radius (Bohr); several give a size series")
+    dot.add_argument("--system", type=int, default=0, metavar="X", help="bundle system (default 0)")
+    dot.add_argument("--spacing", type=number_above(0.0), default=0.8, help="largest grid spacing, Bohr (default 0.8)")
+    dot.add_argument("--vacuum", type=number_above(0.0, inclusive=True), default=VACUUM,
+                     help=f"vacuum beyond the outermost site, Bohr (default {VACUUM:g}, the client's)")
+    dot.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="dot centre, Cartesian Bohr "
+                     "(default: atom --center-atom of the cell)")
+    dot.add_argument("--center-atom", type=int, default=0, help="cell atom at the dot centre (default 0)")
+    dot.add_argument("--min-bonds", type=int, default=2, help="remove atoms with fewer internal bonds, repeatedly "
+                     "(default 2)")
+    dot.add_argument("--cation-ligand", default="P1", help="ligand on cation dangling bonds (default P1)")
+    dot.add_argument("--anion-ligand", default="P2", help="ligand on anion dangling bonds (default P2)")
+    dot.add_argument("--cation-fraction", type=float, default=0.55, help="cation ligand distance / bond (0.55)")
+    dot.add_argument("--anion-fraction", type=float, default=0.25, help="anion ligand distance / bond (0.25)")
+    dot.add_argument("--anion-single-fraction", type=float, default=0.25,
+                     help="for an anion with a single dangling bond (0.25; the strain codes use 0.30)")
+    dot.add_argument("--n-valence", type=number_above(1, int, inclusive=True), default=4,
+                     help="valence states to compute (default 4)")
+    dot.add_argument("--n-conduction", type=number_above(1, int, inclusive=True), default=4,
+                     help="conduction states to compute (default 4)")
+    dot.add_argument("--tol", type=number_above(0.0), default=TOL, help=f"residual ||H psi - E psi|| target, Hartree "
+                     f"(default {TOL:g})")
+    dot.add_argument("--kinetic-cap", type=number_above(0.0), default=KINETIC_CAP,
+                     help=f"kinetic energy cap, Hartree (default {KINETIC_CAP:g}, the client's)")
+    dot.add_argument("--max-iter", type=number_above(1, int, inclusive=True), default=2000,
+                     help="LOBPCG iterations per edge (default 2000)")
+    dot.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    dot.set_defaults(func=_dot)
+
+    series = sub.add_parser("dot-series", help="gap against size from several dots' dot.json",
+                            description="Write STEM.dat (radius, diameter, atoms, ligands, HOMO, LUMO, gap) and "
+                            "STEM.png/.pdf (gap against radius with the bulk gap; band edges against the bulk's).")
+    series.add_argument("stem", help="output path without extension, e.g. results/GaAs/nanocrystal/gap_vs_size")
+    series.add_argument("records", nargs="+", help="dot.json files written by sepm dot")
+    series.add_argument("--title", help="plot title")
+    series.set_defaults(func=_series)
+
+    imp = sub.add_parser("import-realspace", help="a real-space potential library (pot<Sym>.par) as a v(q) table",
+                         description="Back-transform pot<Sym>.par files (the nanocrystal codes' format) to v(q) = "
+                         "4 pi int r^2 [v(r) - v(r_last)] j0(qr) dr (Simpson on the file's grid) and write a q-space "
+                         "table, usable as a bundle's init_qSpace_pot.par (the network prior fits it). For bands "
+                         "with the library itself use sepm bands --pot-dir.")
+    imp.add_argument("libdir", help="folder of pot<Sym>.par files")
+    imp.add_argument("out", help="output table, e.g. BUNDLE/init_qSpace_pot.par")
+    imp.add_argument("--species", nargs="+", required=True, help="species to import (columns in alphabetical order)")
+    imp.add_argument("--qmax", type=number_above(0.0), default=12.0, help="table end, 1/Bohr (default 12)")
+    imp.add_argument("--nq", type=number_above(2, int, inclusive=True), default=1201, help="table points (1201)")
+    imp.set_defaults(func=_import)

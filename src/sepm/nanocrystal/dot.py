@@ -1,0 +1,198 @@
+r"""One quantum dot end to end: build, grid, Hamiltonian, band-edge states, files.
+
+Reference energies. The states are found nearest two energies, the bulk valence-band maximum and
+conduction-band minimum of the same local potential (plane waves, the system's maxKE, no SOC/NL,
+no long-range tail: the dot's own Hamiltonian in the bulk). Confinement pushes the dot's HOMO below
+the bulk VBM and its LUMO above the bulk CBM, so the states nearest the VBM are the top valence
+states and those nearest the CBM the bottom conduction states; a level is valence when it lies below
+the bulk mid-gap. HOMO = the highest valence level, LUMO = the lowest conduction level. Level indices
+come from the electron count of a fully passivated dot, 4 N_anion valence states (HOMO index
+4 N_anion - 1, 0-based). Both energy windows searched, [sigma - d, sigma + d] with d the distance of
+the farthest level kept, are recorded: a state outside both (a gap state between them) is not found.
+
+Files (``outdir``): ``conf.par`` (the client's atom file), ``dot.json`` (everything measured),
+``levels.dat`` and ``homo.cube`` / ``lumo.cube`` (|psi|^2 in 1/Bohr^3, averaged over a degenerate level).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..analysis.volumetric import atomic_number, write_cube
+from ..bands import band_energies, system_hamiltonian
+from ..constants import HARTREE_EV
+from ..crystal import Crystal
+from ..output import write_table, write_text
+from ..pseudopotential import Pseudopotential
+from .builder import build_nanocrystal
+from .conffile import write_conf
+from .grid import CUT_TOL, VACUUM, DotGrid, centred, potential_on_grid
+from .hamiltonian import KINETIC_CAP, GridHamiltonian
+from .ligands import Passivation, is_cation
+from .radial import LibraryFormFactor
+from .solver import SHIFT, TOL, folded_lobpcg
+
+log = logging.getLogger("sepm")
+
+#: Levels closer than this (Hartree) form one degenerate level for the HOMO/LUMO densities.
+DEGENERACY = 1e-5
+#: Bulk k-points added to the bundle's when searching the bulk band edges (Gamma, X, L).
+EDGE_KPOINTS = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.5, 0.5]])
+
+
+@dataclass
+class DotSettings:
+    """Everything that defines one dot calculation besides the structure and the potential."""
+
+    radius: float
+    spacing: float = 0.8
+    vacuum: float = VACUUM
+    center: tuple[float, float, float] | None = None
+    center_atom: int = 0
+    min_bonds: int = 2
+    passivation: Passivation = field(default_factory=Passivation)
+    n_valence: int = 4
+    n_conduction: int = 4
+    tol: float = TOL
+    kinetic_cap: float = KINETIC_CAP
+    cut_tol: float = CUT_TOL
+    shift: float = SHIFT
+    max_iter: int = 2000
+    seed: int = 0
+
+
+def bulk_edges(system, tables: dict, species, device="cpu") -> dict:
+    """VBM, CBM (Hartree) of the bulk crystal with the dot's local potential, and where they are."""
+    local = LibraryFormFactor(tables, species)
+    pp = Pseudopotential(tuple(species), torch.zeros((len(species), 9), dtype=torch.float64, device=device),
+                         local=local)
+    crystal = Crystal.from_system(system, species=species)
+    n_vb = 8 * sum(1 for s in crystal.atom_species if not is_cation(s))
+    own = np.zeros((0, 3)) if system.kpoints is None else np.asarray(system.kpoints, dtype=np.float64).reshape(-1, 3)
+    kfrac = np.concatenate([own, EDGE_KPOINTS])
+    bands = band_energies(system_hamiltonian(system, pp, device=device), kfrac, n_vb + 2).cpu().numpy() / HARTREE_EV
+    vbm, cbm = bands[:, n_vb - 1].max(), bands[:, n_vb].min()
+    return dict(vbm=float(vbm), cbm=float(cbm), gap=float(cbm - vbm), maxke=float(system.maxke),
+                k_vbm=kfrac[int(bands[:, n_vb - 1].argmax())].tolist(), k_cbm=kfrac[int(bands[:, n_vb].argmin())].tolist())
+
+
+def _side(H, sigma, n_want, settings: DotSettings, label: str):
+    start = time.perf_counter()
+
+    def report(it, e, res):
+        if it % 100 == 0:
+            log.info("%s states near %.4f eV: iteration %d, residuals %s", label, sigma * HARTREE_EV, it,
+                     " ".join(f"{r:.1e}" for r in res[:n_want].tolist()))
+
+    levels = folded_lobpcg(H, sigma, n_want, tol=settings.tol, max_iter=settings.max_iter, shift=settings.shift,
+                           seed=settings.seed, progress=report)
+    seconds = time.perf_counter() - start
+    if not levels.converged:
+        log.warning("%s states near %.4f eV: not converged to %.1e Hartree in %d iterations (largest residual "
+                    "%.1e)", label, sigma * HARTREE_EV, settings.tol, levels.iterations, levels.residuals.max())
+    window = float((levels.energies - sigma).abs().max())
+    log.info("%s states near %.4f eV: %d iterations, %d H applications, %.1f s", label, sigma * HARTREE_EV,
+             levels.iterations, levels.applications, seconds)
+    return levels, dict(sigma=sigma, window=[sigma - window, sigma + window], iterations=levels.iterations,
+                        applications=levels.applications, seconds=seconds, converged=levels.converged)
+
+
+def _level_density(levels, energy: float, grid: DotGrid) -> np.ndarray:
+    """|psi|^2 / dV on the grid (1/Bohr^3, integrates to 1), averaged over the level's degenerate states."""
+    pick = (levels.energies - energy).abs() < DEGENERACY
+    return (levels.vectors[pick] ** 2).mean(dim=0).reshape(grid.shape).cpu().numpy() / grid.volume_element
+
+
+def _levels_table(val, con, vb, cb, homo_index: int) -> list[tuple]:
+    """(index, E Hartree, residual, edge 0/1) of the valence levels below and conduction levels above mid-gap."""
+    ev, rv = val.energies[vb].flip(0).tolist(), val.residuals[vb].flip(0).tolist()
+    ec, rc = con.energies[cb].tolist(), con.residuals[cb].tolist()
+    rows = [(homo_index - i, e, r, 0) for i, (e, r) in enumerate(zip(ev, rv))]
+    rows += [(homo_index + 1 + i, e, r, 1) for i, (e, r) in enumerate(zip(ec, rc))]
+    return sorted(rows)
+
+
+def _write_levels(path, rows) -> None:
+    data = np.array([(i, e * HARTREE_EV, e, r, s) for i, e, r, s in rows])
+    write_table(path, ["index", "E_eV", "E_hartree", "residual_hartree", "edge"], data, header_lines=[
+        "sepm dot: levels near the gap; index 0-based from the electron count (HOMO = 4 N_anion - 1)",
+        "residual = ||H psi - E psi|| (Hartree); edge 0 = valence, 1 = conduction"],
+        fmt=["%d", "%.6f", "%.9f", "%.2e", "%d"])
+
+
+def _settings_record(settings: DotSettings) -> dict:
+    out = asdict(settings)
+    out["center"] = None if settings.center is None else list(settings.center)
+    return out
+
+
+def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", source: str = "") -> dict:
+    """Compute one dot of ``system`` (a bundle system) with the radial ``tables`` (atoms and ligands)."""
+    outdir = Path(outdir)
+    species = sorted(set(system.atom_species))
+    crystal = Crystal.from_system(system, species=species)
+    nc = build_nanocrystal(crystal, settings.radius, settings.center, settings.center_atom, settings.passivation,
+                           settings.min_bonds)
+    if nc.n_core == 0:
+        raise ValueError(f"radius {settings.radius:g} Bohr leaves no atom with {settings.min_bonds} or more bonds: "
+                         f"use a larger radius (the bond length is {nc.bond_length:.3f} Bohr)")
+    positions = centred(nc.positions)
+    write_conf(outdir / "conf.par", nc.symbols, positions)
+    log.info("dot R = %g Bohr: %s (%d atoms removed for < %d bonds); HOMO index %d", settings.radius,
+             " ".join(f"{s} {n}" for s, n in nc.counts.items()), nc.removed, settings.min_bonds, nc.homo_index)
+    edges = bulk_edges(system, tables, species, device)
+    t0 = time.perf_counter()
+    grid = DotGrid.around(positions, settings.spacing, settings.vacuum)
+    V, cuts = potential_on_grid(grid, nc.symbols, positions, tables, settings.cut_tol, device)
+    H = GridHamiltonian(grid, V, settings.kinetic_cap)
+    t_potential = time.perf_counter() - t0
+    probe = H.smooth_random(4, 1)
+    t0 = time.perf_counter()
+    H.apply(probe)
+    t_apply = (time.perf_counter() - t0) / len(probe)
+    H.applications = 0
+    log.info("grid %s, spacing %s Bohr, box half-widths %s Bohr; one H application %.3g s", "x".join(map(str, grid.shape)),
+             " ".join(f"{h:.3f}" for h in grid.spacing), " ".join(f"{L:g}" for L in grid.half_width), t_apply)
+    mid = 0.5 * (edges["vbm"] + edges["cbm"])
+    val, val_run = _side(H, edges["vbm"], settings.n_valence, settings, "valence")
+    con, con_run = _side(H, edges["cbm"], settings.n_conduction, settings, "conduction")
+    vb, cb = val.energies < mid, con.energies > mid
+    if not bool(vb.any()) or not bool(cb.any()):
+        raise RuntimeError("no valence or no conduction state found near the bulk band edges: the dot has gap "
+                           "states (check the passivation) or the potential's bulk gap is closed")
+    homo, lumo = float(val.energies[vb].max()), float(con.energies[cb].min())
+    rows = _levels_table(val, con, vb, cb, nc.homo_index)
+    box = np.diag(2.0 * np.asarray(grid.half_width))
+    for name, levels, energy in (("homo", val, homo), ("lumo", con, lumo)):
+        write_cube(outdir / f"{name}.cube", _level_density(levels, energy, grid), box,
+                   [atomic_number(s) for s in nc.symbols], positions - grid.origin,
+                   comment=f"sepm dot R={settings.radius:g} Bohr: {name.upper()} |psi|^2 (1/Bohr^3) at "
+                           f"{energy * HARTREE_EV:.6f} eV")
+    _write_levels(outdir / "levels.dat", rows)
+    record = {
+        "source": source, "radius_bohr": settings.radius, "settings": _settings_record(settings),
+        "atoms": nc.counts, "n_core": nc.n_core, "n_ligands": len(nc.symbols) - nc.n_core, "removed": nc.removed,
+        "bond_length_bohr": nc.bond_length, "homo_index": nc.homo_index,
+        "homo_ev": homo * HARTREE_EV, "lumo_ev": lumo * HARTREE_EV, "gap_ev": (lumo - homo) * HARTREE_EV,
+        "bulk": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in edges.items()},
+        "levels": [dict(index=int(i), energy_ev=e * HARTREE_EV, residual_hartree=r,
+                        edge="conduction" if s else "valence") for i, e, r, s in rows],
+        "grid": {"shape": list(grid.shape), "spacing_bohr": grid.spacing.tolist(), "half_width_bohr":
+                 list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
+        "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,
+                   "seconds_potential": t_potential, "seconds_per_application": t_apply,
+                   "windows_ev": [[x * HARTREE_EV for x in val_run["window"]],
+                                  [x * HARTREE_EV for x in con_run["window"]]],
+                   "device": str(device), "threads": torch.get_num_threads()},
+    }
+    write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")
+    log.info("dot R = %g Bohr: HOMO %.4f eV, LUMO %.4f eV, gap %.4f eV (bulk %.4f eV)", settings.radius,
+             record["homo_ev"], record["lumo_ev"], record["gap_ev"], record["bulk"]["gap"])
+    return record

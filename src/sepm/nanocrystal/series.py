@@ -1,0 +1,66 @@
+r"""The gap against dot size: a table and a plot from the ``dot.json`` records of several radii.
+
+``gap_vs_size.dat`` columns: radius (Bohr), diameter (nm), core atoms, ligands, HOMO, LUMO, gap (eV);
+the header records the bulk VBM, CBM and gap of the same local potential. The plot shows the gap
+against the radius with the bulk gap dashed (left) and the HOMO and LUMO against the bulk edges
+(right); PNG and PDF.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..constants import BOHR_PER_ANGSTROM
+from ..output import save_figure, write_table
+
+
+def read_records(paths) -> list[dict]:
+    """The dot.json records, sorted by radius."""
+    return sorted((json.loads(Path(p).read_text()) for p in paths), key=lambda r: r["radius_bohr"])
+
+
+def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
+    """``<stem>.dat`` and ``<stem>.png/.pdf`` from dot records (one per radius, one potential)."""
+    records = sorted(records, key=lambda r: r["radius_bohr"])
+    bulk = records[0]["bulk"]
+    radius = np.array([r["radius_bohr"] for r in records])
+    diameter_nm = 2.0 * radius / BOHR_PER_ANGSTROM / 10.0
+    data = np.column_stack([radius, diameter_nm, [r["n_core"] for r in records], [r["n_ligands"] for r in records],
+                            [r["homo_ev"] for r in records], [r["lumo_ev"] for r in records],
+                            [r["gap_ev"] for r in records]])
+    stem = Path(stem)
+    write_table(stem.with_suffix(".dat"), ["radius_bohr", "diameter_nm", "n_atoms", "n_ligands", "HOMO_eV",
+                                           "LUMO_eV", "gap_eV"], data,
+                header_lines=["sepm quantum dots: gap against size (spin-free local potential, passivated)",
+                              f"bulk (same local potential, plane waves, maxKE {bulk['maxke']:g} Hartree): "
+                              f"VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, gap {bulk['gap']:.6f} eV"],
+                fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f"])
+    fig = Figure(figsize=(11, 4.4))
+    left, right = fig.subplots(1, 2)
+    left.plot(radius, data[:, 6], "o-", color="C0", label="dot gap (LUMO − HOMO)")
+    left.axhline(bulk["gap"], color="k", ls="--", lw=1, label=f"bulk gap {bulk['gap']:.3f} eV")
+    left.set_ylabel("gap (eV)")
+    left.set_title("Gap against size")
+    right.plot(radius, data[:, 5], "o-", color="C3", label="LUMO")
+    right.plot(radius, data[:, 4], "s-", color="C0", label="HOMO")
+    right.axhline(bulk["cbm"], color="C3", ls="--", lw=1, label="bulk CBM")
+    right.axhline(bulk["vbm"], color="C0", ls="--", lw=1, label="bulk VBM")
+    right.set_ylabel("energy (eV)")
+    right.set_title("Band edges against size")
+    for ax in (left, right):
+        ax.set_xlabel("radius (Bohr)")
+        top = ax.secondary_xaxis("top", functions=(lambda r: 2 * r / BOHR_PER_ANGSTROM / 10,
+                                                   lambda d: d * 10 * BOHR_PER_ANGSTROM / 2))
+        top.set_xlabel("diameter (nm)")
+        for r, n in zip(radius, data[:, 2]):
+            ax.annotate(f"{int(n)}", (r, ax.get_ylim()[0]), textcoords="offset points", xytext=(0, 3),
+                        ha="center", fontsize=7, color="gray")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Passivated quantum dots (numbers: atoms without ligands)")
+    fig.tight_layout()
+    return [stem.with_suffix(".dat"), *save_figure(fig, stem)]

@@ -1,0 +1,132 @@
+r"""The few states of a dot nearest a reference energy: folded-spectrum LOBPCG.
+
+The eigenvectors of the folded operator A = (H - sigma)^2 are those of H, and its smallest eigenvalues
+belong to the states of H nearest sigma (Wang and Zunger's folded-spectrum method), so a reference
+energy in the gap gives the band-edge states without computing the thousands of valence states below.
+A is minimized by block LOBPCG (Knyazev): Rayleigh-Ritz of A on span[X, W, P] with X the current block,
+W = K (A X - X Lambda) the preconditioned residuals and P the previous step's direction. K is
+(T + s)^-2 in Fourier space (A ~ T^2 at large |G|). The basis is orthonormalized by SVQB (eigh of its
+Gram matrix, directions below 1e-12 of the largest dropped), so it never breaks down; converged
+vectors stop adding directions (soft locking); H X and A X are carried along and recomputed every
+``REFRESH`` iterations against drift. At the end H is diagonalized in span X (separating levels at
+sigma +- delta) and each level's residual sigma_n = ||H psi - E psi|| (the client's convergence
+measure, sqrt(<H^2> - <H>^2)) is computed afresh.
+
+Cost: each iteration applies H twice to every unconverged vector; ``applications`` counts them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger("sepm")
+
+#: Iterations between exact recomputations of H X and A X.
+REFRESH = 25
+#: Relative threshold below which SVQB drops a direction.
+DROP = 1e-12
+#: Default residual target ||H psi - E psi|| (Hartree): the energy error is ~ TOL^2 / (level spacing).
+TOL = 1e-4
+#: Preconditioner shift s of (T + s)^-2, Hartree: measured best of 0.03-8 on a 35-atom GaAs dot (0.3).
+SHIFT = 0.3
+
+
+@dataclass
+class Levels:
+    """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (m, N), work done."""
+
+    energies: torch.Tensor
+    residuals: torch.Tensor
+    vectors: torch.Tensor
+    iterations: int
+    applications: int
+    converged: bool
+
+
+def _svqb(S: torch.Tensor, AS: torch.Tensor, m: int):
+    """Ritz pairs of A on the rows of S: coefficients C (k, m) with C^T G C = I and Ritz values (m,)."""
+    G = S @ S.T
+    d, U = torch.linalg.eigh(0.5 * (G + G.T))
+    keep = d > DROP * d.max()
+    Q = U[:, keep] / d[keep].sqrt()
+    M = S @ AS.T
+    lam, C = torch.linalg.eigh(Q.T @ (0.5 * (M + M.T)) @ Q)
+    return Q @ C[:, :m], lam[:m]
+
+
+def _normalize_rows(W: torch.Tensor) -> torch.Tensor:
+    return W / W.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+
+def ritz_in_h(H, X: torch.Tensor):
+    """Diagonalize H in span X (rows orthonormal): energies, rotated vectors, residual norms (exact H X)."""
+    HX = H.apply(X)
+    h = X @ HX.T
+    e, C = torch.linalg.eigh(0.5 * (h + h.T))
+    X, HX = C.T @ X, C.T @ HX
+    residuals = (HX - e[:, None] * X).norm(dim=1)
+    return e, X, residuals
+
+
+def folded_lobpcg(H, sigma: float, n_want: int, n_guard: int = 4, tol: float = TOL, max_iter: int = 2000,
+                  shift: float = SHIFT, X0: torch.Tensor | None = None, seed: int = 0, progress=None) -> Levels:
+    """The ``n_want`` states of ``H`` nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree).
+
+    ``n_guard`` extra vectors speed convergence and are not required to converge; ``X0`` (rows) seeds
+    the block (e.g. states of a neighbouring calculation), padded with smooth random vectors.
+    """
+    m = n_want + n_guard
+    start = H.applications
+    X = H.smooth_random(m, seed)
+    if X0 is not None:
+        X[: min(m, len(X0))] = X0[:m].to(X)
+    sigma = float(sigma)
+
+    def fold(Y):
+        HY = H.apply(Y)
+        Z = HY - sigma * Y
+        return HY, H.apply(Z) - sigma * Z
+
+    HX, AX = fold(X)
+    C, lam = _svqb(X, AX, m)
+    X, HX, AX = C.T @ X, C.T @ HX, C.T @ AX
+    P = HP = AP = None
+    converged = False
+    for it in range(1, max_iter + 1):
+        if it % REFRESH == 0:
+            HX, AX = fold(X)
+        e = (X * HX).sum(dim=1)
+        res_h = (HX - e[:, None] * X).norm(dim=1)
+        done = res_h < tol
+        if progress is not None:
+            progress(it, e, res_h)
+        if bool(done[:n_want].all()):
+            converged = True
+            break
+        active = ~done
+        RA = AX[active] - lam[active, None] * X[active]
+        W = _normalize_rows(H.precondition(RA, shift))
+        HW, AW = fold(W)
+        blocks = [X, W] + ([P] if P is not None else [])
+        S = torch.cat(blocks)
+        HS = torch.cat([HX, HW] + ([HP] if P is not None else []))
+        AS = torch.cat([AX, AW] + ([AP] if P is not None else []))
+        C, lam = _svqb(S, AS, m)
+        rest = C[m:]
+        P, HP, AP = rest.T @ S[m:], rest.T @ HS[m:], rest.T @ AS[m:]
+        norms = P.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        P, HP, AP = P / norms, HP / norms, AP / norms
+        X, HX, AX = C.T @ S, C.T @ HS, C.T @ AS
+    energies, X, residuals = ritz_in_h(H, X)
+    # Keep the n_want levels nearest sigma, in ascending energy.
+    nearest = torch.argsort((energies - sigma).abs())[:n_want]
+    order = nearest[torch.argsort(energies[nearest])]
+    return Levels(energies[order], residuals[order], X[order], it, H.applications - start, converged)
+
+
+def dense_levels(H) -> torch.Tensor:
+    """Every level of H by dense diagonalization (tiny grids only), Hartree, ascending."""
+    return torch.linalg.eigvalsh(H.dense())
