@@ -37,12 +37,10 @@ from .grid import CUT_TOL, VACUUM, DotGrid, centred, potential_on_grid
 from .hamiltonian import KINETIC_CAP, GridHamiltonian
 from .ligands import Passivation, is_cation
 from .radial import LibraryFormFactor
-from .solver import SHIFT, TOL, folded_lobpcg
+from .solver import DEGENERACY, SHIFT, TOL, edge_states
 
 log = logging.getLogger("sepm")
 
-#: Levels closer than this (Hartree) form one degenerate level for the HOMO/LUMO densities.
-DEGENERACY = 1e-5
 #: Bulk k-points added to the bundle's when searching the bulk band edges (Gamma, X, L).
 EDGE_KPOINTS = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.5, 0.5]])
 
@@ -83,25 +81,27 @@ def bulk_edges(system, tables: dict, species, device="cpu") -> dict:
                 k_vbm=kfrac[int(bands[:, n_vb - 1].argmax())].tolist(), k_cbm=kfrac[int(bands[:, n_vb].argmin())].tolist())
 
 
-def _side(H, sigma, n_want, settings: DotSettings, label: str):
-    start = time.perf_counter()
+def _side(H, sigma, n_want, mid, conduction: bool, settings: DotSettings):
+    label = "conduction" if conduction else "valence"
+    start, applications = time.perf_counter(), H.applications
 
     def report(it, e, res):
         if it % 100 == 0:
-            log.info("%s states near %.4f eV: iteration %d, residuals %s", label, sigma * HARTREE_EV, it,
-                     " ".join(f"{r:.1e}" for r in res[:n_want].tolist()))
+            log.info("%s states: iteration %d, residuals %s", label, it, " ".join(f"{r:.1e}" for r in res.tolist()))
 
-    levels = folded_lobpcg(H, sigma, n_want, tol=settings.tol, max_iter=settings.max_iter, shift=settings.shift,
-                           seed=settings.seed, progress=report)
+    levels, side, tried = edge_states(H, sigma, n_want, mid, conduction, tol=settings.tol, max_iter=settings.max_iter,
+                                      shift=settings.shift, seed=settings.seed, progress=report)
     seconds = time.perf_counter() - start
     if not levels.converged:
         log.warning("%s states near %.4f eV: not converged to %.1e Hartree in %d iterations (largest residual "
-                    "%.1e)", label, sigma * HARTREE_EV, settings.tol, levels.iterations, levels.residuals.max())
-    window = float((levels.energies - sigma).abs().max())
-    log.info("%s states near %.4f eV: %d iterations, %d H applications, %.1f s", label, sigma * HARTREE_EV,
-             levels.iterations, levels.applications, seconds)
-    return levels, dict(sigma=sigma, window=[sigma - window, sigma + window], iterations=levels.iterations,
-                        applications=levels.applications, seconds=seconds, converged=levels.converged)
+                    "%.1e)", label, tried[-1] * HARTREE_EV, settings.tol, levels.iterations, levels.residuals.max())
+    reach = float((levels.energies - tried[-1]).abs().max())
+    log.info("%s states near %.4f eV: %d iterations, %d H applications, %.1f s", label, tried[-1] * HARTREE_EV,
+             levels.iterations, H.applications - applications, seconds)
+    return levels, side, dict(reference_ev=[x * HARTREE_EV for x in tried],
+                              window_ev=[(tried[-1] - reach) * HARTREE_EV, (tried[-1] + reach) * HARTREE_EV],
+                              iterations=levels.iterations, applications=H.applications - applications,
+                              seconds=seconds, converged=levels.converged)
 
 
 def _level_density(levels, energy: float, grid: DotGrid) -> np.ndarray:
@@ -161,12 +161,8 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     log.info("grid %s, spacing %s Bohr, box half-widths %s Bohr; one H application %.3g s", "x".join(map(str, grid.shape)),
              " ".join(f"{h:.3f}" for h in grid.spacing), " ".join(f"{L:g}" for L in grid.half_width), t_apply)
     mid = 0.5 * (edges["vbm"] + edges["cbm"])
-    val, val_run = _side(H, edges["vbm"], settings.n_valence, settings, "valence")
-    con, con_run = _side(H, edges["cbm"], settings.n_conduction, settings, "conduction")
-    vb, cb = val.energies < mid, con.energies > mid
-    if not bool(vb.any()) or not bool(cb.any()):
-        raise RuntimeError("no valence or no conduction state found near the bulk band edges: the dot has gap "
-                           "states (check the passivation) or the potential's bulk gap is closed")
+    val, vb, val_run = _side(H, edges["vbm"], settings.n_valence, mid, False, settings)
+    con, cb, con_run = _side(H, edges["cbm"], settings.n_conduction, mid, True, settings)
     homo, lumo = float(val.energies[vb].max()), float(con.energies[cb].min())
     rows = _levels_table(val, con, vb, cb, nc.homo_index)
     box = np.diag(2.0 * np.asarray(grid.half_width))
@@ -188,8 +184,6 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
                  list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
         "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,
                    "seconds_potential": t_potential, "seconds_per_application": t_apply,
-                   "windows_ev": [[x * HARTREE_EV for x in val_run["window"]],
-                                  [x * HARTREE_EV for x in con_run["window"]]],
                    "device": str(device), "threads": torch.get_num_threads()},
     }
     write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")

@@ -22,12 +22,16 @@ from dataclasses import dataclass
 
 import torch
 
+from ..constants import HARTREE_EV
+
 log = logging.getLogger("sepm")
 
 #: Iterations between exact recomputations of H X and A X.
 REFRESH = 25
 #: Relative threshold below which SVQB drops a direction.
 DROP = 1e-12
+#: Levels closer than this (Hartree) are one degenerate level.
+DEGENERACY = 1e-5
 #: Default residual target ||H psi - E psi|| (Hartree): the energy error is ~ TOL^2 / (level spacing).
 TOL = 1e-4
 #: Preconditioner shift s of (T + s)^-2, Hartree: measured best of 0.03-8 on a 35-atom GaAs dot (0.3).
@@ -61,6 +65,15 @@ def _normalize_rows(W: torch.Tensor) -> torch.Tensor:
     return W / W.norm(dim=1, keepdim=True).clamp_min(1e-300)
 
 
+def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
+    """n_want, extended over the following vectors whose energies are degenerate (< DEGENERACY) with
+    the last wanted one, so that a degenerate level is never split between wanted and guard vectors."""
+    k = n_want
+    while k < len(e) - 1 and abs(float(e[k] - e[n_want - 1])) < DEGENERACY:
+        k += 1
+    return k
+
+
 def ritz_in_h(H, X: torch.Tensor):
     """Diagonalize H in span X (rows orthonormal): energies, rotated vectors, residual norms (exact H X)."""
     HX = H.apply(X)
@@ -73,7 +86,8 @@ def ritz_in_h(H, X: torch.Tensor):
 
 def folded_lobpcg(H, sigma: float, n_want: int, n_guard: int = 4, tol: float = TOL, max_iter: int = 2000,
                   shift: float = SHIFT, X0: torch.Tensor | None = None, seed: int = 0, progress=None) -> Levels:
-    """The ``n_want`` states of ``H`` nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree).
+    """The ``n_want`` states of ``H`` nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
+    more when the last one is degenerate (the whole multiplet is returned).
 
     ``n_guard`` extra vectors speed convergence and are not required to converge; ``X0`` (rows) seeds
     the block (e.g. states of a neighbouring calculation), padded with smooth random vectors.
@@ -101,9 +115,10 @@ def folded_lobpcg(H, sigma: float, n_want: int, n_guard: int = 4, tol: float = T
         e = (X * HX).sum(dim=1)
         res_h = (HX - e[:, None] * X).norm(dim=1)
         done = res_h < tol
+        k = _complete_multiplet(e, n_want)
         if progress is not None:
-            progress(it, e, res_h)
-        if bool(done[:n_want].all()):
+            progress(it, e[:k], res_h[:k])
+        if bool(done[:k].all()):
             converged = True
             break
         active = ~done
@@ -120,13 +135,33 @@ def folded_lobpcg(H, sigma: float, n_want: int, n_guard: int = 4, tol: float = T
         norms = P.norm(dim=1, keepdim=True).clamp_min(1e-300)
         P, HP, AP = P / norms, HP / norms, AP / norms
         X, HX, AX = C.T @ S, C.T @ HS, C.T @ AS
-    energies, X, residuals = ritz_in_h(H, X)
-    # Keep the n_want levels nearest sigma, in ascending energy.
-    nearest = torch.argsort((energies - sigma).abs())[:n_want]
-    order = nearest[torch.argsort(energies[nearest])]
-    return Levels(energies[order], residuals[order], X[order], it, H.applications - start, converged)
+    energies, X, residuals = ritz_in_h(H, X[:k])
+    return Levels(energies, residuals, X, it, H.applications - start, converged)
 
 
 def dense_levels(H) -> torch.Tensor:
     """Every level of H by dense diagonalization (tiny grids only), Hartree, ascending."""
     return torch.linalg.eigvalsh(H.dense())
+
+
+def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):
+    """The ``n_want`` states nearest ``sigma`` and the mask of those on the wanted side of ``mid`` (above it
+    for ``conduction``), moving sigma away from mid until that side has a state; and the sigmas tried.
+
+    The window [sigma - d, sigma + d] searched by one run (d the distance of the farthest level kept)
+    holds every state in it, so when none of them is on the wanted side the band edge lies beyond
+    sigma + d (below sigma - d for the valence side) and the next run starts there: nothing is skipped.
+    This happens when confinement moves an edge far from the bulk one (tiny dots)."""
+    tried = []
+    for _ in range(max_moves + 1):
+        tried.append(float(sigma))
+        levels = folded_lobpcg(H, sigma, n_want, **options)
+        side = levels.energies > mid if conduction else levels.energies < mid
+        if bool(side.any()):
+            return levels, side, tried
+        reach = float((levels.energies - sigma).abs().max())
+        sigma = sigma + reach if conduction else sigma - reach
+        log.info("no %s state within %.4f eV of the reference: moving it to %.4f eV",
+                 "conduction" if conduction else "valence", reach * HARTREE_EV, sigma * HARTREE_EV)
+    raise RuntimeError(f"no {'conduction' if conduction else 'valence'} state found after {max_moves} moves of the "
+                       "reference energy: the dot's gap holds many states (check the passivation and the potential)")
