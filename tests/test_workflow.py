@@ -84,4 +84,13 @@ def test_optional_tools_run_on_the_final_potential(tmp_path):
     assert 0.0 < gaps["gap_eV"] <= table_gap + 1e-6  # the search adds Γ, X, L and refines along the path
     with Image.open(results / "optimize" / "1_gradient" / "movie.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 2  # checkpoints after epochs 2 and 4
+    # The export left client files for the nanocrystal codes; the dots used them.
+    side = json.loads((results / "nanocrystal" / "nanocrystal_potentials.json").read_text())
+    assert not side["long_range"]["included"] and side["decayed"]
+    for s in ("As", "Ga", "P1", "P2", "P3", "P4"):
+        rows = np.loadtxt(results / "nanocrystal" / f"pot{s}.par")
+        assert rows.shape == (1024, 2) and rows[0, 0] == 0.0
+    series = np.loadtxt(results / "nanocrystal" / "gap_vs_size.dat")
+    dot = json.loads((results / "nanocrystal" / "dots" / "R10" / "dot.json").read_text())
+    assert list(series[:, 0]) == [10.0, 12.0] and series[0, 6] > series[1, 6] > dot["bulk"]["gap"]
     assert "Nothing to be done" in run_snakemake(work, "all", "--configfile", ".test/tools.yaml")
