@@ -218,3 +218,15 @@ def test_reciprocal_space_penalties(tmp_path):
     expected = 0.05 * (0.5 * float((switch[:, None] * v).sum()) + 0.25 * float(torch.relu(v - 60.0).sum()))
     assert parts.penalty == pytest.approx(expected, rel=1e-12)
     assert parts.penalty > 0 and parts.total == pytest.approx(sum(parts.bands) + parts.penalty, rel=1e-12)
+
+
+def test_notices_describe_the_effective_config(caplog):
+    """--set keys are not reported as defaults taken, and a PPmodel given by --set is not reported missing."""
+    assert any("no PPmodel given" in n for n in read_bundle(BUNDLES / "GaAs").config_notices())
+    with caplog.at_level("INFO", logger="sepm"):
+        FitSetup(BUNDLES / "GaAs", ["PPmodel=Net_celu_HeInit_decayGaussian", "PPmodel_gaussian_std=2", "mc_bool=0",
+                                    "seed=3"])
+    notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("notice:")]
+    defaults = next(n for n in notices if "defaults taken" in n)
+    assert "SObool = 0" in defaults and "mc_bool" not in defaults and "seed" not in defaults
+    assert not any("PPmodel" in n for n in notices)

@@ -51,7 +51,8 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     system along its seekpath high-symmetry path (``kpath_density`` points per 1/Bohr), written to
     ``outdir/kpath_X.par``, with the point names on the plot's x axis."""
     bundle = read_bundle(bundle_dir)
-    for notice in bundle.notices:
+    # NN_config.par's settings only matter for the bundle's own potential (a fit's comes with its own)
+    for notice in bundle.notices + (bundle.config_notices() if pseudopotential is None else []):
         log.info("notice: %s", notice)
     pp = pseudopotential or Pseudopotential.from_bundle(bundle, device=device)
     if pseudopotential is None:

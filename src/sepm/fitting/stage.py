@@ -49,9 +49,10 @@ class FitSetup:
     def __init__(self, bundle_dir, overrides=(), init_params: tuple | None = None, device="cpu"):
         # a Bundle object (with its effective config) is accepted too: k-point worker replicas (parallel.py)
         self.bundle = bundle_dir if isinstance(bundle_dir, Bundle) else read_bundle(bundle_dir)
-        for notice in self.bundle.notices:
-            log.info("notice: %s", notice)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
+        set_keys = [item.partition("=")[0].strip() for item in overrides]
+        for notice in self.bundle.notices + self.bundle.config_notices(cfg, set_keys):
+            log.info("notice: %s", notice)
         self.bundle.config = cfg
         self.device = torch.device(device)
         species = self.bundle.species
