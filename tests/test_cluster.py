@@ -135,6 +135,8 @@ def test_cost_plot(tmp_path):
     mc.write_text("# x\n# iteration stage beta_coldest cost_0 best_cost acc_0 exchange_acc\n"
                   "1 0 1 5 5 1 0\n2 0 1 6 5 .5 0\n")
     assert plot_training_cost(mc, tmp_path / "mc_cost")[0].is_file()
+    assert main(["plot-cost", str(mc), "-o", str(tmp_path / "cli_cost")]) == 0  # the cost_plot rule's command
+    assert (tmp_path / "cli_cost.png").is_file() and (tmp_path / "cli_cost.pdf").is_file()
 
 
 # ------------------------------------------------------------------------------------------ workflow

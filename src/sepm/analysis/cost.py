@@ -5,15 +5,12 @@ the training and validation cost per epoch, the best validation epoch marked; ``
 (Monte Carlo: ``# iteration stage beta_coldest cost_0 ... best_cost ...``) the best cost and the
 coldest replica's cost per iteration. The y axis is logarithmic when every cost is positive.
 
-Run as ``python -m sepm.analysis.cost TABLE STEM`` (the pipeline's ``cost_plot`` rule): writes
-``STEM.png`` and ``STEM.pdf``. A missing table (``max_num_epochs = 0``: init-only) gives a plot that
-says so.
+``sepm plot-cost TABLE -o STEM`` (the pipeline's ``cost_plot`` rule) writes ``STEM.png`` and
+``STEM.pdf``. A missing table (``max_num_epochs = 0``: init-only) gives a plot that says so.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,19 +77,3 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     ax.set_title(title or f"{path.parent.name}: cost history")
     fig.tight_layout()
     return save_figure(fig, stem)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sepm.analysis.cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", help="training_cost.dat (gradient stage) or mc_cost.dat (Monte Carlo)")
-    parser.add_argument("stem", help="output file stem: writes STEM.png and STEM.pdf")
-    parser.add_argument("--title", default="", help="plot title (default: '<folder>: cost history')")
-    args = parser.parse_args(argv)
-    for written in plot_training_cost(args.table, args.stem, args.title):
-        print(f"wrote {written}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ from ..errors import InputError
 log = logging.getLogger("sepm")
 
 COMMANDS = ("evaluate", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
-            "structure")
+            "cost", "structure")
 
 
 def build_parser() -> argparse.ArgumentParser:
