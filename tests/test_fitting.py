@@ -230,3 +230,15 @@ def test_notices_describe_the_effective_config(caplog):
     defaults = next(n for n in notices if "defaults taken" in n)
     assert "SObool = 0" in defaults and "mc_bool" not in defaults and "seed" not in defaults
     assert not any("PPmodel" in n for n in notices)
+
+
+def test_cost_after_step_is_the_next_epochs_training_cost(tmp_path):
+    """training_cost.dat names its third column for what it is (no held-out data in a bundle)."""
+    folder = small_gaas(tmp_path, kstride=15, config={"max_num_epochs": 4, "optimizer": "adam", "optimizer_lr": 0.05,
+                                                       "trainable_params": ["a0", "a1"]})
+    run_fit(folder, tmp_path / "fit")
+    lines = (tmp_path / "fit" / "training_cost.dat").read_text().splitlines()
+    assert [line for line in lines if line.startswith("#")][-1] == "# epoch training_cost cost_after_step lr seconds"
+    cost = np.loadtxt(lines)
+    assert cost[:-1, 2] == pytest.approx(cost[1:, 1], rel=1e-12)
+    assert len(set(cost[:, 1])) == 4  # the parameters moved every epoch
