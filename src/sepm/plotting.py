@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -77,6 +79,14 @@ def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = No
 
     ticks = [(i, jump_name(i) if i in jumps else name(i)) for i in rows if i + 1 not in jumps]
     return np.array(sorted(jumps), dtype=np.int64), ticks
+
+
+def system_title(system, bundle_path) -> str:
+    """A system's name for plot titles: ``GaAs system_0`` (bundle folder and system) for a system with the
+    default name, else its own systemName."""
+    if system.name == f"system_{system.index}":
+        return f"{Path(bundle_path).name} {system.name}"
+    return system.name
 
 
 def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None, lattice=None):

@@ -10,10 +10,13 @@ log = logging.getLogger("sepm")
 
 
 def _bands(args) -> int:
+    from pathlib import Path
+
     from ..evaluate import evaluate_bundle
 
+    name = f"{args.prefix.rstrip('_') or 'fitted'} potential ({Path(args.potential).name})" if args.potential else None
     results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=potential_arg(args, args.device),
-                              device=args.device,
+                              device=args.device, name=name,
                               memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
                               kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
     for r in results:
