@@ -9,7 +9,7 @@ from sepm.bands import band_energies, system_hamiltonian
 from sepm.cli import main
 from sepm.crystal import Crystal
 from sepm.io import read_bundle, read_table
-from sepm.plotting import path_ticks
+from sepm.plotting import lattice_namer, path_ticks
 from sepm.pseudopotential import Pseudopotential
 from sepm.structure import high_symmetry_path, read_cell, read_kpoint_labels, write_kpoints
 
@@ -109,6 +109,15 @@ def test_kpoints_file_keeps_labels_and_plot_ticks_show_jumps(tmp_path):
     jumps, ticks = path_ticks(distance, path.kfrac, read_kpoint_labels(target))
     assert [name for _, name in ticks] == ["Γ", "X", "U|K", "Γ", "L", "W", "X"]
     assert jumps.tolist() == path.jumps == [7]  # Γ-X rows 0-3, X-U rows 3-6, K at row 7
+
+
+def test_unlabelled_bundle_path_ticks_name_every_point_and_the_jump():
+    """GaAs bundle: L-Γ-X, a jump to one step past X' = (1/2,1/2,1) ~ X, then X'-K-Γ with K inside the segment."""
+    system = read_bundle(BUNDLES / "GaAs").systems[0]
+    distance = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(system.kpoints, axis=0), axis=1))])
+    jumps, ticks = path_ticks(distance, system.kpoints, None, namer=lattice_namer(system.lattice))
+    assert jumps.tolist() == [41]
+    assert ticks == [(0, "L"), (20, "Γ"), (41, "X"), (45, "K"), (60, "Γ")]
 
 
 def test_kpath_cli_writes_a_labelled_file(tmp_path, capsys):
