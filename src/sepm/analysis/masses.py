@@ -355,18 +355,25 @@ def _plot(stem, report, sampler, title) -> list[Path]:
         e = report["edges"][key]
         k0 = np.asarray(e["kcart"])
         rows = [r for r in report["rows"] if r["edge"] == edge]
-        seen, lines = {}, {}
+        seen, lines, same_as = {}, {}, {}
         for r in rows:
-            c = colors[len(seen) % len(colors)] if r["direction"] not in seen else seen[r["direction"]]
-            seen[r["direction"]] = c
-            if r["direction"] not in lines:  # all bands along this line, once
+            d = r["direction"]
+            if d not in lines:  # all bands along this line, once
                 u = np.asarray(r["u"])
-                lines[r["direction"]] = sampler(k0[None, :] + t[:, None] * u[None, :])
-            band = lines[r["direction"]][:, r["slots"][-1]]
+                lines[d] = sampler(k0[None, :] + t[:, None] * u[None, :])
+                # a symmetry-equivalent direction ([100] and Γ→X = [010] of a cubic crystal) draws the same
+                # curves: drawn once, with both names in the legend
+                twin = next((o for o in seen if np.allclose(lines[o], lines[d], rtol=0, atol=1e-6)), None)
+                if twin is not None:
+                    same_as[d] = twin
+            if d in same_as:
+                continue
+            c = seen.setdefault(d, colors[len(seen) % len(colors)])
+            band = lines[d][:, r["slots"][-1]]
             ax.plot(t, 1e3 * (band - e["energy_eV"]), color=c, lw=1.3)
             ax.plot(t, 1e3 * HARTREE_EV * t**2 / (2 * r["m"]), color=c, lw=1.0, ls="--")
         for d, c in seen.items():
-            ax.plot([], [], color=c, label=d)
+            ax.plot([], [], color=c, label=" = ".join([d, *(a for a, o in same_as.items() if o == d)]))
         ax.plot([], [], color="0.3", ls="--", label="parabola t²/(2m*)")
         ax.set_xlabel(f"t (1/Bohr) along the direction from {e['label']}")
         ax.set_ylabel(f"E - E({edge}M) (meV)")

@@ -36,8 +36,9 @@ def _masses(args) -> int:
     from ..analysis.masses import DIRECTIONS, BandSampler, mass_report, write_mass_report
     from ..bands import system_hamiltonian
     from ..errors import Defect, InputError
+    from ..plotting import system_title
 
-    _, system, pp = system_and_potential(args)
+    bundle, system, pp = system_and_potential(args)
     if args.vb_index is not None and not 0 <= args.vb_index < system.nbands - 1:
         raise InputError(Defect(Path("--vb-index"), None, f"{args.vb_index} out of range 0..{system.nbands - 2} "
                                 f"(nBands = {system.nbands} in input_{args.system}.par)"))
@@ -53,7 +54,8 @@ def _masses(args) -> int:
     sampler = BandSampler(ham, system.nbands)
     report = mass_report(sampler, system, vb=args.vb_index, step=args.step, directions=directions,
                          literature=dict(args.ref_mass or []))
-    write_mass_report(args.outdir, report, sampler, title=f"{system.name}: band edges and effective masses")
+    write_mass_report(args.outdir, report, sampler,
+                      title=f"{system_title(system, bundle.path)}: band edges and effective masses")
     e = report["edges"]
     log.info("gap %.4f eV (%s, VBM at %s, CBM at %s), direct gap %.4f eV at %s; %d mass rows; %d band evaluations",
              e["gap_eV"], "direct" if e["is_direct"] else "indirect", e["vbm"]["label"], e["cbm"]["label"],
