@@ -38,7 +38,7 @@ def test_gaas_sepm_bands_against_reference(gaas_bands, tmp_path):
     assert report["k_axis"] == "k path (1/Bohr)"  # both paths are the bundle's, in 1/Bohr
     ours, ref = report["tables"]
     # the reference: VB top column 7 found past the ionic gap (slots 1 | 2), Γ15v -5.4424, Γ1c -3.9234 eV
-    assert ref["vb_index"] == 7 and ref["vb_source"] == "highest band gap in the table"
+    assert ref["vb_band"] == 8 and ref["vb_source"] == "highest band gap in the table"
     assert ref["vbm"] == pytest.approx(-5.4424) and ref["cbm"] == pytest.approx(-3.9234)
     assert ref["gap"] == pytest.approx(1.519, abs=1e-9) and ref["is_direct"]
     assert ref["vbm_k"] == ref["cbm_k"] == ref["direct_k"] == 20 and ref["vbm_label"] == "Γ"
@@ -83,7 +83,7 @@ def test_qe_xml_filband_and_berkeleygw_tables(tmp_path):
     assert s_xml["gap"] == pytest.approx(0.546863, abs=1e-5)
     assert s_xml["direct_gap"] == pytest.approx(2.564554, abs=1e-5)
     assert s_fb["gap"] == pytest.approx(s_xml["gap"], abs=2e-3)  # filband is rounded to meV
-    assert s_eqp["vb_index"] == 3 and s_eqp["vb_source"] == "highest band gap in the table"
+    assert s_eqp["vb_band"] == 4 and s_eqp["vb_source"] == "highest band gap in the table"
     assert s_eqp["gap"] == pytest.approx(s_xml["gap"] + 0.5, abs=2e-6) and s_eqp["cbm_k"] == 18
     assert s_bs["gap"] == pytest.approx(s_xml["gap"], abs=2e-6)
     assert s_bs["cbm_label"] == "(2/5,2/5,0)"  # inteqp's Cartesian k made fractional with the XML's lattice
@@ -95,7 +95,7 @@ def test_qe_xml_filband_and_berkeleygw_tables(tmp_path):
 def test_mixed_paths_are_normalized_and_vb_index_is_used(gaas_bands, tmp_path):
     _, bands = gaas_bands
     stem = tmp_path / "mix"
-    assert main(["plot-bands", str(bands), str(XML), "-o", str(stem), "--align", "none", "--vb-index", "7", "3"]) == 0
+    assert main(["plot-bands", str(bands), str(XML), "-o", str(stem), "--align", "none", "--vb-band", "8", "4"]) == 0
     report = json.loads(Path(f"{stem}.json").read_text())
     assert report["k_axis"].startswith("k path (normalized")
     gaas, si = report["tables"]
@@ -118,11 +118,11 @@ def test_detection_names_and_errors(tmp_path):
         read_band_table(tmp_path / "junk.txt")
     with pytest.raises(InputError, match="missing.dat: file not found"):
         read_band_table(f"qe-filband:{tmp_path / 'missing.dat'}")
-    with pytest.raises(InputError, match="valence-band index 8 out of range 0..6"):
-        read_band_table(XML, vb_index=8)
+    with pytest.raises(InputError, match="valence-band top: band 9 out of range 1..7"):
+        read_band_table(XML, vb_index=8)  # the library's index is 0-based, the message's band number 1-based
     bad = tmp_path / "expBandStruct_0.par"
     bad.write_text("0.0 1.0 2.0\n0.1 1.1 x\n")
     with pytest.raises(InputError, match=r"expBandStruct_0.par:2: .*'x'"):
         read_band_table(bad)
-    assert main(["plot-bands", str(XML), str(FILBAND), "-o", str(tmp_path / "p"), "--vb-index", "1", "2", "3"]) == 2
+    assert main(["plot-bands", str(XML), str(FILBAND), "-o", str(tmp_path / "p"), "--vb-band", "1", "2", "3"]) == 2
     assert not (tmp_path / "p.png").exists()

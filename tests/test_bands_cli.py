@@ -21,6 +21,7 @@ def test_bands_cli_on_gaas_matches_published_starting_error(tmp_path):
     assert 0.13 < rmse < 0.17  # SPEC: the bundle's Zunger potential starts ~0.15 eV RMS from the reference
     header = (tmp_path / "bands_0.dat").read_text().splitlines()[:5]
     assert any("RMSE" in line for line in header)
+    assert header[1] == "# potential: bundle's analytic potential"
     for ext in ("png", "pdf"):
         assert (tmp_path / f"bands_0.{ext}").stat().st_size > 1000
 
@@ -82,7 +83,9 @@ def test_bands_cli_dense_kpoints_and_fitted_potential(tmp_path):
     from sepm.fitting.stage import run_fit
 
     fit = tmp_path / "fit"
-    run_fit(BUNDLES / "GaAs", fit, overrides=["PPmodel=ZeroFunction", "max_num_epochs=0"])  # init-only
+    summary = run_fit(BUNDLES / "GaAs", fit, overrides=["PPmodel=ZeroFunction", "max_num_epochs=0"])  # init-only
+    # the two "initial" potentials are named apart: the stage's start and the bundle's analytic potential
+    assert summary["start_potential"] == "starting coefficients (init_<Sym>Params.par of the bundle)"
     dense = np.column_stack([np.linspace(0, 0.5, 101)[:, None] * [1, 1, 1], np.ones(101)])
     np.savetxt(tmp_path / "dense.par", dense)
     out = tmp_path / "out"
@@ -90,6 +93,7 @@ def test_bands_cli_dense_kpoints_and_fitted_potential(tmp_path):
                  str(tmp_path / "dense.par")]) == 0
     table = np.loadtxt(out / "bands_0.dat")
     assert table.shape == (101, 18)
+    assert (out / "bands_0.dat").read_text().splitlines()[1] == "# potential: final potential (fit)"
     plain = tmp_path / "plain"
     main(["bands", str(BUNDLES / "GaAs"), str(plain)])
     gamma = np.loadtxt(plain / "bands_0.dat")[20, 2:]  # the bundle path passes Gamma at index 20

@@ -10,6 +10,7 @@ import pytest
 from pipeline_copy import copy_pipeline, run_snakemake
 
 from sepm.analysis import cluster_potentials, plot_training_cost, read_cost, run_cluster
+from sepm.analysis.movie import read_cost as movie_cost
 from sepm.cli import main
 from sepm.errors import InputError
 
@@ -125,9 +126,13 @@ def test_run_cluster_needs_one_summary_per_table(tmp_path):
 
 def test_cost_plot(tmp_path):
     table = tmp_path / "training_cost.dat"
-    table.write_text("# cost\n# epoch training_cost validation_cost lr seconds\n"
+    table.write_text("# cost\n# epoch training_cost cost_after_step lr seconds\n"
                      "1 10 9 0.1 1\n2 5 4 0.1 1\n3 4 4.5 0.1 1\n")
     paths = plot_training_cost(table, tmp_path / "training_cost")
+    old = tmp_path / "old" / "training_cost.dat"  # written before the column was renamed
+    old.parent.mkdir()
+    old.write_text(table.read_text().replace("cost_after_step", "validation_cost"))
+    assert movie_cost(old, "epoch", "cost_after_step")[:, 1].tolist() == [9, 4, 4.5]
     assert [p.name for p in paths] == ["training_cost.png", "training_cost.pdf"]
     missing = plot_training_cost(tmp_path / "none" / "training_cost.dat", tmp_path / "none_cost")
     assert all(p.is_file() for p in missing)
@@ -135,6 +140,8 @@ def test_cost_plot(tmp_path):
     mc.write_text("# x\n# iteration stage beta_coldest cost_0 best_cost acc_0 exchange_acc\n"
                   "1 0 1 5 5 1 0\n2 0 1 6 5 .5 0\n")
     assert plot_training_cost(mc, tmp_path / "mc_cost")[0].is_file()
+    assert main(["plot-cost", str(mc), "-o", str(tmp_path / "cli_cost")]) == 0  # the cost_plot rule's command
+    assert (tmp_path / "cli_cost.png").is_file() and (tmp_path / "cli_cost.pdf").is_file()
 
 
 # ------------------------------------------------------------------------------------------ workflow

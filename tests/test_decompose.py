@@ -29,10 +29,13 @@ def test_parts_add_up_to_eigenvalues_with_soc_and_nonlocal():
 
 
 def test_decompose_cli_on_gaas(tmp_path):
-    assert main(["decompose", str(BUNDLES / "GaAs"), str(tmp_path), "--kpoint", "20", "--band", "7",
-                 "--band", "8"]) == 0
+    assert main(["decompose", str(BUNDLES / "GaAs"), str(tmp_path), "--kpoint", "20", "--band", "8",
+                 "--band", "9"]) == 0
     table = np.loadtxt(tmp_path / "decomposition.dat")
-    assert table.shape == (2, 8)
+    assert table.shape == (2, 8) and table[:, 1].tolist() == [8, 9]  # band numbers as in the E_8, E_9 columns
+    assert main(["bands", str(BUNDLES / "GaAs"), str(tmp_path / "bands")]) == 0
+    bands = np.loadtxt(tmp_path / "bands" / "bands_0.dat")
+    assert np.allclose(table[:, 2], bands[20, [2 + 7, 2 + 8]], atol=1e-5)  # columns kidx, path, E_1 ...
     assert np.allclose(table[:, 3:7].sum(axis=1), table[:, 2], atol=1e-8)
     assert np.allclose(table[:, 5:7], 0.0)  # no SOC, no NL in the GaAs bundle
     for name in ("decomposition.png", "H_blocks.png"):

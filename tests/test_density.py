@@ -159,10 +159,14 @@ def test_valence_rule():
     assert valence_electrons("Fe") is None and valence_electrons("Xy") is None
 
 
-def test_density_cli_writes_cube_xsf_json_and_plot(tmp_path):
+def test_density_cli_writes_cube_xsf_json_and_plot(tmp_path, capsys):
     folder = small_gaas(tmp_path, maxke=3.0)
     out = tmp_path / "out"
     assert main(["density", str(folder), str(out), "--kgrid", "2", "2", "2", "--fft-grid", "10", "10", "10"]) == 0
+    # fcc 2x2x2: Γ inside the cell; 4 L and 3 X points on its boundary, each with the two images +-k
+    assert ("k-grid 2x2x2 (Gamma-centred): 8 grid points; 7 of them lie on the Wigner-Seitz cell's boundary and are "
+            "replaced by their 14 equidistant images (sharing the point's weight), so the sum runs over 15 k-points, "
+            "of which 8 are computed (k and -k once)") in capsys.readouterr().err
     summary = json.loads((out / "density_0.json").read_text())
     assert abs(summary["electrons_integrated"] - 8.0) < 1e-8
     assert summary["fft_grid"] == [10, 10, 10] and summary["kgrid"] == [2, 2, 2]

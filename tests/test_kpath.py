@@ -9,7 +9,7 @@ from sepm.bands import band_energies, system_hamiltonian
 from sepm.cli import main
 from sepm.crystal import Crystal
 from sepm.io import read_bundle, read_table
-from sepm.plotting import path_ticks
+from sepm.plotting import lattice_namer, path_ticks
 from sepm.pseudopotential import Pseudopotential
 from sepm.structure import high_symmetry_path, read_cell, read_kpoint_labels, write_kpoints
 
@@ -111,6 +111,15 @@ def test_kpoints_file_keeps_labels_and_plot_ticks_show_jumps(tmp_path):
     assert jumps.tolist() == path.jumps == [7]  # Γ-X rows 0-3, X-U rows 3-6, K at row 7
 
 
+def test_unlabelled_bundle_path_ticks_name_every_point_and_the_jump():
+    """GaAs bundle: L-Γ-X, a jump to one step past X' = (1/2,1/2,1) ~ X, then X'-K-Γ with K inside the segment."""
+    system = read_bundle(BUNDLES / "GaAs").systems[0]
+    distance = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(system.kpoints, axis=0), axis=1))])
+    jumps, ticks = path_ticks(distance, system.kpoints, None, namer=lattice_namer(system.lattice))
+    assert jumps.tolist() == [41]
+    assert ticks == [(0, "L"), (20, "Γ"), (41, "X"), (45, "K"), (60, "Γ")]
+
+
 def test_kpath_cli_writes_a_labelled_file(tmp_path, capsys):
     out = tmp_path / "kpoints_0.par"
     assert main(["kpath", str(BUNDLES / "CsPbI3_soc" / "system_0.par"), str(out), "--density", "12"]) == 0
@@ -130,8 +139,10 @@ def test_bands_cli_along_the_generated_path(tmp_path):
     kfrac = read_table(path_file, 4)[0][:, :3]
     labels = read_kpoint_labels(path_file)
     assert table.shape == (len(kfrac), 18) and len(kfrac) > 30
-    header = (out / "bands_0.dat").read_text().splitlines()[3]
-    assert header.startswith("# high-symmetry points (k index name): 0 Γ,")
+    def points_line(table_file):
+        return next(line for line in table_file.read_text().splitlines() if line.startswith("# high-symmetry"))
+
+    assert points_line(out / "bands_0.dat").startswith("# high-symmetry points (k index name): 0 Γ,")
     # energies along the path equal a direct evaluation at the bundle's own X and L (equivalent points)
     bundle = read_bundle(BUNDLES / "GaAs")
     ham = system_hamiltonian(bundle.systems[0], Pseudopotential.from_bundle(bundle))
@@ -146,7 +157,7 @@ def test_bands_cli_along_the_generated_path(tmp_path):
     # a labelled --kpoints file gives the same labels in the table header
     again = tmp_path / "again"
     assert main(["bands", str(BUNDLES / "GaAs"), str(again), "--kpoints", str(path_file), "--kpath"]) == 0
-    assert (again / "bands_0.dat").read_text().splitlines()[3] == (out / "bands_0.dat").read_text().splitlines()[3]
+    assert points_line(again / "bands_0.dat") == points_line(out / "bands_0.dat")
     assert np.allclose(np.loadtxt(again / "bands_0.dat"), table)
     assert not (again / "kpath_0.par").exists()
 

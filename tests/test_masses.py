@@ -32,7 +32,7 @@ def test_free_electrons_have_unit_mass():
 def gaas_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("masses")
     assert main(["masses", str(BUNDLES / "GaAs"), str(out), "--maxke", "4", "--ref-mass", "CB=0.067",
-                 "--ref-mass", "VB6[111]=-0.50"]) == 0
+                 "--ref-mass", "VB7[111]=-0.50"]) == 0
     return out
 
 
@@ -43,7 +43,7 @@ def _rows(path):
             continue
         f = line.split()
         num = [float("nan") if v == "-" else float(v) for v in f[-7:-1]]
-        rows.append({"edge": f[0], "slots": [int(s) for s in f[1].split("-")], "k": f[2],
+        rows.append({"edge": f[0], "bands": [int(s) for s in f[1].split("-")], "k": f[2],
                      "direction": " ".join(f[3:-7]), "m": num[0], "m_h": num[1], "m_h2": num[2], "conv": num[3],
                      "m_ref": num[4], "m_lit": num[5], "ref_side": f[-1]})
     return rows
@@ -51,7 +51,8 @@ def _rows(path):
 
 def test_gaas_gap_edges_and_electron_mass(gaas_report):
     gaps = json.loads((gaas_report / "gaps_0.json").read_text())
-    assert gaps["vb_index"] == 7 and gaps["vb_source"] == "highest gap of the reference table"
+    assert gaps["vb_band"] == 8 and gaps["vb_source"] == "highest gap of the reference table"
+    assert gaps["vbm"]["band"] == 8 and gaps["cbm"]["band"] == 9  # 1-based, like the E_8 / E_9 columns
     assert gaps["vbm"]["label"] == gaps["cbm"]["label"] == "Γ" and gaps["is_direct"]
     assert gaps["cbm"]["path_index"] == 20 and gaps["direct_gap"]["label"] == "Γ"
     # the gaps equal an independent band calculation at the same k-point (the bundle's Γ, index 20)
@@ -84,10 +85,10 @@ def test_gaas_gap_edges_and_electron_mass(gaas_report):
     assert 0.07 < ref["Γ→L"] < 0.08 and all(r["m_lit"] == 0.067 for r in cb)
     # valence bands at Γ: threefold degenerate (x2 spin) Γ15v; light and heavy holes, negative curvature
     vb = [r for r in rows if r["edge"] == "VB"]
-    assert sorted({s for r in vb for s in r["slots"]}) == [2, 3, 4, 5, 6, 7] and all(r["m"] < 0 for r in vb)
+    assert sorted({s for r in vb for s in r["bands"]}) == [3, 4, 5, 6, 7, 8] and all(r["m"] < 0 for r in vb)
     along110 = sorted(abs(r["m"]) for r in vb if r["direction"] == "[110]")
     assert len(along110) == 3 and along110[0] < 0.15 and along110[2] > 2.0  # light ... heavy
-    assert [r["m_lit"] for r in vb if r["direction"].startswith("[111]") and 6 in r["slots"]] == [-0.5]
+    assert [r["m_lit"] for r in vb if r["direction"].startswith("[111]") and 7 in r["bands"]] == [-0.5]
     assert (gaas_report / "masses_0.png").stat().st_size > 10_000
 
 
@@ -101,7 +102,7 @@ def test_fitted_potential_and_bad_input(tmp_path):
                  str(tmp_path / "fit"), "--step", "0.02"]) == 0
     a, b = (json.loads((tmp_path / x / "gaps_0.json").read_text()) for x in "ab")
     assert b["gap_eV"] == pytest.approx(a["gap_eV"], abs=1e-9) and b["step"] == 0.02
-    assert main(["masses", str(BUNDLES / "GaAs"), str(tmp_path / "c"), "--vb-index", "15"]) == 2
+    assert main(["masses", str(BUNDLES / "GaAs"), str(tmp_path / "c"), "--vb-band", "16"]) == 2
     assert main(["masses", str(BUNDLES / "GaAs"), str(tmp_path / "c"), "--system", "2"]) == 2
     assert not (tmp_path / "c").exists()
     with pytest.raises(SystemExit):

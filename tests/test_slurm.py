@@ -3,8 +3,9 @@
 Starts munged, slurmctld and `slurmd -N localhost` (tests/slurm/start.sh), runs a small ensemble
 (GaAs with a two-member `ensemble:`) through `--workflow-profile profiles/slurm`, checks that every
 job ran as a SLURM job, and that the results equal those of a local run. Needs root and the
-Debian SLURM packages (.ci/slurm.sh installs them); skipped otherwise. The daemons are stopped by PID
-(tests/slurm/stop.sh) at the end of the session, also after a failure.
+Debian SLURM packages (slurmctld, slurmd, slurm-client, munge; .ci/run installs them); skipped
+otherwise. The daemons are stopped by PID (tests/slurm/stop.sh) at the end of the session, also after
+a failure.
 """
 
 import importlib.util
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "munged", "sbatch"))
     or not hasattr(os, "geteuid") or os.geteuid() != 0
     or importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
-    reason="needs root, the SLURM and munge daemons (.ci/slurm.sh) and snakemake-executor-plugin-slurm",
+    reason="needs root, the SLURM and munge daemons (apt-get install slurmctld slurmd slurm-client munge, "
+    "as .ci/run does) and snakemake-executor-plugin-slurm",
 )
 
 

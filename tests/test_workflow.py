@@ -72,7 +72,7 @@ def test_optional_tools_run_on_the_final_potential(tmp_path):
     assert list(labels.values()) == ["Γ", "X", "U", "K", "Γ", "L", "W", "X"]
     assert len(np.loadtxt(results / "kpath" / "bands_0.dat")) == len(np.loadtxt(results / "kpath" / "kpath_0.par"))
     dec = np.loadtxt(results / "decompose" / "0" / "decomposition.dat")
-    assert dec.shape == (4, 8)  # k 0 and 3, band slots 7 and 8
+    assert dec.shape == (4, 8) and dec[:, 1].tolist() == [8, 9, 8, 9]  # k 0 and 3, bands 8 and 9 (E_8, E_9)
     assert np.allclose(dec[:, 2], dec[:, 3:7].sum(axis=1), atol=1e-8)
     density = json.loads((results / "density" / "density_0.json").read_text())
     assert density["kgrid"] == [2, 2, 2] and density["electrons"] == 8

@@ -23,12 +23,16 @@ from .io import read_bundle
 from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
-from .plotting import plot_bands
+from .plotting import plot_bands, system_title
 from .pseudopotential import Pseudopotential
 from .io.parfile import read_kpoint_labels
 from .structure.kpath import high_symmetry_path, write_kpoints
 
 log = logging.getLogger("sepm")
+
+
+#: The name of the potential evaluated when none is given (logs, table header, plot title).
+ANALYTIC_NAME = "bundle's analytic potential"
 
 
 def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_range"):
@@ -43,17 +47,21 @@ def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_r
 
 def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None = None, device="cpu",
                     memory_limit_gb: float | None = None, systems=None, kpoints_file=None, kpath: bool = False,
-                    kpath_density: float | None = None) -> list[dict]:
+                    kpath_density: float | None = None, name: str | None = None) -> list[dict]:
     """Band structures of ``pseudopotential`` (default: the bundle's analytic potential) for the
     systems with indices in ``systems`` (default: all). ``kpoints_file`` (rows ``k1 k2 k3 weight``,
     e.g. a dense path; trailing ``# name`` comments label high-symmetry rows) replaces the bundle's
     k-points; reference bands are then not compared. Without a file, ``kpath=True`` evaluates every
     system along its seekpath high-symmetry path (``kpath_density`` points per 1/Bohr), written to
-    ``outdir/kpath_X.par``, with the point names on the plot's x axis."""
+    ``outdir/kpath_X.par``, with the point names on the plot's x axis. ``name`` names the potential in the
+    logs, the table header and the plot title (default: "bundle's analytic potential", or "potential" when one
+    is given)."""
     bundle = read_bundle(bundle_dir)
-    for notice in bundle.notices:
+    # NN_config.par's settings only matter for the bundle's own potential (a fit's comes with its own)
+    for notice in bundle.notices + (bundle.config_notices() if pseudopotential is None else []):
         log.info("notice: %s", notice)
     pp = pseudopotential or Pseudopotential.from_bundle(bundle, device=device)
+    name = name or (ANALYTIC_NAME if pseudopotential is None else "potential")
     if pseudopotential is None:
         log.info("potential: analytic Wang-Zunger from init_<Sym>Params.par (species %s), SOC %s, NL %s",
                  " ".join(pp.species), "on" if pp.soc else "off", "on" if pp.nonlocal_ else "off")
@@ -78,7 +86,7 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     else:
         for x in wanted:
             use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
-    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path) for x in wanted]
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, name) for x in wanted]
 
 
 def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> None:
@@ -101,7 +109,7 @@ def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> Non
                       f"{path.label_string()} of {source} (space group {path.spacegroup}), written by sepm")
 
 
-def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name) -> dict:
     labels = system.klabels or None
     ham = system_hamiltonian(system, pp, device=device)
     nk = len(system.kpoints)
@@ -113,7 +121,7 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
     bands = bands.cpu()
     distance = path_distance(ham.basis.crystal, system.kpoints)
     loss = rmse = float("nan")
-    header = [f"sepm band structure: system {system.index} ({system.name}) of {bundle_path}",
+    header = [f"sepm band structure: system {system.index} ({system.name}) of {bundle_path}", f"potential: {name}",
               f"maxKE = {system.maxke} Ha, N = {ham.basis.size} plane waves, SOC = {'on' if pp.soc else 'off'}, "
               f"NL = {'on' if pp.nonlocal_ else 'off'}",
               "path distance in 1/Bohr (cumulative |dk|), energies in eV"]
@@ -127,16 +135,18 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path) -> dict:
         rmse = band_rmse(bands, ref, kw, bw)
         header.append(f"reference expBandStruct_{system.index}.par: weighted band loss {loss:.8g} eV^2, "
                       f"RMSE {1e3 * rmse:.3f} meV")
-        log.info("system %d: weighted band loss %.6g eV^2, RMSE %.1f meV vs reference", system.index, loss, 1e3 * rmse)
+        log.info("system %d, %s: weighted band loss %.6g eV^2, RMSE %.1f meV vs reference", system.index, name, loss,
+                 1e3 * rmse)
     table = np.column_stack([np.arange(nk), distance, bands.numpy()])
     columns = ["kidx", "path"] + [f"E_{b + 1}" for b in range(system.nbands)]
     write_table(outdir / f"bands_{system.index}.dat", columns, table, header, fmt="%.6f")
     energies = bands.numpy() if system.ref_bands is None else np.concatenate([bands.numpy(), system.ref_bands])
+    title = f"{system_title(system, bundle_path)}: {name}"
+    title += f", RMSE {1e3 * rmse:.1f} meV" if np.isfinite(rmse) else ""
     plot_bands(outdir / f"bands_{system.index}", distance, bands.numpy(), system.kpoints, system.ref_bands,
-               title=f"{system.name}", window=plot_window(system.settings, energies), labels=labels,
-               lattice=system.lattice)
+               title=title, window=plot_window(system.settings, energies), labels=labels, lattice=system.lattice)
     if "BS_plot_CBVB_range_zoom" in system.settings:
         plot_bands(outdir / f"bands_{system.index}_zoom", distance, bands.numpy(), system.kpoints, system.ref_bands,
-                   title=f"{system.name} (zoom)", labels=labels, lattice=system.lattice,
+                   title=f"{title}, zoom", labels=labels, lattice=system.lattice,
                    window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
     return {"index": system.index, "nk": nk, "loss": loss, "rmse_meV": 1e3 * rmse}

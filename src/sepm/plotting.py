@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -53,12 +55,16 @@ def lattice_namer(lattice=None):
 def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = None, namer=k_label):
     """``(jumps, ticks)`` of a k-path: rows where the path jumps, and (row, name) tick marks.
 
-    Without ``labels`` the ticks are the segment corners named by their coordinates. With
-    ``labels`` ({row: name}, e.g. from a labelled kpoints file) the ticks are the labelled rows; two
-    labelled rows in a row are a jump (a generated path has an interior point on every segment).
-    At a jump from row i-1 to row i one tick ``A|B`` is placed (the jump takes no room on the axis; ``A|``
-    when row i has no label). ``namer(k)`` names an unlabelled row from its fractional coordinates.
+    Without ``labels`` the ticks are the segment corners and every row that ``namer`` names as a
+    high-symmetry point (K inside the straight segment X-K-Γ, say); other corners are named by their
+    coordinates. With ``labels`` ({row: name}, e.g. from a labelled kpoints file) the ticks are the
+    labelled rows; two labelled rows in a row are a jump (a generated path has an interior point on every
+    segment). At a jump from row i-1 to row i one tick ``A|B`` is placed (the jump takes no room on the
+    axis). When row i is not a named point, B names where its segment starts, one step before row i (a
+    path that jumps to an equivalent point and continues from one step past it); when A and B are the
+    same point the tick is just ``A``. ``namer(k)`` names an unlabelled row from its fractional coordinates.
     """
+    kfrac = np.asarray(kfrac, dtype=np.float64)
     jumps = set(path_jumps(distance).tolist())
     if labels:
         labels = {int(i): str(n) for i, n in labels.items() if 0 <= int(i) < len(distance)}
@@ -66,17 +72,35 @@ def path_ticks(distance: np.ndarray, kfrac: np.ndarray, labels: dict | None = No
         rows = sorted(set(labels) | jumps)
     else:
         labels = {}
-        rows = sorted(set(path_corners(kfrac)) | jumps)
+        points = {i for i in range(len(kfrac)) if _is_point(namer(kfrac[i]))}
+        rows = sorted(set(path_corners(kfrac)) | jumps | points)
 
     def name(i):
         return tick_label(labels[i]) if i in labels else namer(kfrac[i])
 
-    def jump_name(i):  # the row after a jump is named when it is a named point (not bare coordinates)
-        after = name(i)
-        return f"{name(i - 1)}|{'' if after.startswith('(') else after}"
+    def jump_name(i):
+        before, after = name(i - 1), name(i)
+        if not _is_point(after) and i + 1 < len(kfrac):
+            after = namer(2.0 * kfrac[i] - kfrac[i + 1])
+        if after == before or not after:
+            return before
+        return f"{before}|{after}"
 
     ticks = [(i, jump_name(i) if i in jumps else name(i)) for i in rows if i + 1 not in jumps]
     return np.array(sorted(jumps), dtype=np.int64), ticks
+
+
+def system_title(system, bundle_path) -> str:
+    """A system's name for plot titles: ``GaAs system_0`` (bundle folder and system) for a system with the
+    default name, else its own systemName."""
+    if system.name == f"system_{system.index}":
+        return f"{Path(bundle_path).name} {system.name}"
+    return system.name
+
+
+def _is_point(name: str) -> bool:
+    """A tick name that is a high-symmetry point, not coordinates like (1/4,0,1/4) or nothing."""
+    return bool(name) and not name.startswith("(")
 
 
 def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None, lattice=None):
@@ -98,7 +122,8 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     for i, _ in ticks:
         ax.axvline(distance[i], color="0.7", lw=0.6)
     ax.set_xticks([distance[i] for i, _ in ticks])
-    ax.set_xticklabels([name for _, name in ticks], fontsize=8 if labels is None else 10)
+    names = [name for _, name in ticks]
+    ax.set_xticklabels(names, fontsize=10 if all(map(_is_point, names)) else 8)  # coordinates take room
     ax.set_xlim(distance[0], distance[-1])
     if window is not None:
         ax.set_ylim(*window)

@@ -41,10 +41,14 @@ rule cost_plot:
         mem_mb=1000,
         runtime=5,
     params:
-        table=lambda wildcards, output: str(Path(output.png).with_suffix(".dat")),
-        stem=lambda wildcards, output: str(Path(output.png).with_suffix("")),
-    shell:
-        "python -m sepm.analysis.cost {params.table:q} {params.stem:q} > {log:q} 2>&1"
+        argv=lambda wildcards, output: [
+            "plot-cost",
+            str(Path(output.png).with_suffix(".dat")),
+            "-o",
+            str(Path(output.png).with_suffix("")),
+        ],
+    script:
+        "../scripts/sepm_stage.py"
 
 
 rule ensemble_member:

@@ -2,8 +2,12 @@
 # command lines of the stages.
 
 import json
+import mimetypes
 import re
 from pathlib import Path
+
+# sepm's .dat outputs are text tables: so the report shows them as text (Python knows no .dat type)
+mimetypes.add_type("text/plain", ".dat")
 
 SYSTEM_FILE = re.compile(r"^system_(\d+)\.par$")
 BAND_EXTS = ["dat", "png", "pdf"]

@@ -147,6 +147,18 @@ rule masses:
             },
         ),
         gaps="results/{material}/masses/gaps_{system}.json",
+        plot=report(
+            "results/{material}/masses/masses_{system}.png",
+            caption="../report/masses_plot.rst",
+            category="Tools",
+            subcategory="{material}",
+            labels={
+                "material": "{material}",
+                "system": "{system}",
+                "figure": "E(k) at the band edges",
+            },
+        ),
+        plot_pdf="results/{material}/masses/masses_{system}.pdf",
     log:
         "logs/{material}/masses_{system}.log",
     wildcard_constraints:

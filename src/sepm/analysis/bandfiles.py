@@ -299,15 +299,15 @@ def read_band_table(spec, vb_index: int | None = None) -> BandTable:
         bt.energies = np.take_along_axis(bt.energies, order, axis=1)
     if vb_index is not None:
         if not 0 <= vb_index < bt.nbands - 1:
-            raise InputError(Defect(path, None, f"valence-band index {vb_index} out of range 0..{bt.nbands - 2} "
-                                    f"(the table has {bt.nbands} bands)"))
+            raise InputError(Defect(path, None, f"valence-band top: band {vb_index + 1} out of range "
+                                    f"1..{bt.nbands - 1} (the table has {bt.nbands} bands)"))
         bt.vb_index, bt.vb_source = vb_index, "given"
     elif bt.vb_index is None or not 0 <= bt.vb_index < bt.nbands - 1:
         bt.vb_index = detect_vb_index(bt.energies)
         bt.vb_source = "highest band gap in the table" if bt.vb_index is not None else "none (no gap found)"
-    log.info("%s: %s table, %d k-points x %d bands, path in %s, k-points %s; valence top = band column %s (%s)",
+    log.info("%s: %s table, %d k-points x %d bands, path in %s, k-points %s; valence top = %s (%s)",
              path, bt.format, bt.nk, bt.nbands, bt.distance_unit, "known" if bt.kfrac is not None else "unknown",
-             bt.vb_index, bt.vb_source)
+             "none" if bt.vb_index is None else f"band {bt.vb_index + 1} (E_{bt.vb_index + 1})", bt.vb_source)
     return bt
 
 

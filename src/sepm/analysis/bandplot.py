@@ -79,7 +79,7 @@ def _ticks(table: BandTable, x: np.ndarray):
 def table_summary(table: BandTable, label: str) -> dict:
     """Band edges of one table (eV), with k indices and names; {} entries are None without a VB index."""
     out = {"label": label, "file": str(table.path), "format": table.format, "nk": table.nk, "nbands": table.nbands,
-           "vb_index": table.vb_index, "vb_source": table.vb_source}
+           "vb_band": None if table.vb_index is None else table.vb_index + 1, "vb_source": table.vb_source}
     if table.vb_index is None:
         return out
     e = band_edges(table.energies, table.vb_index)

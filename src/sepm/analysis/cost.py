@@ -1,24 +1,26 @@
 """Cost-vs-epoch plots of the optimize stages.
 
-``training_cost.dat`` (gradient stage: ``# epoch training_cost validation_cost lr seconds``) gives
-the training and validation cost per epoch, the best validation epoch marked; ``mc_cost.dat``
+``training_cost.dat`` (gradient stage: ``# epoch training_cost cost_after_step lr seconds``) gives
+the cost before and after each epoch's optimizer step, the lowest cost after a step marked (tables
+written before the column was renamed call it ``validation_cost``); ``mc_cost.dat``
 (Monte Carlo: ``# iteration stage beta_coldest cost_0 ... best_cost ...``) the best cost and the
 coldest replica's cost per iteration. The y axis is logarithmic when every cost is positive.
 
-Run as ``python -m sepm.analysis.cost TABLE STEM`` (the pipeline's ``cost_plot`` rule): writes
-``STEM.png`` and ``STEM.pdf``. A missing table (``max_num_epochs = 0``: init-only) gives a plot that
-says so.
+``sepm plot-cost TABLE -o STEM`` (the pipeline's ``cost_plot`` rule) writes ``STEM.png`` and
+``STEM.pdf``. A missing table (``max_num_epochs = 0``: init-only) gives a plot that says so.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..output import save_figure
+
+
+#: Column names of older tables -> their current names.
+OLD_NAMES = {"validation_cost": "cost_after_step"}
 
 
 def _read(path: Path):
@@ -29,7 +31,7 @@ def _read(path: Path):
         if not text:
             continue
         if text.startswith("#"):
-            columns = text.lstrip("#").split()
+            columns = [OLD_NAMES.get(c, c) for c in text.lstrip("#").split()]
             continue
         rows.append([float(t) for t in text.split()])
     data = np.asarray(rows, dtype=float).reshape(len(rows), -1)
@@ -50,13 +52,13 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
         col = {c: i for i, c in enumerate(columns)}
         if len(data) and "training_cost" in col:
             x, xlabel = data[:, col["epoch"]] if "epoch" in col else np.arange(1, len(data) + 1), "epoch"
-            curves = [(data[:, col["training_cost"]], "training cost", "-")]
-            if "validation_cost" in col:
-                val = data[:, col["validation_cost"]]
-                curves.append((val, "validation cost", "--"))
-                best = int(np.nanargmin(val))
-                ax.plot(x[best], val[best], "o", color="k", ms=5,
-                        label=f"best validation {val[best]:.4g} (epoch {x[best]:g})")
+            curves = [(data[:, col["training_cost"]], "training cost (before the epoch's step)", "-")]
+            if "cost_after_step" in col:
+                after = data[:, col["cost_after_step"]]
+                curves.append((after, "cost after the step (eval mode)", "--"))
+                best = int(np.nanargmin(after))
+                ax.plot(x[best], after[best], "o", color="k", ms=5,
+                        label=f"lowest after a step {after[best]:.4g} (epoch {x[best]:g})")
         elif len(data) and "best_cost" in col:
             x, xlabel = data[:, col.get("iteration", 0)], "iteration"
             curves = [(data[:, col["best_cost"]], "best cost", "-")]
@@ -80,19 +82,3 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     ax.set_title(title or f"{path.parent.name}: cost history")
     fig.tight_layout()
     return save_figure(fig, stem)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sepm.analysis.cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", help="training_cost.dat (gradient stage) or mc_cost.dat (Monte Carlo)")
-    parser.add_argument("stem", help="output file stem: writes STEM.png and STEM.pdf")
-    parser.add_argument("--title", default="", help="plot title (default: '<folder>: cost history')")
-    args = parser.parse_args(argv)
-    for written in plot_training_cost(args.table, args.stem, args.title):
-        print(f"wrote {written}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,9 @@ r"""Decomposition of band energies into Hamiltonian terms (DeepPseudopot's plot_
 
 For an eigenstate H psi = E psi, E = <psi|T|psi> + <psi|V_loc|psi> + <psi|V_SO|psi> + <psi|V_NL|psi>,
 with V_loc the local potential including its long-range tail. Spin-diagonal terms act on both spin
-blocks of a spinor. Band slots follow the band tables: without SOC slot b is level b // 2 (spin
-doubling), with SOC level b.
+blocks of a spinor. Band slots b (0-based) follow the band tables: without SOC slot b is level b // 2
+(spin doubling), with SOC level b. decomposition.dat and the plot number bands from 1, like the E_n
+columns of the band tables (band n = slot n - 1); k-point indices are 0-based, like their kidx column.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def write_decomposition(outdir, rows, ham, kfrac, title=""):
     """decomposition.dat, decomposition.png/.pdf (bars per state) and H_blocks.png/.pdf (|H_term|
     heat maps at the first k-point)."""
     columns = ["kidx", "band", "E", *PARTS, "sum"]
-    data = [[r["k"], r["band"], r["E"], *(r[p] for p in PARTS), sum(r[p] for p in PARTS)] for r in rows]
+    data = [[r["k"], r["band"] + 1, r["E"], *(r[p] for p in PARTS), sum(r[p] for p in PARTS)] for r in rows]
     write_table(outdir / "decomposition.dat", columns, data,
                 ["expectation values of the Hamiltonian terms (eV); sum = T + V_loc + V_SO + V_NL = E"], fmt="%.8f")
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(rows)), 4.5))
@@ -69,7 +70,7 @@ def write_decomposition(outdir, rows, ham, kfrac, title=""):
     for i, part in enumerate(PARTS):
         ax.bar(x + (i - 1.5) * width, [r[part] for r in rows], width, label=f"⟨{part}⟩")
     ax.plot(x, [r["E"] for r in rows], "k_", ms=18, mew=2, label="E")
-    ax.set_xticks(x, [f"k{r['k']} b{r['band']}" for r in rows], rotation=60, fontsize=7)
+    ax.set_xticks(x, [f"k{r['k']} E_{r['band'] + 1}" for r in rows], rotation=60, fontsize=7)
     ax.set_ylabel("Energy (eV)")
     ax.axhline(0, color="0.5", lw=0.5)
     ax.set_title(title or "Hamiltonian decomposition")

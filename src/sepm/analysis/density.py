@@ -327,12 +327,15 @@ def grid_density(ham, kgrid, shift: bool, n_electrons: int, fft_grid=None, progr
     k and -k computed once (:func:`time_reversal_pairs`), with the exact values along :func:`bond_line` in
     ``point_values`` (for :func:`write_density`)."""
     crystal = ham.basis.crystal
+    nk = math.prod(kgrid)
     kfrac, weights = fold_wigner_seitz(monkhorst_pack(kgrid, shift), crystal.reciprocal)
-    folded = len(kfrac)
+    folded, shared = len(kfrac), weights < (1.0 - 1e-9) / nk  # images of a point on the cell's boundary
+    on_boundary = int(round(float(weights[shared].sum()) * nk))
     kfrac, weights = time_reversal_pairs(kfrac, weights)
-    log.info("k-grid %s%s: %d points, %d after folding into the Wigner-Seitz cell, %d after pairing k with -k",
-             "x".join(map(str, kgrid)), " (shifted)" if shift else " (Gamma-centred)", math.prod(kgrid), folded,
-             len(kfrac))
+    log.info("k-grid %s%s: %d grid points; %d of them lie on the Wigner-Seitz cell's boundary and are replaced by "
+             "their %d equidistant images (sharing the point's weight), so the sum runs over %d k-points, of which "
+             "%d are computed (k and -k once)", "x".join(map(str, kgrid)),
+             " (shifted)" if shift else " (Gamma-centred)", nk, on_boundary, int(shared.sum()), folded, len(kfrac))
     points = bond_line(crystal)[1]
     return charge_density(ham, kfrac, weights, n_electrons, fft_grid, points, progress, source, where)
 

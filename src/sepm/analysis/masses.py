@@ -1,5 +1,8 @@
 r"""Band gaps, band edges and effective masses of a potential, next to the reference band table.
 
+Band numbers. Everything written (logs, masses_X.dat, gaps_X.json, --ref-mass names) numbers bands from
+1, like the E_1 .. E_nBands columns of the band tables; the library's slots b are 0-based (band b + 1).
+
 Band edges. With the valence-band top in band slot b (idxVB of input_X.par, else the highest gap of the
 reference table, else of the computed bands), E_v(k) = E_b(k) and E_c(k) = E_{b+1}(k) are evaluated at the
 bundle's k-points and at the 8 time-reversal-invariant points k = (n1, n2, n3)/2 (Γ, X, L for fcc). The
@@ -234,8 +237,9 @@ def mass_report(sampler, system, vb: int | None = None, step: float = 0.01, dire
     if vb is None:
         vb, vb_source = detect_vb_index(sampler(kpath)), "highest gap of the computed bands"
     if vb is None or not 0 <= vb < system.nbands - 1:
-        raise ValueError(f"no valence-band index in 0..{system.nbands - 2} (got {vb}); pass --vb-index")
-    log.info("valence-band top: slot %d (%s)", vb, vb_source)
+        raise ValueError(f"no valence-band top in bands 1..{system.nbands - 1} "
+                         f"(got {'none' if vb is None else vb + 1}); pass --vb-band")
+    log.info("valence-band top: band %d (E_%d; %s)", vb + 1, vb + 1, vb_source)
     edges = find_edges(sampler, kfrac, vb, lattice)
     edges["vb_source"] = vb_source
 
@@ -289,20 +293,25 @@ def mass_report(sampler, system, vb: int | None = None, step: float = 0.01, dire
                        "convergence": float(res.convergence[s]), "m_ref_path": float(m_ref), "ref_side": ref_note,
                        "m_literature": float(lit)}
                 rows.append(row)
-                log.info("%s slot %s at %s along %s: m* = %.5f m_e (1/D(h) %.5f, 1/D(h/2) %.5f, Richardson change "
-                         "with h/2: %.2e); reference path %.4f", edge_name, "-".join(map(str, group)), e["label"],
+                log.info("%s band %s at %s along %s: m* = %.5f m_e (1/D(h) %.5f, 1/D(h/2) %.5f, Richardson change "
+                         "with h/2: %.2e); reference path %.4f", edge_name, _numbers(group), e["label"],
                          dname, row["m"], row["m_step"], row["m_half_step"], row["convergence"], m_ref)
     unused = [n for n in literature if not any(n in _row_names(r["edge"], r["slots"], r["direction"]) for r in rows)]
     for n in unused:
-        log.warning("--ref-mass %s matches no row (names: VB, CB, CB[100], CB8, CB8[100], ...)", n)
+        log.warning("--ref-mass %s matches no row (names: VB, CB, CB[100], CB9, CB9[100], ...)", n)
     return {"system": system.index, "name": system.name, "step": step, "edges": edges, "reference": ref,
             "rows": rows, "literature": literature}
 
 
 def _row_names(edge: str, slots: list[int], direction: str) -> set[str]:
-    """Names a --ref-mass value can use for a row: CB, CB[100], CB8, CB8[100] (any slot of the group)."""
+    """Names a --ref-mass value can use for a row: CB, CB[100], CB9, CB9[100] (any band number of the group)."""
     d = direction.split()[0]
-    return {edge, f"{edge}{d}"} | {f"{edge}{s}" for s in slots} | {f"{edge}{s}{d}" for s in slots}
+    return {edge, f"{edge}{d}"} | {f"{edge}{s + 1}" for s in slots} | {f"{edge}{s + 1}{d}" for s in slots}
+
+
+def _numbers(slots: list[int]) -> str:
+    """Band numbers (1-based) of a group of slots, e.g. 9-10."""
+    return "-".join(str(s + 1) for s in slots)
 
 
 def _fmt(v: float, width: int = 10) -> str:
@@ -321,7 +330,7 @@ def write_mass_report(outdir, report: dict, sampler=None, title: str = "") -> li
              "# m_ref: the reference table (expBandStruct) along the path side named in ref_side, parabola "
              "E - E0 = A d^2 + B d^4 through the extremum and the next 2 path points (m = 1/(2A)); '-' where the "
              "path does not run along the direction",
-             "# m_lit: --ref-mass values",
+             "# m_lit: --ref-mass values; bands: band numbers, 1-based like the E_n columns of the band tables",
              f"# VBM {edges['vbm']['energy_eV']:.6f} eV at {edges['vbm']['label']}, "
              f"CBM {edges['cbm']['energy_eV']:.6f} eV at {edges['cbm']['label']}, gap {edges['gap_eV']:.6f} eV "
              f"({'direct' if edges['is_direct'] else 'indirect'}), "
@@ -330,15 +339,18 @@ def write_mass_report(outdir, report: dict, sampler=None, title: str = "") -> li
         lines.append(f"# reference: VBM {ref['vbm_eV']:.4f} eV at {ref['vbm_label']}, CBM {ref['cbm_eV']:.4f} eV at "
                      f"{ref['cbm_label']}, gap {ref['gap_eV']:.4f} eV, direct gap {ref['direct_gap_eV']:.4f} eV at "
                      f"{ref['direct_label']}")
-    head = f"{'edge':<4} {'slots':<7} {'k':<10} {'direction':<22} {'m':>10} {'m_h':>10} {'m_h/2':>10} " \
+    head = f"{'edge':<4} {'bands':<7} {'k':<10} {'direction':<22} {'m':>10} {'m_h':>10} {'m_h/2':>10} " \
            f"{'conv':>9} {'m_ref':>10} {'m_lit':>10}  ref_side"
     lines.append("# " + head)
     for r in report["rows"]:
-        lines.append(f"  {r['edge']:<4} {'-'.join(map(str, r['slots'])):<7} {r['k_label']:<10} {r['direction']:<22} "
+        lines.append(f"  {r['edge']:<4} {_numbers(r['slots']):<7} {r['k_label']:<10} {r['direction']:<22} "
                      f"{_fmt(r['m'])} {_fmt(r['m_step'])} {_fmt(r['m_half_step'])} {r['convergence']:9.2e} "
                      f"{_fmt(r['m_ref_path'])} {_fmt(r['m_literature'])}  {r['ref_side'] or '-'}")
     paths = [write_text(outdir / f"masses_{x}.dat", "\n".join(lines) + "\n")]
-    gaps = {k: v for k, v in edges.items() if k != "path_energies"}
+    gaps = {k: v for k, v in edges.items() if k not in ("path_energies", "vb_index")}
+    gaps["vb_band"] = edges["vb_index"] + 1
+    for key in ("vbm", "cbm"):
+        gaps[key] = {("band" if k == "slot" else k): (v + 1 if k == "slot" else v) for k, v in edges[key].items()}
     gaps.update(reference=ref, step=report["step"], literature=report["literature"])
     paths.append(write_text(outdir / f"gaps_{x}.json", json.dumps(gaps, indent=2, ensure_ascii=False) + "\n"))
     if sampler is not None:
@@ -355,18 +367,25 @@ def _plot(stem, report, sampler, title) -> list[Path]:
         e = report["edges"][key]
         k0 = np.asarray(e["kcart"])
         rows = [r for r in report["rows"] if r["edge"] == edge]
-        seen, lines = {}, {}
+        seen, lines, same_as = {}, {}, {}
         for r in rows:
-            c = colors[len(seen) % len(colors)] if r["direction"] not in seen else seen[r["direction"]]
-            seen[r["direction"]] = c
-            if r["direction"] not in lines:  # all bands along this line, once
+            d = r["direction"]
+            if d not in lines:  # all bands along this line, once
                 u = np.asarray(r["u"])
-                lines[r["direction"]] = sampler(k0[None, :] + t[:, None] * u[None, :])
-            band = lines[r["direction"]][:, r["slots"][-1]]
+                lines[d] = sampler(k0[None, :] + t[:, None] * u[None, :])
+                # a symmetry-equivalent direction ([100] and Γ→X = [010] of a cubic crystal) draws the same
+                # curves: drawn once, with both names in the legend
+                twin = next((o for o in seen if np.allclose(lines[o], lines[d], rtol=0, atol=1e-6)), None)
+                if twin is not None:
+                    same_as[d] = twin
+            if d in same_as:
+                continue
+            c = seen.setdefault(d, colors[len(seen) % len(colors)])
+            band = lines[d][:, r["slots"][-1]]
             ax.plot(t, 1e3 * (band - e["energy_eV"]), color=c, lw=1.3)
             ax.plot(t, 1e3 * HARTREE_EV * t**2 / (2 * r["m"]), color=c, lw=1.0, ls="--")
         for d, c in seen.items():
-            ax.plot([], [], color=c, label=d)
+            ax.plot([], [], color=c, label=" = ".join([d, *(a for a, o in same_as.items() if o == d)]))
         ax.plot([], [], color="0.3", ls="--", label="parabola t²/(2m*)")
         ax.set_xlabel(f"t (1/Bohr) along the direction from {e['label']}")
         ax.set_ylabel(f"E - E({edge}M) (meV)")

@@ -4,7 +4,7 @@ A fitting folder holds snapshots of the potential:
 
 - ``sepm train``: ``epoch_<N>_<Sym>Params.par`` (+ ``epoch_<N>_PPmodel.pth``) and the band tables
   ``epoch_<N>_bands_<X>.dat`` every ``plotEvery`` epochs; the cost history ``training_cost.dat``
-  (the validation cost of epoch N is the frame's cost);
+  (the cost after the step of epoch N is the frame's cost);
 - ``sepm mc``: ``iter_<N>_<Sym>Params.par`` (+ ``iter_<N>_PPmodel.pth``), the best state after N
   iterations, every ``writePerIter``; ``mc_cost.dat`` (best cost after iteration N). These have no
   band tables: the bands are recomputed from the snapshot, which needs the bundle.
@@ -41,7 +41,7 @@ log = logging.getLogger("sepm")
 
 #: Snapshot kinds: file prefix pattern, cost table, cost column, axis label.
 KINDS = {
-    "train": ("epoch", "training_cost.dat", "epoch", "validation_cost", "epoch"),
+    "train": ("epoch", "training_cost.dat", "epoch", "cost_after_step", "epoch"),
     "mc": ("iter", "mc_cost.dat", "iteration", "best_cost", "iteration"),
 }
 #: The state a run ends with, shown as the last frame when it comes after the last snapshot.
@@ -243,7 +243,7 @@ class MovieFigure:
         self.ax_pot.legend(fontsize=8)
         # cost history
         label = KINDS[kind][4]
-        cost_label = "validation cost" if kind == "train" else "best cost"
+        cost_label = "cost after the step" if kind == "train" else "best cost"
         axc = self.ax_cost
         if len(costs):
             axc.plot(costs[:, 0], costs[:, 1], "-", color="tab:gray", label=cost_label)

@@ -16,7 +16,7 @@ from ..errors import InputError
 log = logging.getLogger("sepm")
 
 COMMANDS = ("evaluate", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
-            "structure", "nanocrystal")
+            "cost", "structure", "nanocrystal")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,9 +17,9 @@ def _plot_bands(args) -> int:
     from ..analysis.bandplot import plot_band_files
     from ..errors import Defect, InputError
 
-    vb = args.vb_index or []
+    vb = [n - 1 for n in args.vb_band or []]  # band numbers are 1-based, the library's indices 0-based
     if len(vb) not in (0, 1, len(args.files)):
-        raise InputError(Defect(Path("--vb-index"), None, f"give one index for all files or one per file "
+        raise InputError(Defect(Path("--vb-band"), None, f"give one band for all files or one per file "
                                 f"({len(args.files)}), got {len(vb)}"))
     if args.labels and len(args.labels) > len(args.files):
         raise InputError(Defect(Path("--labels"), None, f"{len(args.labels)} labels for {len(args.files)} files"))
@@ -36,10 +36,11 @@ def _masses(args) -> int:
     from ..analysis.masses import DIRECTIONS, BandSampler, mass_report, write_mass_report
     from ..bands import system_hamiltonian
     from ..errors import Defect, InputError
+    from ..plotting import system_title
 
-    _, system, pp = system_and_potential(args)
-    if args.vb_index is not None and not 0 <= args.vb_index < system.nbands - 1:
-        raise InputError(Defect(Path("--vb-index"), None, f"{args.vb_index} out of range 0..{system.nbands - 2} "
+    bundle, system, pp = system_and_potential(args)
+    if args.vb_band is not None and not 1 <= args.vb_band < system.nbands:
+        raise InputError(Defect(Path("--vb-band"), None, f"{args.vb_band} out of range 1..{system.nbands - 1} "
                                 f"(nBands = {system.nbands} in input_{args.system}.par)"))
     if args.maxke:
         log.info("maxKE %g Ha instead of %g Ha from input_%d.par", args.maxke, system.maxke, system.index)
@@ -51,9 +52,11 @@ def _masses(args) -> int:
     log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), SOC %s", system.index, system.name, ham.basis.size,
              system.maxke, "on" if pp.soc else "off")
     sampler = BandSampler(ham, system.nbands)
-    report = mass_report(sampler, system, vb=args.vb_index, step=args.step, directions=directions,
+    vb = None if args.vb_band is None else args.vb_band - 1
+    report = mass_report(sampler, system, vb=vb, step=args.step, directions=directions,
                          literature=dict(args.ref_mass or []))
-    write_mass_report(args.outdir, report, sampler, title=f"{system.name}: band edges and effective masses")
+    write_mass_report(args.outdir, report, sampler,
+                      title=f"{system_title(system, bundle.path)}: band edges and effective masses")
     e = report["edges"]
     log.info("gap %.4f eV (%s, VBM at %s, CBM at %s), direct gap %.4f eV at %s; %d mass rows; %d band evaluations",
              e["gap_eV"], "direct" if e["is_direct"] else "indirect", e["vbm"]["label"], e["cbm"]["label"],
@@ -94,9 +97,10 @@ def register(sub) -> None:
                       help="energy window in eV (after alignment; default: every band)")
     plot.add_argument("--align", choices=("vbm", "none"), default="vbm",
                       help="vbm: each table's valence-band maximum at 0 eV (default); none: energies as in the files")
-    plot.add_argument("--vb-index", type=int, nargs="+", metavar="N",
-                      help="0-based band column of the valence-band top: one for all files or one per file (default: "
-                      "idxVB of the bundle, nelec of a QE XML, else the highest band gap of the table)")
+    plot.add_argument("--vb-band", type=int, nargs="+", metavar="N",
+                      help="band number of the valence-band top, 1-based like the E_N columns of band tables: one "
+                      "for all files or one per file (default: idxVB + 1 of the bundle, nelec of a QE XML, else the "
+                      "band below the highest gap of the table)")
     plot.add_argument("--title", default="", help="plot title")
     plot.set_defaults(func=_plot_bands)
 
@@ -112,14 +116,15 @@ def register(sub) -> None:
     add_system_potential_args(mass)
     mass.add_argument("--step", type=number_above(0.0), default=0.01, metavar="DK",
                       help="finite-difference step in 1/Bohr (default 0.01; h/2 and h/4 are used too)")
-    mass.add_argument("--vb-index", type=int, metavar="N",
-                      help="band slot of the valence-band top (default: idxVB of input_X.par, else the highest gap "
+    mass.add_argument("--vb-band", type=int, metavar="N",
+                      help="band number of the valence-band top, 1-based like E_N (default: idxVB + 1 of input_X.par, "
+                      "else the band below the highest gap "
                       "of the reference bands)")
     mass.add_argument("--direction", type=float, nargs=3, action="append", metavar=("H", "K", "L"),
                       help="an extra Cartesian direction (repeatable)")
     mass.add_argument("--ref-mass", type=_name_value, action="append", metavar="NAME=VALUE",
-                      help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB8, "
-                      "CB8[100] (edge, band slot, direction); repeatable")
+                      help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB9, "
+                      "CB9[100] (edge, band number, direction); repeatable")
     mass.add_argument("--maxke", type=number_above(0.0), metavar="E",
                       help="cutoff in Hartree instead of input_X.par's maxKE")
     mass.set_defaults(func=_masses)

@@ -17,12 +17,15 @@ def _decompose(args) -> int:
     from ..errors import Defect, InputError
 
     _, system, pp = system_and_potential(args)
-    for flag, values, n in (("--kpoint", args.kpoint, len(system.kpoints)), ("--band", args.band, system.nbands)):
-        bad = [v for v in values or [] if not 0 <= v < n]
+    # k-point indices are 0-based (kidx), band numbers 1-based (E_N)
+    for flag, values, lo, n in (("--kpoint", args.kpoint, 0, len(system.kpoints)),
+                                ("--band", args.band, 1, system.nbands)):
+        bad = [v for v in values or [] if not lo <= v < n + lo]
         if bad:
-            raise InputError(Defect(Path(flag), None, f"{bad[0]} out of range 0..{n - 1} (system {system.index})"))
+            raise InputError(Defect(Path(flag), None, f"{bad[0]} out of range {lo}..{n - 1 + lo} "
+                                    f"(system {system.index})"))
     kfrac = system.kpoints[args.kpoint] if args.kpoint else system.kpoints[:1]
-    slots = args.band or list(range(system.nbands))
+    slots = [b - 1 for b in args.band] if args.band else list(range(system.nbands))
     ham = system_hamiltonian(system, pp)
     rows = decompose(ham, kfrac, slots)
     out = Path(args.outdir)
@@ -39,7 +42,8 @@ def register(sub) -> None:
                          "bands (plot_SOC_NL_T_Vloc): decomposition.dat (the parts add up to E), a bar plot "
                          "decomposition.png/.pdf and heat maps of the term matrices H_blocks.png/.pdf.")
     add_system_potential_args(dec)
-    dec.add_argument("--kpoint", type=int, action="append", metavar="I", help="k-point index (repeatable; default 0)")
-    dec.add_argument("--band", type=int, action="append", metavar="B",
-                     help="band slot as in the band tables (repeatable; default all nBands)")
+    dec.add_argument("--kpoint", type=int, action="append", metavar="I",
+                     help="k-point index, 0-based like the kidx column (repeatable; default 0)")
+    dec.add_argument("--band", type=int, action="append", metavar="N",
+                     help="band number, 1-based like the E_N columns of the band tables (repeatable; default all)")
     dec.set_defaults(func=_decompose)

@@ -10,18 +10,21 @@ log = logging.getLogger("sepm")
 
 
 def _bands(args) -> int:
+    from pathlib import Path
+
     from ..evaluate import evaluate_bundle
 
     pp = potential_arg(args, args.device)
+    name = f"{args.prefix.rstrip('_') or 'fitted'} potential ({Path(args.potential).name})" if args.potential else None
     if args.pot_dir:
         from ..io import read_bundle
         from ..nanocrystal.radial import library_pseudopotential
 
         pp = library_pseudopotential(args.pot_dir, read_bundle(args.bundle), args.device)
+        name = f"real-space library ({Path(args.pot_dir).name})"
         log.info("potential: the real-space library %s (pot<Sym>.par, back-transformed to v(q); no long-range "
                  "tail)", args.pot_dir)
-    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp,
-                              device=args.device,
+    results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device, name=name,
                               memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
                               kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
     for r in results:

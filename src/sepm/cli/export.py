@@ -12,7 +12,8 @@ log = logging.getLogger("sepm")
 def _export(args) -> int:
     from pathlib import Path
 
-    from ..export import export_realspace, plot_potentials, write_qspace_table
+    from ..analysis.potential_plot import plot_final_potential
+    from ..export import export_realspace, write_qspace_table
     from ..fitting.potential_files import load_potential
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
@@ -25,7 +26,8 @@ def _export(args) -> int:
     write_qspace_table(out / f"{name}_qSpace_pot.dat", vq, pp.species, qmax=args.qmax_table)
     result = export_realspace(out / f"{name}_pot.dat", vq, pp.species, rmax=args.rmax, nr=args.nr,
                               convergence_stem=out / f"{name}_pot_convergence")
-    plot_potentials(out / f"{name}_plotPP", vq, pp.species, title=f"{name} local potential (incl. long-range tail)")
+    plot_final_potential(out / f"{name}_plotPP", pp, result["path"], result["qmax"], result["nq"],
+                         title=f"{name} local potential of {args.fitdir}")
     log.info("real-space potential: qmax %g 1/Bohr, %d nodes, max change %.2e Hartree (converged: %s)",
              result["qmax"], result["nq"], result["max_change"], result.get("converged"))
     export_client_files(args, pp)

@@ -52,5 +52,5 @@ def convert(outdir, *, qe_xml, prior, maxke: float, nbands: int | None = None, q
                            name=name or "".join(sorted(set(structure.species))), nn_config=nn_config,
                            source=str(source))
     bundle = read_bundle(outdir, require_reference=True)
-    summary.update(source=str(source), notices=bundle.notices)
+    summary.update(source=str(source), notices=bundle.notices + bundle.config_notices())
     return summary

@@ -425,7 +425,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
                          "stage's objective)", si + 1, stage.source, si, stage_start)
             if start is None:
                 start = {"cost": engine.best_cost, "rmse_meV": [1e3 * r for r in engine.problem.rmse()]}
-                log.info("start cost %.6g, RMSE %s meV", start["cost"],
+                log.info("start of the Monte Carlo run, %s: cost %.6g, RMSE %s meV",
+                         setup.start_name(prior["record"]["strategy"]), start["cost"],
                          ", ".join(f"{r:.1f}" for r in start["rmse_meV"]))
         for it in range(it0, stage.total_iter):
             if stop_after is not None and done >= stop_after:

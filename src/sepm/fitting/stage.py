@@ -23,7 +23,7 @@ from ..io.nnconfig import apply_overrides
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
 from ..output import write_table, write_text
-from ..plotting import plot_bands
+from ..plotting import plot_bands, system_title
 from ..pseudopotential import Pseudopotential
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
@@ -49,9 +49,10 @@ class FitSetup:
     def __init__(self, bundle_dir, overrides=(), init_params: tuple | None = None, device="cpu"):
         # a Bundle object (with its effective config) is accepted too: k-point worker replicas (parallel.py)
         self.bundle = bundle_dir if isinstance(bundle_dir, Bundle) else read_bundle(bundle_dir)
-        for notice in self.bundle.notices:
-            log.info("notice: %s", notice)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
+        set_keys = [item.partition("=")[0].strip() for item in overrides]
+        for notice in self.bundle.notices + self.bundle.config_notices(cfg, set_keys):
+            log.info("notice: %s", notice)
         self.bundle.config = cfg
         self.device = torch.device(device)
         species = self.bundle.species
@@ -100,6 +101,13 @@ class FitSetup:
         return lambda q: zunger(q, params.to(q.device))
 
     # -- outputs ----------------------------------------------------------------------------------
+    def start_name(self, strategy: str) -> str:
+        """What the stage starts from, e.g. "network prior (fit to Zunger form)", to tell it from the bundle's
+        analytic potential that ``sepm bands`` evaluates (results/<m>/bands/)."""
+        if isinstance(self.model, ZeroFunction):
+            return f"starting coefficients ({self.params_origin})"
+        return f"network prior ({strategy})"
+
     def write_bands(self, outdir: Path, stem: str, title: str) -> list[float]:
         """Band tables and plots of the current potential for every system; returns RMSE (eV) per system."""
         rmses = []
@@ -116,8 +124,8 @@ class FitSetup:
                             np.column_stack([np.arange(len(distance)), distance, bands.numpy()]),
                             [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
                 plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands.numpy(), spec.kpoints, spec.ref_bands,
-                           title=f"{spec.name}: {title} (RMSE {1e3 * rmse:.1f} meV)", labels=spec.klabels,
-                           lattice=spec.lattice)
+                           title=f"{system_title(spec, self.bundle.path)}: {title}, RMSE {1e3 * rmse:.1f} meV",
+                           labels=spec.klabels, lattice=spec.lattice)
         return rmses
 
     def plot_potential(self, stem, title: str):
@@ -187,11 +195,13 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     setup.model.eval()
     stem = "initZunger" if prior["record"]["strategy"] == "fit to Zunger form" else "oldFunc"
     start = problem.evaluate()
-    start_rmse = setup.write_bands(outdir, stem, "initial potential")
-    setup.plot_potential(outdir / f"{stem}_plotPP", "initial potential")
-    log.info("initial cost %.6g (bands %s), RMSE %s meV", start.total, start.bands,
+    start_name = setup.start_name(prior["record"]["strategy"])
+    start_rmse = setup.write_bands(outdir, stem, start_name)
+    setup.plot_potential(outdir / f"{stem}_plotPP", start_name)
+    log.info("start of training, %s: cost %.6g (bands %s), RMSE %s meV", start_name, start.total, start.bands,
              ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
-    summary = {"initialization": prior["record"], "start_cost": start.total, "start_rmse_meV": [1e3 * r for r in start_rmse]}
+    summary = {"initialization": prior["record"], "start_potential": start_name, "start_cost": start.total,
+               "start_rmse_meV": [1e3 * r for r in start_rmse]}
     settings = TrainSettings.from_config(cfg)
     if settings.epochs > 0:
         def on_checkpoint(epoch, prefix):
@@ -220,6 +230,6 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     summary.update(final_cost=end.total, final_bands_cost=end.bands, final_rmse_meV=[1e3 * r for r in end_rmse],
                    deformation_potentials=end.deformation_potentials,
                    final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
-    log.info("final cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
+    log.info("final potential: cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
     write_text(outdir / "fit_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     return summary

@@ -1,13 +1,17 @@
 """Gradient training (max_num_epochs > 0, mc_bool = 0).
 
 One epoch = one optimizer step on the full objective (``FitProblem``), then an evaluation of the
-validation cost in eval mode (no dropout, BatchNorm running statistics). ExponentialLR steps every
-``schedulerStep`` epochs; ``perturbEvery`` adds a random kick (relative Gaussian noise); ``patience``
-stops when the validation cost has not improved for that many epochs. The complete training state
-(model, coefficients, optimizer, scheduler, random generator, history) is written atomically to
-``train_state.pth`` after every epoch, so a killed run resumes where it stopped and reaches the
-same final loss as an uninterrupted one. Every ``plotEvery`` epochs ``epoch_<N>_*`` checkpoints are
-written (model, optimizer state, coefficients, band tables, plotBS, plotPP).
+cost at the updated parameters in eval mode (no dropout, BatchNorm running statistics). The
+``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was taken of, in
+training mode) and ``cost_after_step`` (that evaluation: the next epoch's training cost, exactly so
+for a model without dropout or BatchNorm). It is not a validation on held-out data: the bundle format
+has no held-out systems or k-points, and every cost is over the whole objective. ExponentialLR steps
+every ``schedulerStep`` epochs; ``perturbEvery`` adds a random kick (relative Gaussian noise);
+``patience`` stops when the cost after a step has not improved for that many epochs. The complete
+training state (model, coefficients, optimizer, scheduler, random generator, history) is written
+atomically to ``train_state.pth`` after every epoch, so a killed run resumes where it stopped and
+reaches the same final loss as an uninterrupted one. Every ``plotEvery`` epochs ``epoch_<N>_*``
+checkpoints are written (model, optimizer state, coefficients, band tables, plotBS, plotPP).
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         torch.set_rng_state(state["rng"])
         history = state["history"].tolist()
         best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
-        log.info("resuming training from %s at epoch %d (best validation cost %.6g)", state_path, start, best)
+        log.info("resuming training from %s at epoch %d (lowest cost after a step %.6g)", state_path, start, best)
     else:
         torch.manual_seed(settings.seed)  # dropout draws: a run is reproducible from its seed
     if start == 0 and optimizer_state is not None:
@@ -139,13 +143,13 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             scheduler.step()
         for m in modules.values():
             m.eval()
-        validation = problem.evaluate().total
-        history.append([epoch, train_cost, validation, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
-        if validation < best:
-            best, since_best = validation, 0
+        after = problem.evaluate().total
+        history.append([epoch, train_cost, after, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
+        if after < best:
+            best, since_best = after, 0
         else:
             since_best += 1
-        bar.set_postfix(train=f"{train_cost:.4g}", val=f"{validation:.4g}")
+        bar.set_postfix(train=f"{train_cost:.4g}", after=f"{after:.4g}")
         _save_state(state_path, {
             "epoch": epoch, "modules": {n: m.state_dict() for n, m in modules.items()},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -155,13 +159,13 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         if settings.plot_every > 0 and epoch % settings.plot_every == 0:
             _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
         if settings.patience > 0 and since_best >= settings.patience:
-            stopped = f"patience: no improvement of the validation cost in {settings.patience} epochs"
+            stopped = f"patience: no improvement of the cost after a step in {settings.patience} epochs"
             break
         if stop_after is not None and epoch >= stop_after:
             stopped = f"stopped after epoch {epoch} on request"
             break
     bar.close()
-    log.info("training ended at epoch %d (%s); best validation cost %.6g", history[-1][0] if history else start,
+    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", history[-1][0] if history else start,
              stopped, best)
     return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer}
 
@@ -175,8 +179,10 @@ def _perturb(params, seed: int, epoch: int):
 
 
 def _write_cost(outdir: Path, history):
-    write_table(outdir / "training_cost.dat", ["epoch", "training_cost", "validation_cost", "lr", "seconds"], history,
-                header_lines=["cost = weighted band loss (eV^2) + deformation potentials + penalties"], fmt="%.10g")
+    write_table(outdir / "training_cost.dat", ["epoch", "training_cost", "cost_after_step", "lr", "seconds"], history,
+                header_lines=["cost = weighted band loss (eV^2) + deformation potentials + penalties",
+                              "training_cost: before the epoch's optimizer step (training mode); cost_after_step: "
+                              "after it (eval mode), i.e. the next epoch's; no held-out data"], fmt="%.10g")
 
 
 def _epoch_checkpoint(outdir: Path, epoch: int, modules: dict, optimizer, on_checkpoint):

@@ -130,7 +130,24 @@ class Bundle:
     species: list[str]
     params: dict[str, np.ndarray]
     optional_files: dict = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # about the files; see also config_notices()
+    config_keys: frozenset[str] | None = None  # the keys NN_config.par sets (None: no NN_config.par)
+
+    def config_notices(self, config: dict | None = None, set_keys=()) -> list[str]:
+        """Notices about the effective configuration ``config`` (default: the bundle's own): the defaults
+        taken by keys that neither NN_config.par nor ``set_keys`` (e.g. the keys of --set overrides)
+        gives, and a missing PPmodel. Empty without an NN_config.par (a file notice says so)."""
+        if self.config_keys is None:
+            return []
+        config = self.config if config is None else config
+        given = self.config_keys | set(set_keys)
+        taken = [f"{k} = {v if not isinstance(v, bool) else int(v)}"
+                 for k, v in NN_CONFIG_DEFAULTS.items() if k not in given]
+        notices = [f"{self.path.name}/NN_config.par: defaults taken: {', '.join(taken)}"] if taken else []
+        if "PPmodel" not in config:
+            notices.append(f"{self.path.name}/NN_config.par: no PPmodel given (needed only by stages that build "
+                           "a network)")
+        return notices
 
 
 # ----------------------------------------------------------------------------------------- system_X
@@ -359,14 +376,8 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
     if cfg_path.is_file():
         config, cfg_lines = read_nn_config(cfg_path, defects)
         nsys = config.get("nSystem") if "nSystem" in config and config["nSystem"] >= 1 else n_files
-        taken = [f"{k} = {v if not isinstance(v, bool) else int(v)}"
-                 for k, v in NN_CONFIG_DEFAULTS.items() if k not in cfg_lines]
-        if taken:
-            notices.append(f"{name}/NN_config.par: defaults taken: {', '.join(taken)}")
-        if "PPmodel" not in config:
-            notices.append(f"{name}/NN_config.par: no PPmodel given (needed only by stages that build a network)")
     else:
-        config, cfg_lines = dict(NN_CONFIG_DEFAULTS), {}
+        config, cfg_lines = dict(NN_CONFIG_DEFAULTS), None
         nsys = n_files
         config["nSystem"] = nsys
         if nsys == 0:
@@ -413,7 +424,8 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
     if defects:
         raise InputError(defects)
     return Bundle(path=root, config=config, systems=systems, species=species, params=params,
-                  optional_files=optional, notices=notices)
+                  optional_files=optional, notices=notices,
+                  config_keys=None if cfg_lines is None else frozenset(cfg_lines))
 
 
 def _optional_files(root: Path, used: dict, defects: list[Defect], notices: list[str]) -> dict:
