@@ -85,18 +85,16 @@ def ritz_in_h(H, X: torch.Tensor):
 
 
 def folded_lobpcg(H, sigma: float, n_want: int, n_guard: int = 4, tol: float = TOL, max_iter: int = 2000,
-                  shift: float = SHIFT, X0: torch.Tensor | None = None, seed: int = 0, progress=None) -> Levels:
+                  shift: float = SHIFT, seed: int = 0, progress=None) -> Levels:
     """The ``n_want`` states of ``H`` nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
     more when the last one is degenerate (the whole multiplet is returned).
 
-    ``n_guard`` extra vectors speed convergence and are not required to converge; ``X0`` (rows) seeds
-    the block (e.g. states of a neighbouring calculation), padded with smooth random vectors.
+    ``n_guard`` extra vectors speed convergence and are not required to converge; the block starts from
+    smooth random vectors (``seed``). ``progress(iteration, energies, residuals)`` is called every iteration.
     """
     m = n_want + n_guard
     start = H.applications
     X = H.smooth_random(m, seed)
-    if X0 is not None:
-        X[: min(m, len(X0))] = X0[:m].to(X)
     sigma = float(sigma)
 
     def fold(Y):
