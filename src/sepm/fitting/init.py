@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..models import ZeroFunction, init_strategy_name
-from ..models.network import load_state_dict_compat
+from ..models.checkpoint import load_model_checkpoint, read_checkpoint
 from ..potentials.zunger import zunger
 
 log = logging.getLogger("sepm")
@@ -68,12 +68,13 @@ def initialize(model, bundle, params, init_model: Path | None = None, init_optim
                 "details": "no network; the Wang-Zunger coefficients are the local potential"}
     model_file = init_model or bundle.optional_files.get("init_PPmodel")
     if model_file is not None:
-        load_state_dict_compat(model, torch.load(model_file, weights_only=True))
+        load_model_checkpoint(model, model_file)
         record = {"strategy": "checkpoint reuse", "model_file": str(model_file)}
         opt_file = init_optimizer or (bundle.optional_files.get("init_AdamState") if init_model is None else None)
         if opt_file is not None:
             record["optimizer_file"] = str(opt_file)
-            record["optimizer_state"] = torch.load(opt_file, weights_only=True)
+            device = next(model.parameters()).device
+            record["optimizer_state"] = read_checkpoint(opt_file, device, "optimizer state")
         return record
     epochs = int(cfg.get("init_Zunger_num_epochs", 0))
     fit_args = dict(optimizer=str(cfg.get("init_Zunger_optimizer", "adam")),

@@ -91,6 +91,7 @@ from tqdm import tqdm
 from ..errors import Defect, InputError
 from ..io.parfile import read_beta_schedule, read_mc_options, read_param_steps
 from ..models import ZeroFunction
+from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from .stage import FitSetup, run_prior
@@ -328,7 +329,7 @@ class ReplicaExchange:
         self.best_cost = float(state["best_cost"])
         self.accepted, self.tried = state["accepted"].clone(), state["tried"].clone()
         self.ex_accepted, self.ex_tried = state["ex_accepted"].clone(), state["ex_tried"].clone()
-        self.gen.set_state(state["rng"])
+        self.gen.set_state(state["rng"].cpu())
 
 
 def _record(stage: Stage, ignored: list, stage_start: float, engine: ReplicaExchange) -> dict:
@@ -387,7 +388,7 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     state_path = outdir / CHECKPOINT
     ckpt = None
     if state_path.is_file():
-        ckpt = torch.load(state_path, weights_only=True)
+        ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint")
         if [tuple(v) for v in ckpt["layout"]] != engine.layout:
             raise InputError(Defect(state_path, None, "does not match this configuration (other trainable entries "
                                     "or network); remove it or use another output folder"))

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import Defect, InputError
 from ..models import ZeroFunction, build_model
-from ..models.network import load_state_dict_compat
+from ..models.checkpoint import load_model_checkpoint
 from ..output import atomic_path, write_text
 from ..pseudopotential import Pseudopotential
 from .params_files import read_params, write_params
@@ -54,9 +54,10 @@ def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudo
     cfg = json.loads(cfg_path.read_text())
     species = cfg["species"]
     model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+    model = model.to(device)
     if not isinstance(model, ZeroFunction):
-        load_state_dict_compat(model, torch.load(folder / f"{prefix}PPmodel.pth", weights_only=True))
-    model = model.to(device).eval()
+        load_model_checkpoint(model, folder / f"{prefix}PPmodel.pth")
+    model = model.eval()
     params = torch.as_tensor(read_params(folder, prefix, species), device=device)
     sobool = bool(cfg.get("SObool", False))
     pp = Pseudopotential(tuple(species), params, local=network_form_factor(model), soc=sobool, nonlocal_=sobool,

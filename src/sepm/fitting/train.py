@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table
 
 log = logging.getLogger("sepm")
@@ -90,7 +91,8 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
     history, best, since_best, start = [], float("inf"), 0, 0
     state_path = outdir / STATE_FILE
-    state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
+    device = params[0].device
+    state = read_checkpoint(state_path, device, "training state") if resume and state_path.is_file() else None
     if state is not None and state.get("fingerprint", "") != fingerprint:
         log.info("%s was written for another configuration or initialization; starting afresh", state_path)
         state = None
@@ -99,7 +101,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         history = state["history"].tolist()
         best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
         log.info("resuming training from %s at epoch %d (best validation cost %.6g)", state_path, start, best)
