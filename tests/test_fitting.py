@@ -127,8 +127,9 @@ def test_patience_stops_early(tmp_path):
 @pytest.mark.parametrize("config,strategy", [
     ({"PPmodel": "ZeroFunction"}, "analytic only (ZeroFunction)"),
     ({"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0,
-      "init_Zunger_num_epochs": 200, "init_Zunger_optimizer_lr": 0.05}, "fit to Zunger form"),
-    ({"PPmodel": "Net_relu_HeInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "He/Kaiming"),
+      "init_Zunger_num_epochs": 600, "init_Zunger_optimizer_lr": 0.05}, "fit to Zunger form"),
+    ({"PPmodel": "Net_relu_HeInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0},
+     "He/Kaiming (uniform)"),
     ({"PPmodel": "Net_celu_RandInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "RandInit"),
 ])
 def test_initialization_strategy_is_recorded(tmp_path, config, strategy):
@@ -179,7 +180,7 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
     for shift in (0.0, 1.3):
         folder = small_gaas(tmp_path / f"s{shift}", reference=reference + shift + np.linspace(0, 0.2, 16),
                             config={"trainable_params": ["a0", "a3"]})
-        (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_bIdx = 7\n")
+        (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_perK_bIdx = 7\n")
         setup = FitSetup(folder)
         losses.append(setup.build_problem().evaluate().total)
     assert losses[1] == pytest.approx(losses[0], rel=1e-12)
@@ -188,7 +189,7 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
                         config={"max_num_epochs": 60, "optimizer": "adam", "optimizer_lr": 0.05,
                                 "trainable_params": ["a0"]},
                         params={"Ga": [50.77526879 * 1.03, 2.29527553, 3.72038796, 0.5916358, 0.79710125]})
-    (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_bIdx = 7\n")
+    (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_perK_bIdx = 7\n")
     summary = run_fit(folder, tmp_path / "out")
     assert summary["final_cost"] < 0.02 * summary["start_cost"]
     assert summary["final_params"]["Ga"][0] == pytest.approx(50.77526879, rel=2e-3)

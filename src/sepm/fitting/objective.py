@@ -7,8 +7,11 @@ total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band l
       + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
 
 with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
-penalize_starting). Relative-energy mode (relE_bIdx = r) compares E[k,b] - E[k,r] with the same
-difference of the reference. A deformation-potential row compares the gap E(kCB,bCB) - E(kVB,bVB)
+penalize_starting). Relative-energy modes (:mod:`sepm.losses`): NN_config ``relE_bIdx = r`` compares
+E[k,b] - E[0,r] (band r at the first k-point, DeepPseudopot's) with the same difference of the
+reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first mode every k-point's
+loss depends on E[0,r]; the per-k-point and worker modes add that dependence exactly (one extra
+backward through k-point 0 per system and share). A deformation-potential row compares the gap E(kCB,bCB) - E(kVB,bVB)
 of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
 D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
 
@@ -76,6 +79,7 @@ class FitProblem:
         self.device = torch.device(device)
         self.memory_limit_gb = memory_limit_gb
         cfg = bundle.config
+        self.first_k_band = None if cfg.get("relE_bIdx") is None else int(cfg["relE_bIdx"])
         self.penalties = {k: float(cfg.get(k, 0.0)) for k in
                           ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda")}
         self.targets = []
@@ -140,10 +144,42 @@ class FitProblem:
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
                              self.memory_limit_gb)
 
-    def _band_loss(self, x: int, kslice=slice(None)) -> torch.Tensor:
+    def _band_loss(self, x: int, kslice=slice(None), e0=None) -> torch.Tensor:
+        """Band loss of system x on ``kslice``; ``e0``: E[0, relE_bIdx] to use (else computed, with its graph)."""
         t = self.targets[x]
-        return band_loss(self.bands(x, kslice), t.reference[kslice], t.kweights[kslice], t.band_weights,
-                         t.spec.relative_band)
+        bands, shift = self.bands(x, kslice), None
+        if self.first_k_band is not None:
+            r = self.first_k_band
+            if e0 is None:
+                e0 = bands[0, r] if (kslice.start or 0) == 0 else self.bands(x, slice(0, 1))[0, r]
+            shift = (e0, t.reference[0, r])
+        return band_loss(bands, t.reference[kslice], t.kweights[kslice], t.band_weights, t.spec.relative_band, shift)
+
+    def accumulate_per_k(self, x: int, kpoints=None) -> float:
+        """Per-k-point gradient accumulation of system x's band loss over ``kpoints`` (default all).
+
+        In the first-k-point relative mode E[0,r] enters every k's loss as a detached leaf whose gradient
+        is collected, then pushed through k-point 0 in one extra backward: the exact full-batch gradient."""
+        t = self.targets[x]
+        if t.reference is None:
+            return 0.0
+        kpoints = range(len(t.spec.kpoints)) if kpoints is None else kpoints
+        leaf = None
+        if self.first_k_band is not None and any(k > 0 for k in kpoints):
+            with torch.no_grad():
+                self.refresh()
+                leaf = self.bands(x, slice(0, 1))[0, self.first_k_band].clone()
+            leaf.requires_grad_(True)
+        total = 0.0
+        for k in kpoints:
+            self.refresh()
+            loss = self._band_loss(x, slice(k, k + 1), None if k == 0 else leaf)
+            loss.backward()
+            total += float(loss.detach())
+        if leaf is not None and leaf.grad is not None:
+            self.refresh()
+            (self.bands(x, slice(0, 1))[0, self.first_k_band] * leaf.grad).backward()
+        return total
 
     def deformation_potentials(self) -> list[tuple[torch.Tensor, float, float]]:
         """(D computed, D reference, weight) for every row of every system that fits them."""
@@ -188,7 +224,7 @@ class FitProblem:
             return evaluate(self, backward, separate_kpoints)
         with torch.set_grad_enabled(backward):
             if backward and separate_kpoints:
-                band_parts = [self._accumulate_per_k(x) for x in range(len(self.targets))]
+                band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]
                 self.refresh()
                 defpot, penalty, rows = self._system_terms()
                 system_level = defpot + penalty
@@ -206,18 +242,6 @@ class FitProblem:
                 band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
         return LossParts(total, band_parts, float(defpot.detach()), float(penalty.detach()),
                          [(float(d.detach()), ref, w) for d, ref, w in rows])
-
-    def _accumulate_per_k(self, x: int) -> float:
-        t = self.targets[x]
-        if t.reference is None:
-            return 0.0
-        total = 0.0
-        for k in range(len(t.spec.kpoints)):
-            self.refresh()
-            loss = self._band_loss(x, slice(k, k + 1))
-            loss.backward()
-            total += float(loss.detach())
-        return total
 
     def rmse(self) -> list[float]:
         """Unweighted RMSE (eV) per system over entries with nonzero weight (no gradient)."""
