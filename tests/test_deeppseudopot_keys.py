@@ -190,3 +190,43 @@ def test_optimizer_keys_reach_torch(tmp_path):
     assert make_optimizer("adam", p, 0.1, {"adam_beta1": 0.8, "adam_beta2": 0.95}).param_groups[0]["betas"] == (0.8, 0.95)
     assert make_optimizer("sgd", p, 0.1, {"sgd_momentum": 0.7}).param_groups[0]["momentum"] == 0.7
     assert make_optimizer("adam", p, 0.1, {}).param_groups[0]["betas"] == (0.9, 0.999)
+
+
+def test_smooth_reorder_follows_bands_through_a_crossing():
+    from sepm.fitting.reorder import smooth_order
+
+    k = np.linspace(0.0, 1.0, 21)
+    rising, falling = -1.0 + 2.0 * k, 1.0 - 2.0 * k + 0.3 * k**2  # two Kramers pairs crossing near k = 0.5
+    smooth = np.stack([rising, rising, falling, falling], axis=1)
+    sorted_levels = torch.as_tensor(np.sort(smooth, axis=1))
+    perm = smooth_order(sorted_levels)
+    reordered = torch.gather(sorted_levels, 1, perm).numpy()
+    np.testing.assert_allclose(reordered, smooth, atol=1e-12)
+    assert not np.allclose(sorted_levels.numpy(), smooth)  # sorting alone swaps them
+    # per k-point: predicted from a previous iteration's bands; the first four k-points keep their order
+    rows = [2, 12, 13]
+    perm_k = smooth_order(sorted_levels[rows], previous=torch.as_tensor(smooth), rows=rows)
+    np.testing.assert_allclose(torch.gather(sorted_levels[rows], 1, perm_k).numpy(), smooth[rows], atol=1e-12)
+
+
+@pytest.mark.parametrize("separate", [0, 1])
+def test_smooth_reorder_reorders_training_losses_only(tmp_path, separate):
+    folder = small_gaas(tmp_path, kstride=6, config={**NET, "SObool": 0, "smooth_reorder": 1,
+                                                     "separateKptGrad": separate})
+    setup = FitSetup(folder)
+    problem = setup.build_problem()
+    validation = problem.evaluate().total
+    first = problem.evaluate(backward=True, separate_kpoints=bool(separate)).total
+    second = problem.evaluate(backward=True, separate_kpoints=bool(separate)).total
+    t = problem.targets[0]
+    assert t.reordered is not None and t.reordering is None
+    with torch.no_grad():
+        from sepm.losses import band_loss
+
+        again = float(band_loss(t.reordered, t.reference, t.kweights, t.band_weights))
+    assert second == pytest.approx(again, rel=1e-12)
+    with torch.no_grad():
+        setup.refresh()
+        plain = problem.bands(0)
+    torch.testing.assert_close(t.reordered.sort(1).values, plain.sort(1).values, rtol=0, atol=1e-12)  # a permutation
+    assert problem.evaluate().total == pytest.approx(validation, rel=1e-12) and np.isfinite(first)
