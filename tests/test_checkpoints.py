@@ -10,7 +10,7 @@ from sepm.models import build_model
 from sepm.models.checkpoint import load_model_checkpoint, read_checkpoint
 
 DATA = Path(__file__).parent / "data" / "deeppseudopot"
-CUDA_SAVED = DATA / "epoch_199_PPmodel.pth"  # DeepPseudopot test_ham/epoch_199_PPmodel.pth, saved on a GPU
+CUDA_SAVED = DATA / "test_ham_cdse_epoch199" / "epoch_199_PPmodel.pth"  # DeepPseudopot test_ham/epoch_199_PPmodel.pth, saved on a GPU
 
 
 def test_cuda_saved_checkpoint_needs_the_device_map():

@@ -81,7 +81,8 @@ def system_hamiltonian(system, pseudopotential: Pseudopotential, device="cpu", s
     if scale != 1.0:
         crystal = crystal.scaled(scale)
     miller = None if reference_basis is None else reference_basis.miller
-    basis = PlaneWaveBasis(crystal, system.maxke, device=device, miller=miller)
+    basis = PlaneWaveBasis(crystal, system.maxke, device=device, miller=miller,
+                           deeppseudopot_box=getattr(system, "deeppseudopot_basis", False))
     return Hamiltonian(basis, pseudopotential, trace_strain=scale**3 - 1.0)
 
 

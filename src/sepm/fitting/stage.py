@@ -54,6 +54,8 @@ class FitSetup:
             log.info("notice: %s", notice)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
         self.bundle.config = cfg
+        for spec in self.bundle.systems:
+            spec.deeppseudopot_basis = bool(cfg.get("deeppseudopot_basis", False))
         for notice in config_notices(cfg):
             log.info("notice: %s", notice)
         PROFILER.configure(runtime=bool(cfg.get("runtime_flag")), memory=bool(cfg.get("memory_flag")))
@@ -89,7 +91,23 @@ class FitSetup:
                                   nonlocal_=sobool, lr_gamma=float(cfg.get("LRgamma", 0.2)),
                                   long_range=long_range_default(local, cfg), recompute=bool(cfg.get("checkpoint")))
         self._log_long_range(stoichiometry(self.bundle), trainable)
+        self._log_basis_box()
         self.problem = None
+
+    def _log_basis_box(self):
+        """A notice where DeepPseudopot's plane-wave search box would drop plane waves of the sphere."""
+        from ..basis import sphere_miller_indices
+        from ..crystal import Crystal
+
+        for spec in self.bundle.systems:
+            crystal = Crystal.from_system(spec, species=self.bundle.species)
+            full = len(sphere_miller_indices(crystal.reciprocal, crystal.lattice, spec.maxke))
+            box = len(sphere_miller_indices(crystal.reciprocal, crystal.lattice, spec.maxke, True))
+            if box != full:
+                used = "used here (deeppseudopot_basis = 1)" if spec.deeppseudopot_basis else \
+                    "sepm keeps the whole sphere; deeppseudopot_basis = 1 reproduces the original's numbers"
+                log.info("notice: system %d: DeepPseudopot's plane-wave search box keeps %d of the %d plane waves "
+                         "below maxKE = %g Ha in this cell; %s", spec.index, box, full, spec.maxke, used)
 
     def _log_long_range(self, stoich: np.ndarray, trainable: list[str]):
         """Whether the a4 tail is used, and a notice for every system whose a4 sum is not zero."""

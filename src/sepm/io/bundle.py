@@ -108,6 +108,7 @@ class SystemSpec:
     order_matrix: np.ndarray | None
     defpot_rows: np.ndarray | None
     klabels: dict[int, str] = field(default_factory=dict)  # '# name' comments of kpoints_X.par rows
+    deeppseudopot_basis: bool = False  # NN_config deeppseudopot_basis: DeepPseudopot's Miller-index box
 
     @property
     def lattice(self) -> np.ndarray:
@@ -392,6 +393,8 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
             if all(p != root / f"system_{x}.par" for p, _ in used.get(sym, [])):
                 used.setdefault(sym, []).append((root / f"system_{x}.par", line))
     species = sorted(used)
+    for spec in systems:
+        spec.deeppseudopot_basis = bool(config.get("deeppseudopot_basis", False))
     rel = config.get("relE_bIdx")
     too_high = [s.index for s in systems if rel is not None and s.nbands and rel >= s.nbands]
     if too_high:

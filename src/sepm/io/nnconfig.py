@@ -79,6 +79,8 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "adam_beta2": "float",
     # sepm extension: the long-range a4 tail on top of a network potential (DeepPseudopot: never)
     "network_long_range": "bool",
+    # sepm compatibility switch: DeepPseudopot's plane-wave search box (cuts the sphere in non-cubic cells)
+    "deeppseudopot_basis": "bool",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
