@@ -230,3 +230,42 @@ def test_smooth_reorder_reorders_training_losses_only(tmp_path, separate):
         plain = problem.bands(0)
     torch.testing.assert_close(t.reordered.sort(1).values, plain.sort(1).values, rtol=0, atol=1e-12)  # a permutation
     assert problem.evaluate().total == pytest.approx(validation, rel=1e-12) and np.isfinite(first)
+
+
+@pytest.mark.parametrize("mode", [1, 2, 3, 4])
+def test_mc_perturb_modes(mode):
+    from sepm.fitting.perturb_modes import perturb
+
+    gen = torch.Generator().manual_seed(mode)
+    x = torch.cat([torch.tensor([50.0, -40.0, 0.001, -0.005, 1.0, -2.0, 3.0, 0.5], dtype=torch.float64),
+                   torch.tensor([0.2, 0.3, 7.0], dtype=torch.float64)])  # 8 weights, then a5, a6 and a "a0"
+    network, coupling, p = [slice(0, 8)], torch.tensor([8, 9]), 0.1
+    moved = [perturb(x, mode, p, network, coupling, gen) for _ in range(200)]
+    for new in moved:
+        assert new[10] == x[10]  # neither a weight nor a5..a7: untouched here
+        ratio = new[:8] / x[:8]
+        if mode == 1:
+            assert ((ratio - 1).abs() <= p).all() and ((new[8:10] / x[8:10] - 1).abs() <= p / 100).all()
+        elif mode == 2:
+            assert 1 - p <= ratio[0] <= 1 and 1 <= ratio[1] <= 1 + p  # pulled back from |w| > 30
+            assert ((ratio[2:4] - 1).abs() <= 10 * p).all() and ((ratio[4:] - 1).abs() <= p).all()
+        elif mode == 3:
+            assert torch.equal(new[8:10], x[8:10])
+            assert int(((new[:8] - x[:8]).abs() > 1e-6).sum()) <= 4  # half get the kick (the rest: std/(std + 1e-8) as there)
+        else:
+            step = new[:8] - x[:8]
+            assert torch.allclose(step.abs(), torch.full((8,), p, dtype=torch.float64)) or torch.equal(step, torch.zeros(8, dtype=torch.float64))
+            dc = (new[8:10] - x[8:10]).abs()
+            assert all(float(d) == pytest.approx(0.0, abs=1e-15) or float(d) == pytest.approx(p / 100) for d in dc)
+    spread = torch.stack(moved)[:, 4].std()
+    assert spread > 0.01  # the weights do move
+
+
+def test_mc_with_perturb_mode_moves_the_network(tmp_path):
+    from sepm.fitting.montecarlo import run_mc
+
+    folder = small_gaas(tmp_path, kstride=30, config={**NET, "SObool": 0, "mc_bool": 1, "trainable_params": ["a0"],
+                                                      "mc_percentage": 0.05, "mc_beta": 5.0, "mc_iter": 2,
+                                                      "mc_perturb_mode": 1})
+    summary = run_mc(folder, tmp_path / "mc")
+    assert np.isfinite(summary["best_cost"]) and summary["best_cost"] <= summary["start_cost"]

@@ -201,6 +201,14 @@ class ReplicaExchange:
                 coupling += [False] * p.numel()
         self.steps = torch.tensor(steps, dtype=torch.float64)
         self.coupling = torch.tensor(coupling, dtype=torch.bool)
+        # mc_perturb_mode: DeepPseudopot's perturbation of the network tensors and a5..a7 (perturb_modes)
+        self.mode = setup.config.get("mc_perturb_mode")
+        offsets = np.cumsum([0] + [n for _, n in self.layout])
+        self.network_parts = [slice(int(a), int(b)) for (name, _), a, b in zip(self.layout, offsets[:-1], offsets[1:])
+                              if name.startswith("network:")]
+        if self.mode is not None:
+            log.info("mc_perturb_mode = %d: network weights and a5..a7 move by DeepPseudopot's mode %d (size "
+                     "mc_percentage); other trainable coefficients by sepm's Gaussian steps", self.mode, self.mode)
         self.check_a5 = 5 in coeffs.columns
         self.n = len(steps)
         self.problem, self.movable, self.defpot_weight, self.percentage = None, None, 1.0, 1.0
@@ -274,10 +282,22 @@ class ReplicaExchange:
     def move(self, r: int, beta: float, step_mod: float) -> bool:
         """One Metropolis move of replica r (its state must be loaded); True when accepted."""
         old = self.x[r]
-        k = max(1, round(self.percentage * len(self.movable)))
-        pick = self.movable[torch.randperm(len(self.movable), generator=self.gen)[:k]]
-        new = old.clone()
-        new[pick] += self.steps[pick] * step_mod * torch.randn(k, generator=self.gen, dtype=torch.float64)
+        movable = self.movable
+        new = old
+        if self.mode is not None:
+            from .perturb_modes import perturb
+
+            coupling = movable[self.coupling[movable]]
+            new = perturb(old, int(self.mode), self.percentage, self.network_parts, coupling, self.gen)
+            in_network = torch.zeros(self.n, dtype=torch.bool)
+            for part in self.network_parts:
+                in_network[part] = True
+            movable = movable[~(in_network[movable] | self.coupling[movable])]
+        if len(movable):
+            k = max(1, round(self.percentage * len(movable)))
+            pick = movable[torch.randperm(len(movable), generator=self.gen)[:k]]
+            new = new.clone()
+            new[pick] += self.steps[pick] * step_mod * torch.randn(k, generator=self.gen, dtype=torch.float64)
         self.write(new)
         new = self.read()  # exactly what the tensors hold
         self.tried[r] += 1

@@ -182,10 +182,6 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
         defects.append(Defect(Path(origin), None, f"mc_perturb_mode must be one of {MC_PERTURB_MODES}"))
     if defects:
         raise InputError(defects)
-    if "mc_perturb_mode" in config:
-        out.append(f"mc_perturb_mode = {config['mc_perturb_mode']} is not yet acted on: sepm's Monte Carlo (sepm mc) "
-                   "moves a random mc_percentage of the trainable entries by Gaussian steps in parallel tempering; "
-                   "DeepPseudopot's perturbation modes 1-4 are not implemented")
     return out
 
 
@@ -197,8 +193,4 @@ def config_notices(config: dict) -> list[str]:
     if config.get("eigvec_reorder"):
         out.append("eigvec_reorder = 1 is not acted on: DeepPseudopot reads it but never uses it either; "
                    "use smooth_reorder = 1 or kpoints_X_orderMatrix.par to fix the band order")
-    if "mc_perturb_mode" in config:
-        out.append(f"mc_perturb_mode = {config['mc_perturb_mode']} is not yet acted on: sepm's Monte Carlo (sepm mc) "
-                   "moves a random mc_percentage of the trainable entries by Gaussian steps in parallel tempering; "
-                   "DeepPseudopot's perturbation modes 1-4 are not implemented")
     return out
