@@ -66,3 +66,17 @@ def test_cdse_bundle_unmodified_is_refused_in_one_line_without_a_model(tmp_path,
     assert main(["train", str(bundle), str(tmp_path / "out"), "--set", "max_num_epochs=0"]) == 2
     err = capsys.readouterr().err
     assert "NN_config.par: PPmodel is required by the fitting stages" in err and "Traceback" not in err
+
+
+def test_training_costs_are_the_originals(tmp_path):
+    """Four Adam epochs from the bundle's checkpoint: the same costs as the original's own training loop
+    (learning-rate decay after epoch schedulerStep + 1, network-only training, no a4 tail)."""
+    bundle = tmp_path / "mem"
+    shutil.copytree(DATA / "test_memory_inputs_vanilla", bundle)
+    out = tmp_path / "out"
+    sets = ["max_num_epochs=4", "schedulerStep=2", "scheduler_gamma=0.5", "optimizer_lr=0.01", "plotEvery=0"]
+    assert main(["train", str(bundle), str(out), *[a for s in sets for a in ("--set", s)]]) == 0
+    ours = np.loadtxt(out / "training_cost.dat")
+    ref = np.loadtxt(DATA / "test_memory_inputs_vanilla" / "reference_training.dat")
+    np.testing.assert_allclose(ours[:, 1:3], ref[:, 1:3], rtol=1e-9)
+    np.testing.assert_allclose(ours[:, 3], [0.01, 0.01, 0.005, 0.005], rtol=1e-12)

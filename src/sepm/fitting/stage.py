@@ -38,10 +38,13 @@ from .train import TrainSettings, train
 log = logging.getLogger("sepm")
 
 
-def default_trainable(model, sobool: bool) -> list[str]:
-    """Analytic-only fits move a0..a4 (+ a5..a7 with SOC); network fits move a5..a7 with SOC."""
-    analytic = ["a0", "a1", "a2", "a3", "a4"] if isinstance(model, ZeroFunction) else []
-    return analytic + (["a5", "a6", "a7"] if sobool else [])
+def default_trainable(model, sobool: bool, monte_carlo: bool = False) -> list[str]:
+    """What DeepPseudopot moves: analytic-only fits a0..a4 (+ a5..a7 with SOC); a network's gradient
+    training only the network (its optimizer holds the network's parameters alone); its Monte Carlo
+    the network and, with SOC, a5..a7."""
+    if isinstance(model, ZeroFunction):
+        return ["a0", "a1", "a2", "a3", "a4"] + (["a5", "a6", "a7"] if sobool else [])
+    return ["a5", "a6", "a7"] if sobool and monte_carlo else []
 
 
 class FitSetup:
@@ -80,7 +83,8 @@ class FitSetup:
             base = read_params(folder, prefix, species)
             self.params_origin = f"{Path(folder) / (prefix + '<Sym>Params.par')}"
         self.initial_params = base
-        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")))
+        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")),
+                                                                     bool(cfg.get("mc_bool")))
         unknown = [t for t in trainable if t not in NAMES]
         if unknown:
             raise InputError(Defect(nn_path, None, f"trainable_params: unknown names {unknown}; use a0 .. a8"))
@@ -138,23 +142,26 @@ class FitSetup:
         return lambda q: zunger(q, params.to(q.device))
 
     # -- outputs ----------------------------------------------------------------------------------
-    def write_bands(self, outdir: Path, stem: str, title: str, refresh: bool = True) -> list[float]:
-        """Band tables and plots of the current potential for every system; returns RMSE (eV) per system."""
-        rmses = []
+    def write_bands(self, outdir: Path, stem: str, title: str, refresh: bool = True, bands=None) -> list[float]:
+        """Band tables and plots of the current potential for every system; returns RMSE (eV) per system.
+
+        ``bands``: the systems' bands when already computed (else computed); kept in ``last_bands``."""
+        rmses, self.last_bands = [], []
         with torch.no_grad():
-            if refresh:
+            if refresh and bands is None:
                 self.refresh()
             for x, target in enumerate(self.problem.targets):
                 spec = target.spec
-                bands = self.problem.bands(x).cpu()
+                bands_x = self.problem.bands(x).cpu() if bands is None else bands[x]
+                self.last_bands.append(bands_x)
                 distance = path_distance(target.ham.basis.crystal, spec.kpoints)
-                rmse = band_rmse(bands, target.reference.cpu(), target.kweights.cpu(), target.band_weights.cpu()) \
+                rmse = band_rmse(bands_x, target.reference.cpu(), target.kweights.cpu(), target.band_weights.cpu()) \
                     if target.reference is not None else float("nan")
                 rmses.append(rmse)
                 write_table(outdir / f"{stem}_bands_{x}.dat", ["kidx", "path"] + [f"E_{b + 1}" for b in range(spec.nbands)],
-                            np.column_stack([np.arange(len(distance)), distance, bands.numpy()]),
+                            np.column_stack([np.arange(len(distance)), distance, bands_x.numpy()]),
                             [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
-                plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands.numpy(), spec.kpoints, spec.ref_bands,
+                plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands_x.numpy(), spec.kpoints, spec.ref_bands,
                            title=f"{spec.name}: {title} (RMSE {1e3 * rmse:.1f} meV)", labels=spec.klabels,
                            lattice=spec.lattice)
         return rmses
@@ -261,6 +268,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
         stem = "oldFunc" if isinstance(setup.model, ZeroFunction) else "initZunger"
         start = problem.evaluate()
         start_rmse = setup.write_bands(outdir, stem, "initial potential")
+        initial_bands = setup.last_bands
         setup.plot_potential(outdir / f"{stem}_plotPP", "initial potential")
     log.info("initial cost %.6g (bands %s), RMSE %s meV", start.total, start.bands,
              ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
@@ -287,8 +295,11 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
         setup.save(outdir, "final_")
     setup.model.eval()
     with PROFILER.stage("final evaluation"):
-        end = problem.evaluate()
-        end_rmse = setup.write_bands(outdir, "final", "final potential")
+        if settings.epochs > 0:
+            end = problem.evaluate()
+            end_rmse = setup.write_bands(outdir, "final", "final potential")
+        else:  # nothing changed since the initial evaluation
+            end, end_rmse = start, setup.write_bands(outdir, "final", "final potential", bands=initial_bands)
     problem.close()  # k-point workers, if any
     setup.plot_potential(outdir / "final_plotPP", "final potential")
     if PROFILER.enabled:
