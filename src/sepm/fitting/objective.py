@@ -11,8 +11,8 @@ penalize_starting). Relative-energy modes (:mod:`sepm.losses`): NN_config ``relE
 E[k,b] - E[0,r] (band r at the first k-point, DeepPseudopot's) with the same difference of the
 reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first mode every k-point's
 loss depends on E[0,r]; the per-k-point and worker modes add that dependence exactly (one extra
-backward through k-point 0 per system and share). A deformation-potential row compares the gap E(kCB,bCB) - E(kVB,bVB)
-of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
+backward through k-point 0 per system and share). A deformation-potential row compares the gap
+E(kCB,bCB) - E(kVB,bVB) of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
 D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or

@@ -181,7 +181,8 @@ class FitSetup:
             rmse = self.write_bands(outdir, "oldFunc", "analytic (Zunger) potential", refresh=False)
         finally:
             self.problem = saved
-        log.info("analytic (Zunger + a4) potential: cost %.6g, RMSE %s meV", cost, ", ".join(f"{1e3 * r:.1f}" for r in rmse))
+        log.info("analytic (Zunger + a4) potential: cost %.6g, RMSE %s meV", cost,
+                 ", ".join(f"{1e3 * r:.1f}" for r in rmse))
         return cost
 
     def plot_potential(self, stem, title: str):
@@ -224,7 +225,8 @@ def write_profile(path: Path):
     columns, rows = PROFILER.table()
     lines = ["# seconds and peak resident memory per stage (runtime_flag / memory_flag; nan = not recorded)",
              "# " + " ".join(columns)]
-    lines += [f"{name.replace(' ', '_')} {calls} {total:.6f} {mean:.6f} {peak:.1f}" for name, calls, total, mean, peak in rows]
+    lines += [f"{name.replace(' ', '_')} {calls} {total:.6f} {mean:.6f} {peak:.1f}"
+              for name, calls, total, mean, peak in rows]
     write_text(path, "\n".join(lines) + "\n")
     log.info("profile: %s (table in %s)", PROFILER.summary(), path)
 

@@ -232,7 +232,8 @@ def pre_adjust(problem, modules: dict, settings: TrainSettings, outdir: Path, cl
         for m in modules.values():
             m.train()
         cost = closure()
-        grads = [(p, p.grad) for m in modules.values() for p in m.parameters() if p.requires_grad and p.grad is not None]
+        grads = [(p, p.grad) for m in modules.values() for p in m.parameters()
+                 if p.requires_grad and p.grad is not None]
         if not grads:
             raise ValueError("pre_adjust_moves: no gradient to follow")
         p_max, g = max(grads, key=lambda pg: float(pg[1].abs().max()))

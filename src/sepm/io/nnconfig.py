@@ -9,7 +9,8 @@ accepted), lists space separated::
     max_num_epochs = 600
 
 Known keys and their types are in :data:`NN_CONFIG_SCHEMA`: every key DeepPseudopot's main.py reads,
-with its meaning there, plus sepm's own; unknown keys are defects with a did-you-mean. :data:`NN_CONFIG_DEFAULTS` fills keys left out; keys without a default (PPmodel,
+with its meaning there, plus sepm's own; unknown keys are defects with a did-you-mean.
+:data:`NN_CONFIG_DEFAULTS` fills keys left out; keys without a default (PPmodel,
 hiddenLayers, optimizer_lr, mc_iter, ...) stay absent and are checked by the stage that needs them.
 ``nSystem`` is required; ``mc_bool = 1`` together with ``max_num_epochs > 0`` is rejected.
 """
@@ -141,7 +142,8 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
         defects.append(Defect(path, where["mc_perturb_mode"],
                               f"mc_perturb_mode must be one of {MC_PERTURB_MODES}, got {given['mc_perturb_mode']}"))
     if given.get("checkpoint") and given.get("separateKptGrad"):
-        defects.append(Defect(path, where["checkpoint"], _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
+        defects.append(Defect(path, where["checkpoint"],
+                              _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
     if given.get("mc_bool") and given.get("max_num_epochs", 0) > 0:
         defects.append(Defect(
             path, where["mc_bool"],

@@ -72,8 +72,8 @@ class PotentialNet(nn.Module):
         return self.network(q) * self.gate(q)
 
     def describe(self) -> str:
-        """One line, e.g. ``Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier (normal) init, Gaussian gate sigma=1.5``.
-        """
+        """One line, e.g. ``Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier (normal) init,
+        Gaussian gate sigma=1.5``."""
         parts = ["-".join(map(str, self.sizes)), ACTIVATIONS[self.activation].__name__,
                  f"{INITIALIZERS[self.init]} init"]
         if self.network.hidden_bn is not None:
@@ -100,7 +100,8 @@ class ZeroFunction(nn.Module):
 
 
 def _spellings(key: str) -> list[str]:
-    """Other spellings of a state_dict key: with/without ``neural_network.``, ``module.``, ``bn_l`` for ``hidden_bn``."""
+    """Other spellings of a state_dict key: with or without ``neural_network.`` and ``module.``, ``bn_l``
+    for ``hidden_bn``."""
     bare = key[len("neural_network."):] if key.startswith("neural_network.") else key
     forms = [bare, f"neural_network.{bare}"]
     forms += [f.replace("hidden_bn.", "bn_l.") for f in forms if "hidden_bn." in f]
