@@ -152,7 +152,7 @@ def test_flags_print_gradients_profile_and_pre_adjust(tmp_path, caplog):
     assert "printGrad (training): model.neural_network.hidden_l.0.weight (6, 1): |g| = " in caplog.text
     rows = {line.split()[0]: line.split()[1:] for line in (tmp_path / "fit" / "profile.dat").read_text().splitlines()
             if not line.startswith("#")}
-    assert {"initialization", "hamiltonian_build", "eigensolver", "epoch_1", "objective_and_gradient",
+    assert {"initialization", "hamiltonian_build", "eigensolver", "epoch", "objective_and_gradient",
             "optimizer_step", "final_evaluation"} <= set(rows)
     assert all(float(r[1]) >= 0 and float(r[3]) > 10 for r in rows.values())  # seconds, peak RSS in MB
     moves = np.loadtxt(tmp_path / "fit" / "pre_adjust.dat")
@@ -269,3 +269,25 @@ def test_mc_with_perturb_mode_moves_the_network(tmp_path):
                                                       "mc_perturb_mode": 1})
     summary = run_mc(folder, tmp_path / "mc")
     assert np.isfinite(summary["best_cost"]) and summary["best_cost"] <= summary["start_cost"]
+
+
+def test_perturb_every_kicks_as_the_original(tmp_path, caplog):
+    from sepm.fitting.train import _perturb
+
+    # timing: 0-based epoch e > 0 with e % perturbEvery == 0 -> after 1-based epochs 3, 5 for perturbEvery = 2
+    config = {**NET, "SObool": 1, "max_num_epochs": 5, "perturbEvery": 2, "optimizer_lr": 1e-4}
+    with caplog.at_level(logging.INFO, logger="sepm"):
+        run_fit(small_gaas(tmp_path, kstride=30, config=config), tmp_path / "fit")
+    kicked = [e for e in range(1, 6) if f"epoch {e}: perturbed the network" in caplog.text]
+    assert kicked == [3, 5]
+    # size: network weights within 10 %, a5..a7 (here fixed) within 0.1 %, both actually moved
+    setup = FitSetup(small_gaas(tmp_path / "k", kstride=30, config={**NET, "SObool": 1}))
+    before_w = [p.detach().clone() for p in setup.model.parameters()]
+    before_c = setup.coefficients().detach().clone()
+    _perturb({"coefficients": setup.coefficients, "model": setup.model}, 0, 3)
+    ratio_w = torch.cat([(p.detach() / b).reshape(-1) for p, b in zip(setup.model.parameters(), before_w)])
+    after_c = setup.coefficients().detach()
+    ratio_c = after_c[:, 5:8][before_c[:, 5:8] != 0] / before_c[:, 5:8][before_c[:, 5:8] != 0]
+    assert ((ratio_w - 1).abs() <= 0.1).all() and (ratio_w - 1).abs().max() > 0.05
+    assert ((ratio_c - 1).abs() <= 1e-3).all() and (ratio_c != 1).all()
+    torch.testing.assert_close(after_c[:, :5], before_c[:, :5], rtol=0, atol=0)

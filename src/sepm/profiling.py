@@ -66,7 +66,9 @@ class Profiler:
             log.info("runtime_flag = 1: recording wall time per stage")
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str, label=None):
+        """Record the work inside under ``name`` (summed over calls); ``label`` (e.g. the epoch) only
+        goes into the log line."""
         if not self.enabled:
             yield
             return
@@ -90,7 +92,7 @@ class Profiler:
             rec[1] += seconds
             rec[2] = max(rec[2], peak) if self.memory else peak
             if not self._stack:
-                log.info("%s: %s", name, self._describe(seconds, peak))
+                log.info("%s: %s", name if label is None else f"{name} {label}", self._describe(seconds, peak))
 
     def _describe(self, seconds: float, peak: float) -> str:
         parts = [f"{seconds:.3f} s"] if self.runtime else []

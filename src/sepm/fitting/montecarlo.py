@@ -94,7 +94,8 @@ from ..models import ZeroFunction
 from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
-from .stage import FitSetup, run_prior
+from ..profiling import PROFILER
+from .stage import FitSetup, run_prior, write_profile
 
 log = logging.getLogger("sepm")
 
@@ -455,7 +456,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
                 return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
                         "best_cost": engine.best_cost, "start_cost": start["cost"]}
             betas = [b * _beta_factor(schedule, done, max(stage.betas)) for b in stage.betas]
-            engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
+            with PROFILER.stage("Monte Carlo iteration", done + 1):
+                engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
             done += 1
             acc, ex = engine.rates()
             pad = [float("nan")] * (replicas - len(betas))
@@ -489,6 +491,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     log.info("Monte Carlo done: best cost %.6g (start %.6g), RMSE %s meV", engine.best_cost, start["cost"],
              ", ".join(f"{1e3 * r:.2f}" for r in rmse))
     write_text(outdir / "mc_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    if PROFILER.enabled:
+        write_profile(outdir / "profile.dat")
     return summary
 
 

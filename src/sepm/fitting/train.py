@@ -3,7 +3,8 @@
 One epoch = one optimizer step on the full objective (``FitProblem``), then an evaluation of the
 validation cost in eval mode (no dropout, BatchNorm running statistics). ExponentialLR steps after
 epochs schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e steps
-when e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds a random kick (relative Gaussian noise);
+when e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick (:func:`_perturb`)
+with the same timing;
 ``patience`` stops when the validation cost has not improved for that many epochs. ``printGrad``
 logs the gradient norm of every trainable tensor after each backward pass. ``pre_adjust_moves`` > 0
 first makes that many DeepPseudopot pre-adjustment moves (:func:`pre_adjust`). The complete training state
@@ -36,8 +37,9 @@ OPTIMIZERS = {
     "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam, "asgd": torch.optim.ASGD,
 }
 
-#: Relative size of a perturbEvery kick: p <- p (1 + PERTURB_SCALE N(0, 1)).
-PERTURB_SCALE = 0.05
+#: Relative size of a perturbEvery kick (DeepPseudopot's): w <- w (1 + U(-0.1, 0.1)) for the network and the
+#: trainable coefficients, a5..a7 <- a (1 + U(-0.001, 0.001)) whether trainable or not.
+PERTURB_SCALE = 0.10
 
 STATE_FILE = "train_state.pth"
 
@@ -172,10 +174,10 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
                desc="train", disable=None)
     for epoch in bar:
         t0 = time.perf_counter()
-        with PROFILER.stage(f"epoch {epoch}"):
+        with PROFILER.stage("epoch", epoch):
             train_cost = step()
-            if settings.perturb_every > 0 and epoch % settings.perturb_every == 0:
-                _perturb(params, settings.seed, epoch)
+            if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
+                _perturb(modules, settings.seed, epoch)
             if scheduler_steps_after(epoch, settings.scheduler_step):
                 scheduler.step()
             for m in modules.values():
@@ -263,12 +265,31 @@ def pre_adjust(problem, modules: dict, settings: TrainSettings, outdir: Path, cl
     log.info("pre_adjust: restored the state after move %d (smallest largest-|gradient| %.4g)", best[1], best[0])
 
 
-def _perturb(params, seed: int, epoch: int):
+def _perturb(modules: dict, seed: int, epoch: int):
+    """perturbEvery: DeepPseudopot's kick (its perturb_model, mode 1, 10 %), after the epoch's step."""
+    from .coefficients import Coefficients
+
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+    def scale_(t: torch.Tensor, size: float):
+        t.mul_((1.0 + size * (2 * torch.rand(t.shape, generator=gen, dtype=torch.float64) - 1)).to(t.device, t.dtype))
+
     with torch.no_grad():
-        for p in params:
-            p.mul_(1.0 + PERTURB_SCALE * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
-    log.info("epoch %d: perturbed all trainable parameters by %.0f %% Gaussian noise", epoch, 100 * PERTURB_SCALE)
+        for module in modules.values():
+            if not isinstance(module, Coefficients):
+                for p in module.parameters():
+                    if p.requires_grad:
+                        scale_(p, PERTURB_SCALE)
+                continue
+            if module.free is not None:  # a5..a7 (SOC, NL) by 0.1 %, the other trainable ones by 10 %
+                free = module.free.view(module.base.shape[0], len(module.columns))
+                for i, c in enumerate(module.columns):
+                    scale_(free[:, i], PERTURB_SCALE / 100 if c in (5, 6, 7) else PERTURB_SCALE)
+            for c in (5, 6, 7):
+                if c not in module.columns:  # fixed a5..a7 are kicked too, as there
+                    scale_(module.base[:, c], PERTURB_SCALE / 100)
+    log.info("epoch %d: perturbed the network (and trainable coefficients) by up to %.0f %%, a5..a7 by up to %.1f %%",
+             epoch, 100 * PERTURB_SCALE, PERTURB_SCALE)
 
 
 def _write_cost(outdir: Path, history):
