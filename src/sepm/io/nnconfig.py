@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sepm.errors import Defect
+from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 
 NN_CONFIG_SCHEMA: dict[str, str] = {
@@ -112,7 +113,6 @@ NN_CONFIG_DEFAULTS: dict = {
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
                  "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
-MC_PERTURB_MODES = (1, 2, 3, 4)
 _POSITIVE = ("nSystem", "schedulerStep")
 
 
