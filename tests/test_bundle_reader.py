@@ -154,12 +154,12 @@ def test_optional_system_files_read(tmp_path):
     (bundle / "kpoints_0_orderMatrix.par").write_text(("\t".join(str(i) for i in range(16)) + "\n") * 61)
     (bundle / "expDefPot_0.par").write_text("30 10 30 12 1.01 -8.5 1.0\n# comment\n30 10 0 12 0.99 -7.0 0.5\n")
     (bundle / "input_0.par").write_text("maxKE = 6\nnBands = 16\nfit_defPot = 1\nsystemName = GaAs\n"
-                                        "idxVB = 9\nidxCB = 10\nrelE_bIdx = 9 10\nBS_plot_CBVB_range = -2 3\n")
+                                        "idxVB = 9\nidxCB = 10\nrelE_perK_bIdx = 9 10\nBS_plot_CBVB_range = -2 3\n")
     (bundle / "GaParamSteps.par").write_text("0.1\n0.01\n")
     (bundle / "mc_beta_schedule").write_text("0 10\n100 100\n")
     b = read_bundle(bundle)
     s = b.systems[0]
-    assert s.name == "GaAs" and s.settings["fit_defPot"] is True and s.settings["relE_bIdx"] == [9, 10]
+    assert s.name == "GaAs" and s.settings["fit_defPot"] is True and s.settings["relE_perK_bIdx"] == [9, 10]
     assert s.order_matrix.shape == (61, 16) and s.order_matrix.dtype == np.int64 and s.order_matrix[3, 15] == 15
     assert s.defpot_rows.shape == (2, 7) and s.defpot_rows[1, 5] == -7.0
     assert b.optional_files["GaParamSteps"] == bundle / "GaParamSteps.par"

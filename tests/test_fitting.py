@@ -127,8 +127,9 @@ def test_patience_stops_early(tmp_path):
 @pytest.mark.parametrize("config,strategy", [
     ({"PPmodel": "ZeroFunction"}, "analytic only (ZeroFunction)"),
     ({"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0,
-      "init_Zunger_num_epochs": 200, "init_Zunger_optimizer_lr": 0.05}, "fit to Zunger form"),
-    ({"PPmodel": "Net_relu_HeInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "He/Kaiming"),
+      "init_Zunger_num_epochs": 600, "init_Zunger_optimizer_lr": 0.05}, "fit to Zunger form"),
+    ({"PPmodel": "Net_relu_HeInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0},
+     "He/Kaiming (uniform)"),
     ({"PPmodel": "Net_celu_RandInit_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0}, "RandInit"),
 ])
 def test_initialization_strategy_is_recorded(tmp_path, config, strategy):
@@ -179,7 +180,7 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
     for shift in (0.0, 1.3):
         folder = small_gaas(tmp_path / f"s{shift}", reference=reference + shift + np.linspace(0, 0.2, 16),
                             config={"trainable_params": ["a0", "a3"]})
-        (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_bIdx = 7\n")
+        (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_perK_bIdx = 7\n")
         setup = FitSetup(folder)
         losses.append(setup.build_problem().evaluate().total)
     assert losses[1] == pytest.approx(losses[0], rel=1e-12)
@@ -188,7 +189,7 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
                         config={"max_num_epochs": 60, "optimizer": "adam", "optimizer_lr": 0.05,
                                 "trainable_params": ["a0"]},
                         params={"Ga": [50.77526879 * 1.03, 2.29527553, 3.72038796, 0.5916358, 0.79710125]})
-    (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_bIdx = 7\n")
+    (folder / "input_0.par").write_text("maxKE = 3\nnBands = 16\nrelE_perK_bIdx = 7\n")
     summary = run_fit(folder, tmp_path / "out")
     assert summary["final_cost"] < 0.02 * summary["start_cost"]
     assert summary["final_params"]["Ga"][0] == pytest.approx(50.77526879, rel=2e-3)
@@ -197,13 +198,15 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
 @pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"),
                     reason="the full GaAs fit, 1000 prior + 250 training epochs like the pipeline's prior and optimize "
                     "stages (24 s + 198 s on 2 shared cores at load average 2); set SEPM_SLOW_TESTS=1 (CI does)")
-def test_network_training_lowers_gaas_band_loss_fivefold(tmp_path):
-    """The full GaAs bundle, NN prior-fitted to the bundle's Zunger form, 250 Adam epochs."""
+def test_network_training_lowers_gaas_band_loss_fourfold(tmp_path):
+    """The full GaAs bundle, NN prior-fitted to the bundle's Zunger form, 250 Adam epochs. Since a network
+    potential carries no long-range tail by default (DeepPseudopot's meaning), the loss falls 94.7 -> 23.6,
+    4.0x (it was 5.03x with the non-neutral tail on top)."""
     overrides = ["PPmodel=Net_celu_HeInit_decayGaussian", "PPmodel_gaussian_std=2.0", "schedulerStep=60",
                  "max_num_epochs=250", "optimizer_lr=0.01", "plotEvery=0"]
     summary = run_fit(BUNDLES / "GaAs", tmp_path, overrides=overrides)
     assert summary["initialization"]["strategy"] == "fit to Zunger form"
-    assert summary["final_cost"] * 5 <= summary["start_cost"]
+    assert summary["final_cost"] * 3.5 <= summary["start_cost"]
     assert summary["final_rmse_meV"][0] < summary["start_rmse_meV"][0]
 
 

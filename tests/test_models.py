@@ -32,15 +32,19 @@ def test_every_name_builds_and_trains(name, n_species):
     (v.square().sum() + v.sum()).backward()
     for key, p in model.named_parameters():
         assert p.dtype == torch.float64
+        if not p.requires_grad:  # the output layer's BatchNorm: kept for DeepPseudopot's layout, never applied
+            assert key.endswith((f"hidden_bn.{len(model.sizes) - 2}.weight", f"hidden_bn.{len(model.sizes) - 2}.bias"))
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, key
     assert model.describe().startswith(f"{name}: 1-8-8-{n_species}, ")
 
 
 def test_describe():
     model = build_model("Net_relu_xavier_decayGaussian", [20, 20, 20], 2, config(2, sigma=1.5))
-    assert model.describe() == "Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier init, Gaussian gate sigma=1.5"
+    assert model.describe() == ("Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier (normal) init, "
+                                "Gaussian gate sigma=1.5")
     model = build_model("Net_celu_HeInit_scale_BN_dropout_decay", [4], 2, {**config(2), "PPmodel_dropout": 0.2})
-    assert model.describe() == ("Net_celu_HeInit_scale_BN_dropout_decay: 1-4-2, CELU, He/Kaiming init, BatchNorm, "
+    assert model.describe() == ("Net_celu_HeInit_scale_BN_dropout_decay: 1-4-2, CELU, He/Kaiming (normal) init, BatchNorm, "
                                 "dropout p=0.2, logistic decay gate rate=5 center=3, scale=[1, 2]")
 
 
@@ -87,10 +91,11 @@ def test_missing_gate_keys_are_named():
         build_model("Net_celu_HeInit_scale_decayGaussian", [8], 3, config(2))
 
 
-@pytest.mark.parametrize("name,label,std", [
-    ("Net_relu_xavier", "Xavier", (2 / 128) ** 0.5),
-    ("Net_relu_xavierNormal", "Xavier (normal)", (2 / 128) ** 0.5),
-    ("Net_relu_HeInit", "He/Kaiming", (2 / 64) ** 0.5),
+@pytest.mark.parametrize("name,label,std", [  # DeepPseudopot's initializers: every bias is torch's default
+    ("Net_relu_xavier", "Xavier (normal)", (2 / 128) ** 0.5),
+    ("Net_tanh_XavierInit_dropout", "Xavier (uniform)", (2 / 128) ** 0.5),
+    ("Net_relu_HeInit", "He/Kaiming (uniform)", (2 / 64) ** 0.5),
+    ("Net_celu_HeInit", "He/Kaiming (normal)", (2 / 64) ** 0.5),
     ("Net_celu_RandInit", "RandInit", (1 / 64) ** 0.5),
     ("Net_relu_uniform", "uniform", (1 / 64) ** 0.5),
     ("Net_relu", "torch default", (1 / 3 / 64) ** 0.5),
@@ -98,13 +103,14 @@ def test_missing_gate_keys_are_named():
 def test_init_strategies(name, label, std):
     model = build_model(name, [64, 64], 2, {}, seed=11)
     assert init_strategy_name(model) == label
-    w = model.state_dict()["neural_network.hidden_l.1.weight"]
+    w = model.network.layers[1].weight
     assert w.shape == (64, 64)
     assert w.std().item() == pytest.approx(std, rel=0.2)
     other = {"Xavier": (2 / 128) ** 0.5, "He/Kaiming": (2 / 64) ** 0.5}
-    assert all(abs(w.std().item() / s - 1) > 0.2 for lab, s in other.items() if lab != label and s != std)
-    bias = model.state_dict()["neural_network.hidden_l.1.bias"]
-    assert (bias == 0).all() == (label in ("Xavier", "Xavier (normal)", "He/Kaiming"))
+    assert all(abs(w.std().item() / s - 1) > 0.2 for lab, s in other.items() if not label.startswith(lab) and s != std)
+    bias = model.network.layers[1].bias
+    bound = 1 / 64 ** 0.5 if label != "uniform" else 3 ** 0.5 / 64 ** 0.5
+    assert bias.abs().max() <= bound and bias.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.3)
 
 
 def test_seeds_reproducible_and_global_rng_untouched():
@@ -123,10 +129,9 @@ def test_state_dict_keys():
     model = build_model("Net_relu_xavier_decayGaussian", [20, 20, 20], 3, config(3))
     keys = [f"neural_network.hidden_l.{i}.{p}" for i in range(4) for p in ("weight", "bias")]
     assert list(model.state_dict()) == keys
-    bn = build_model("Net_relu_xavier_BN", [8, 8], 2, {})
+    bn = build_model("Net_relu_xavier_BN", [8, 8], 2, {})  # ungated: the network itself, one BatchNorm per Linear
     assert {k.rsplit(".", 1)[0] for k in bn.state_dict()} == {
-        "neural_network.hidden_l.0", "neural_network.hidden_l.1", "neural_network.hidden_l.2",
-        "neural_network.bn_l.0", "neural_network.bn_l.1"}
+        "hidden_l.0", "hidden_l.1", "hidden_l.2", "hidden_bn.0", "hidden_bn.1", "hidden_bn.2"}
 
 
 @pytest.mark.parametrize("name", ["Net_celu_HeInit_decayGaussian", "Net_relu_xavier_BN_dropout_decayGaussian"])
@@ -148,14 +153,14 @@ def test_checkpoint_round_trip(name, tmp_path):
 
 def test_checkpoint_mismatch_names_key():
     state = build_model("Net_relu_xavier", [8, 8], 2, {}).state_dict()
-    shapes = r"'neural_network.hidden_l.1.weight' has shape \(8, 8\), the model expects \(16, 8\)"
+    shapes = r"'hidden_l.1.weight' has shape \(8, 8\), the model expects \(16, 8\)"
     with pytest.raises(ValueError, match=shapes):
         load_state_dict_compat(build_model("Net_relu_xavier", [8, 16], 2, {}), state)
-    with pytest.raises(ValueError, match="missing key 'neural_network.hidden_l.3.weight'"):
+    with pytest.raises(ValueError, match="missing key 'hidden_l.3.weight'"):
         load_state_dict_compat(build_model("Net_relu_xavier", [8, 8, 8], 2, {}), state)
-    with pytest.raises(ValueError, match="unexpected key 'neural_network.hidden_l.3.weight'"):
+    with pytest.raises(ValueError, match="unexpected key 'module.hidden_l.3.weight'"):
         load_state_dict_compat(build_model("Net_relu_xavier", [8, 8], 2, {}),
-                               {**state, "module.neural_network.hidden_l.3.weight": torch.zeros(2, 2)})
+                               {**state, "module.hidden_l.3.weight": torch.zeros(2, 2)})
 
 
 def test_zero_function():
@@ -179,7 +184,7 @@ def test_unknown_name_did_you_mean(name, suggestion):
 
 
 def test_potential_net_direct():
-    net = PotentialNet([4], 2, "tanh", "he", gate="gaussian", gaussian_std=2.0)
+    net = PotentialNet([4], 2, "tanh", "he_normal", gate="gaussian", gaussian_std=2.0)
     assert net(torch.zeros(5, dtype=torch.float64)).shape == (5, 2)
     with pytest.raises(ValueError, match="PPmodel_gaussian_std"):
         PotentialNet([4], 2, gate="gaussian")

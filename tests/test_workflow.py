@@ -94,3 +94,25 @@ def test_optional_tools_run_on_the_final_potential(tmp_path):
     dot = json.loads((results / "nanocrystal" / "dots" / "R10" / "dot.json").read_text())
     assert list(series[:, 0]) == [10.0, 12.0] and series[0, 6] > series[1, 6] > dot["bulk"]["gap"]
     assert "Nothing to be done" in run_snakemake(work, "all", "--configfile", ".test/tools.yaml")
+
+
+def test_deeppseudopot_bundle_is_a_material_as_it_is(tmp_path):
+    """An original DeepPseudopot bundle (its checkpoint, keys and model class) runs through the pipeline
+    and the evaluated bands are the original code's (tests/data/deeppseudopot)."""
+    import shutil
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "deeppseudopot" / "test_memory_inputs_vanilla"
+    work = copy_pipeline(tmp_path / "original")
+    shutil.copytree(data, work / "resources" / "bundles" / "CsPbI3")
+    (work / "original.yaml").write_text(
+        "materials:\n"
+        "  CsPbI3:\n"
+        "    bundle: resources/bundles/CsPbI3\n"
+        "    optimize:\n"
+        "      - method: gradient\n"
+        "        set: {max_num_epochs: 0}\n")
+    run_snakemake(work, "results/CsPbI3/final_pot.dat", "results/CsPbI3/eval/bands_0.png",
+                  "--configfile", "original.yaml")
+    bands = np.loadtxt(work / "results" / "CsPbI3" / "eval" / "bands_0.dat")[:, 2:]
+    np.testing.assert_allclose(bands, np.loadtxt(data / "reference_network.dat"), rtol=0, atol=1e-6)

@@ -20,6 +20,7 @@ from .constants import HARTREE_EV
 from .crystal import Crystal
 from .eigensolver import lowest_eigenvalues
 from .hamiltonian import Hamiltonian
+from .profiling import PROFILER
 from .pseudopotential import Pseudopotential
 
 #: Bytes of working memory per matrix element of one k-point's Hamiltonian (build + eigensolver).
@@ -53,11 +54,16 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
         raise ValueError(f"{nbands} bands requested but the basis has only {ham.dim} states; raise maxKE")
-    prepared = ham.prepare() if prepared is None else prepared
+    with PROFILER.stage("hamiltonian build"):
+        prepared = ham.prepare() if prepared is None else prepared
     step = batch_size(ham.dim, memory_limit_gb, k.shape[0])
     chunks = []
     for start in range(0, k.shape[0], step):
-        chunks.append(lowest_eigenvalues(ham.matrices(k[start:start + step], prepared), n_levels))
+        with PROFILER.stage("hamiltonian build"):
+            h = ham.matrices(k[start:start + step], prepared)
+        with PROFILER.stage("eigensolver"):
+            chunks.append(lowest_eigenvalues(h, n_levels))
+        del h
         if progress is not None:
             progress(min(start + step, k.shape[0]))
     order = None if order_matrix is None else torch.as_tensor(np.asarray(order_matrix), dtype=torch.int64)
@@ -75,7 +81,8 @@ def system_hamiltonian(system, pseudopotential: Pseudopotential, device="cpu", s
     if scale != 1.0:
         crystal = crystal.scaled(scale)
     miller = None if reference_basis is None else reference_basis.miller
-    basis = PlaneWaveBasis(crystal, system.maxke, device=device, miller=miller)
+    basis = PlaneWaveBasis(crystal, system.maxke, device=device, miller=miller,
+                           deeppseudopot_box=getattr(system, "deeppseudopot_basis", False))
     return Hamiltonian(basis, pseudopotential, trace_strain=scale**3 - 1.0)
 
 

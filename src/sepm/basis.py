@@ -26,10 +26,18 @@ STRUCTURE_FACTOR_CACHE_BYTES = 512 * 2**20
 _SHELL_DIGITS = 9
 
 
-def sphere_miller_indices(reciprocal: np.ndarray, lattice: np.ndarray, maxke: float) -> np.ndarray:
-    """All integer triples n with (1/2)|n @ B|^2 < maxke, sorted by |G|^2 then by n."""
+def sphere_miller_indices(reciprocal: np.ndarray, lattice: np.ndarray, maxke: float,
+                          deeppseudopot: bool = False) -> np.ndarray:
+    """All integer triples n with (1/2)|n @ B|^2 < maxke, sorted by |G|^2 then by n.
+
+    ``deeppseudopot``: DeepPseudopot's search box instead, |n_i| <= int(sqrt(2 maxke) / min_i |b_i|) on
+    every axis; in a non-orthogonal cell (fcc, hexagonal) that box cuts the sphere and some plane waves
+    below maxKE are left out (the NN_config key ``deeppseudopot_basis = 1`` reproduces its numbers)."""
     gmax = np.sqrt(2.0 * maxke)
-    bounds = np.floor(gmax * np.linalg.norm(lattice, axis=1) / (2.0 * np.pi)).astype(np.int64)
+    if deeppseudopot:
+        bounds = np.full(3, int(gmax / np.linalg.norm(reciprocal, axis=1).min()), dtype=np.int64)
+    else:
+        bounds = np.floor(gmax * np.linalg.norm(lattice, axis=1) / (2.0 * np.pi)).astype(np.int64)
     axes = [np.arange(-b, b + 1) for b in bounds]
     miller = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     g2 = np.einsum("ij,ij->i", miller @ reciprocal, miller @ reciprocal)
@@ -46,12 +54,13 @@ class PlaneWaveBasis:
     potentials keeps its Miller indices: the basis shrinks by 1/s).
     """
 
-    def __init__(self, crystal: Crystal, maxke: float, device="cpu", miller: np.ndarray | None = None):
+    def __init__(self, crystal: Crystal, maxke: float, device="cpu", miller: np.ndarray | None = None,
+                 deeppseudopot_box: bool = False):
         self.crystal = crystal
         self.maxke = float(maxke)
         self.device = torch.device(device)
         if miller is None:
-            miller = sphere_miller_indices(crystal.reciprocal, crystal.lattice, maxke)
+            miller = sphere_miller_indices(crystal.reciprocal, crystal.lattice, maxke, deeppseudopot_box)
         self.miller = np.asarray(miller, dtype=np.int64)
         self.volume = crystal.volume
         g = self.miller @ crystal.reciprocal

@@ -86,7 +86,9 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     else:
         for x in wanted:
             use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
-    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, name) for x in wanted]
+    first_k = bundle.config.get("relE_bIdx")
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, name, first_k)
+            for x in wanted]
 
 
 def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> None:
@@ -109,7 +111,7 @@ def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> Non
                       f"{path.label_string()} of {source} (space group {path.spacegroup}), written by sepm")
 
 
-def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name) -> dict:
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, first_k_band=None) -> dict:
     labels = system.klabels or None
     ham = system_hamiltonian(system, pp, device=device)
     nk = len(system.kpoints)
@@ -131,7 +133,8 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name) -> d
     if system.ref_bands is not None:
         ref = torch.as_tensor(system.ref_bands)
         kw, bw = torch.as_tensor(system.kweights), torch.as_tensor(system.band_weights)
-        loss = float(band_loss(bands, ref, kw, bw, system.relative_band))
+        shift = None if first_k_band is None else (bands[0, first_k_band], ref[0, first_k_band])
+        loss = float(band_loss(bands, ref, kw, bw, system.relative_band, shift))
         rmse = band_rmse(bands, ref, kw, bw)
         header.append(f"reference expBandStruct_{system.index}.par: weighted band loss {loss:.8g} eV^2, "
                       f"RMSE {1e3 * rmse:.3f} meV")

@@ -17,9 +17,10 @@ from .terms import Kinetic, LocalPotential, LongRange, Nonlocal, SpinOrbit, Term
 
 
 def default_terms(basis: PlaneWaveBasis, pp: Pseudopotential, trace_strain: float = 0.0) -> list[Term]:
-    """Kinetic + local + long-range, and the nonlocal / spin-orbit terms the pseudopotential enables."""
+    """Kinetic + local (+ long-range when the pseudopotential uses it and some a4 is nonzero), and the
+    nonlocal / spin-orbit terms the pseudopotential enables."""
     terms: list[Term] = [Kinetic(basis, pp), LocalPotential(basis, pp, trace_strain)]
-    if bool(torch.any(pp.params[:, 4] != 0)):
+    if pp.long_range and bool(torch.any(pp.params[:, 4] != 0)):
         terms.append(LongRange(basis, pp, trace_strain))
     if pp.nonlocal_:
         terms.append(Nonlocal(basis, pp))

@@ -4,6 +4,11 @@ form-factor model.
 ``params`` (n_species, 9) holds, per species in alphabetical order, a0..a3 (Wang-Zunger local),
 a4 (long-range tail), a5 (spin-orbit), a6, a7 (nonlocal), a8 (strain). ``local`` is any callable
 q (nq,) -> (nq, n_species); when None the Wang-Zunger form of a0..a3 is the local potential.
+
+``long_range``: whether the a4 tail is added to the local potential. DeepPseudopot adds it to the
+analytic form only, never to a network; :func:`long_range_default` gives that rule, with the opt-in
+``network_long_range = 1`` of NN_config.par. ``recompute`` (NN_config ``checkpoint = 1``): the local
+potential matrix is rebuilt in the backward pass instead of being kept (torch.utils.checkpoint).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Pseudopotential:
     soc: bool = False
     nonlocal_: bool = False
     lr_gamma: float = LR_GAMMA
+    long_range: bool = True
+    recompute: bool = False
 
     def __post_init__(self):
         self.species = tuple(self.species)
@@ -37,9 +44,11 @@ class Pseudopotential:
         return zunger(q, self.params) if self.local is None else self.local(q)
 
     def total_local_form_factor(self, q: torch.Tensor) -> torch.Tensor:
-        """v_s(q) including the long-range tail (unstrained): what the export stage transforms."""
+        """v_s(q) including the long-range tail when it is used (unstrained): what the export stage transforms."""
         from .terms.longrange import long_range_form_factor
 
+        if not self.long_range:
+            return self.local_form_factor(q)
         return self.local_form_factor(q) + long_range_form_factor(q, self.params[:, 4], self.lr_gamma)
 
     @classmethod
@@ -55,4 +64,11 @@ class Pseudopotential:
             soc=sobool if soc is None else soc,
             nonlocal_=sobool if nonlocal_ is None else nonlocal_,
             lr_gamma=float(bundle.config.get("LRgamma", LR_GAMMA)),
+            long_range=long_range_default(local, bundle.config),
         )
+
+
+def long_range_default(local, config: dict) -> bool:
+    """DeepPseudopot's rule: the a4 tail goes with the analytic local form (``local`` None) only; a
+    network potential gets it only with ``network_long_range = 1`` (sepm's extension)."""
+    return local is None or bool(config.get("network_long_range", False))

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..models import ZeroFunction, init_strategy_name
-from ..models.network import load_state_dict_compat
+from ..models.checkpoint import load_model_checkpoint, read_checkpoint
 from ..potentials.zunger import zunger
 
 log = logging.getLogger("sepm")
@@ -33,8 +33,11 @@ PRIOR_WEIGHT = torch.where(PRIOR_Q < 1.0, 10.0, 1.0)
 
 
 def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0, step=1, plot_every=0,
-                on_plot=None, desc="prior") -> float:
-    """Fit ``model`` (q (n,1) -> (n, n_species)) to ``target`` (q (n,) -> (n, n_species)); weighted MSE."""
+                on_plot=None, desc="prior", print_grad=False) -> float:
+    """Fit ``model`` (q (n,1) -> (n, n_species)) to ``target`` (q (n,) -> (n, n_species)); weighted MSE.
+
+    ``print_grad`` (init_Zunger_printGrad): log the gradient norms at the first epoch and every
+    ``plot_every`` (init_Zunger_plotEvery) epochs."""
     q = PRIOR_Q.to(next(model.parameters()).device)
     w = PRIOR_WEIGHT.to(q.device)[:, None]
     with torch.no_grad():
@@ -50,6 +53,10 @@ def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0,
         opt.zero_grad()
         loss = (w * (model(q[:, None]) - goal) ** 2).mean()
         loss.backward()
+        if print_grad and (epoch == 1 or (plot_every > 0 and epoch % plot_every == 0)):
+            from .train import log_gradients
+
+            log_gradients({"model": model}, f"{desc}, epoch {epoch}")
         opt.step()
         if epoch % step == 0:
             sched.step()
@@ -68,19 +75,20 @@ def initialize(model, bundle, params, init_model: Path | None = None, init_optim
                 "details": "no network; the Wang-Zunger coefficients are the local potential"}
     model_file = init_model or bundle.optional_files.get("init_PPmodel")
     if model_file is not None:
-        load_state_dict_compat(model, torch.load(model_file, weights_only=True))
+        load_model_checkpoint(model, model_file)
         record = {"strategy": "checkpoint reuse", "model_file": str(model_file)}
         opt_file = init_optimizer or (bundle.optional_files.get("init_AdamState") if init_model is None else None)
         if opt_file is not None:
             record["optimizer_file"] = str(opt_file)
-            record["optimizer_state"] = torch.load(opt_file, weights_only=True)
+            device = next(model.parameters()).device
+            record["optimizer_state"] = read_checkpoint(opt_file, device, "optimizer state")
         return record
     epochs = int(cfg.get("init_Zunger_num_epochs", 0))
     fit_args = dict(optimizer=str(cfg.get("init_Zunger_optimizer", "adam")),
                     lr=float(cfg.get("init_Zunger_optimizer_lr", 0.1)),
                     gamma=float(cfg.get("init_Zunger_scheduler_gamma", 1.0)),
                     step=max(1, int(cfg.get("schedulerStep", 1))), plot_every=int(cfg.get("init_Zunger_plotEvery", 0)),
-                    on_plot=on_plot)
+                    on_plot=on_plot, print_grad=bool(cfg.get("init_Zunger_printGrad", False)))
     if epochs > 0:
         params = torch.as_tensor(params, dtype=torch.float64)
         loss = fit_network(model, lambda q: zunger(q, params.to(q.device)), epochs, desc="Zunger prior", **fit_args)

@@ -91,9 +91,11 @@ from tqdm import tqdm
 from ..errors import Defect, InputError
 from ..io.parfile import read_beta_schedule, read_mc_options, read_param_steps
 from ..models import ZeroFunction
+from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
-from .stage import FitSetup, run_prior
+from ..profiling import PROFILER
+from .stage import FitSetup, run_prior, write_profile
 
 log = logging.getLogger("sepm")
 
@@ -200,6 +202,14 @@ class ReplicaExchange:
                 coupling += [False] * p.numel()
         self.steps = torch.tensor(steps, dtype=torch.float64)
         self.coupling = torch.tensor(coupling, dtype=torch.bool)
+        # mc_perturb_mode: DeepPseudopot's perturbation of the network tensors and a5..a7 (perturb_modes)
+        self.mode = setup.config.get("mc_perturb_mode")
+        offsets = np.cumsum([0] + [n for _, n in self.layout])
+        self.network_parts = [slice(int(a), int(b)) for (name, _), a, b in zip(self.layout, offsets[:-1], offsets[1:])
+                              if name.startswith("network:")]
+        if self.mode is not None:
+            log.info("mc_perturb_mode = %d: network weights and a5..a7 move by DeepPseudopot's mode %d (size "
+                     "mc_percentage); other trainable coefficients by sepm's Gaussian steps", self.mode, self.mode)
         self.check_a5 = 5 in coeffs.columns
         self.n = len(steps)
         self.problem, self.movable, self.defpot_weight, self.percentage = None, None, 1.0, 1.0
@@ -273,10 +283,22 @@ class ReplicaExchange:
     def move(self, r: int, beta: float, step_mod: float) -> bool:
         """One Metropolis move of replica r (its state must be loaded); True when accepted."""
         old = self.x[r]
-        k = max(1, round(self.percentage * len(self.movable)))
-        pick = self.movable[torch.randperm(len(self.movable), generator=self.gen)[:k]]
-        new = old.clone()
-        new[pick] += self.steps[pick] * step_mod * torch.randn(k, generator=self.gen, dtype=torch.float64)
+        movable = self.movable
+        new = old
+        if self.mode is not None:
+            from .perturb_modes import perturb
+
+            coupling = movable[self.coupling[movable]]
+            new = perturb(old, int(self.mode), self.percentage, self.network_parts, coupling, self.gen)
+            in_network = torch.zeros(self.n, dtype=torch.bool)
+            for part in self.network_parts:
+                in_network[part] = True
+            movable = movable[~(in_network[movable] | self.coupling[movable])]
+        if len(movable):
+            k = max(1, round(self.percentage * len(movable)))
+            pick = movable[torch.randperm(len(movable), generator=self.gen)[:k]]
+            new = new.clone()
+            new[pick] += self.steps[pick] * step_mod * torch.randn(k, generator=self.gen, dtype=torch.float64)
         self.write(new)
         new = self.read()  # exactly what the tensors hold
         self.tried[r] += 1
@@ -328,7 +350,7 @@ class ReplicaExchange:
         self.best_cost = float(state["best_cost"])
         self.accepted, self.tried = state["accepted"].clone(), state["tried"].clone()
         self.ex_accepted, self.ex_tried = state["ex_accepted"].clone(), state["ex_tried"].clone()
-        self.gen.set_state(state["rng"])
+        self.gen.set_state(state["rng"].cpu())
 
 
 def _record(stage: Stage, ignored: list, stage_start: float, engine: ReplicaExchange) -> dict:
@@ -387,7 +409,7 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     state_path = outdir / CHECKPOINT
     ckpt = None
     if state_path.is_file():
-        ckpt = torch.load(state_path, weights_only=True)
+        ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint")
         if [tuple(v) for v in ckpt["layout"]] != engine.layout:
             raise InputError(Defect(state_path, None, "does not match this configuration (other trainable entries "
                                     "or network); remove it or use another output folder"))
@@ -435,7 +457,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
                 return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
                         "best_cost": engine.best_cost, "start_cost": start["cost"]}
             betas = [b * _beta_factor(schedule, done, max(stage.betas)) for b in stage.betas]
-            engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
+            with PROFILER.stage("Monte Carlo iteration", done + 1):
+                engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
             done += 1
             acc, ex = engine.rates()
             pad = [float("nan")] * (replicas - len(betas))
@@ -469,6 +492,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     log.info("Monte Carlo done: best cost %.6g (start %.6g), RMSE %s meV", engine.best_cost, start["cost"],
              ", ".join(f"{1e3 * r:.2f}" for r in rmse))
     write_text(outdir / "mc_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    if PROFILER.enabled:
+        write_profile(outdir / "profile.dat")
     return summary
 
 

@@ -7,9 +7,12 @@ total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band l
       + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
 
 with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
-penalize_starting). Relative-energy mode (relE_bIdx = r) compares E[k,b] - E[k,r] with the same
-difference of the reference. A deformation-potential row compares the gap E(kCB,bCB) - E(kVB,bVB)
-of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
+penalize_starting). Relative-energy modes (:mod:`sepm.losses`): NN_config ``relE_bIdx = r`` compares
+E[k,b] - E[0,r] (band r at the first k-point, DeepPseudopot's) with the same difference of the
+reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first mode every k-point's
+loss depends on E[0,r]; the per-k-point and worker modes add that dependence exactly (one extra
+backward through k-point 0 per system and share). A deformation-potential row compares the gap
+E(kCB,bCB) - E(kVB,bVB) of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
 D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
@@ -25,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import logging
+from pathlib import Path
 
 import torch
 
@@ -45,6 +49,8 @@ class SystemTarget:
     kweights: torch.Tensor
     band_weights: torch.Tensor
     defpot: list = field(default_factory=list)  # (row (7,), scaled Hamiltonian)
+    reordered: torch.Tensor | None = None  # smooth_reorder: the last training iteration's reordered bands
+    reordering: torch.Tensor | None = None  # ... and this iteration's, filled k-point by k-point
 
 
 @dataclass
@@ -76,6 +82,8 @@ class FitProblem:
         self.device = torch.device(device)
         self.memory_limit_gb = memory_limit_gb
         cfg = bundle.config
+        self.first_k_band = None if cfg.get("relE_bIdx") is None else int(cfg["relE_bIdx"])
+        self.smooth_reorder = bool(cfg.get("smooth_reorder", False))
         self.penalties = {k: float(cfg.get(k, 0.0)) for k in
                           ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda")}
         self.targets = []
@@ -94,6 +102,11 @@ class FitProblem:
             self._enable_projector_cache()
         # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
         self.num_cores, self.replica, self._pool = int(num_cores or 0), replica, None
+        if self.smooth_reorder and self.num_cores > 1 and replica is not None:
+            from ..errors import Defect, InputError
+
+            raise InputError(Defect(Path(bundle.path) / "NN_config.par", None, "smooth_reorder = 1 needs every "
+                                    "k-point's bands in one process: use num_cores = 0 (or 1) with it"))
 
     def workers(self):
         """The k-point worker pool (started on first use), or None when evaluation is serial."""
@@ -140,10 +153,69 @@ class FitProblem:
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
                              self.memory_limit_gb)
 
-    def _band_loss(self, x: int, kslice=slice(None)) -> torch.Tensor:
+    def _band_loss(self, x: int, kslice=slice(None), e0=None, reorder: bool = False) -> torch.Tensor:
+        """Band loss of system x on ``kslice``; ``e0``: E[0, relE_bIdx] to use (else computed, with its graph);
+        ``reorder``: a training loss, reordered by smoothness when smooth_reorder = 1 (:mod:`.reorder`)."""
         t = self.targets[x]
-        return band_loss(self.bands(x, kslice), t.reference[kslice], t.kweights[kslice], t.band_weights,
-                         t.spec.relative_band)
+        bands, shift = self.bands(x, kslice), None
+        if reorder and self.smooth_reorder:
+            bands = self._reorder(t, bands, kslice)
+        if self.first_k_band is not None:
+            r = self.first_k_band
+            if e0 is None:
+                e0 = bands[0, r] if (kslice.start or 0) == 0 else self.bands(x, slice(0, 1))[0, r]
+            shift = (e0, t.reference[0, r])
+        return band_loss(bands, t.reference[kslice], t.kweights[kslice], t.band_weights, t.spec.relative_band, shift)
+
+    def _reorder(self, t, bands: torch.Tensor, kslice: slice) -> torch.Tensor:
+        """smooth_reorder: the full path is predicted along itself; a share of k-points (per-k-point
+        gradients) from the previous iteration's reordered bands (none yet: order kept)."""
+        from .reorder import smooth_order
+
+        nk, nb = len(t.spec.kpoints), bands.shape[1]
+        rows = list(range(nk)[kslice])
+        if len(rows) == nk:
+            perm = smooth_order(bands)
+        elif t.reordered is not None:
+            perm = smooth_order(bands, t.reordered, rows)
+        else:
+            perm = torch.arange(nb, device=bands.device).expand(len(rows), nb)
+        out = torch.gather(bands, 1, perm.to(bands.device))
+        if len(rows) == nk:
+            t.reordered = out.detach().cpu()
+        else:
+            if t.reordering is None:
+                t.reordering = torch.full((nk, nb), float("nan"), dtype=bands.dtype)
+            t.reordering[rows] = out.detach().cpu()
+        return out
+
+    def accumulate_per_k(self, x: int, kpoints=None) -> float:
+        """Per-k-point gradient accumulation of system x's band loss over ``kpoints`` (default all).
+
+        In the first-k-point relative mode E[0,r] enters every k's loss as a detached leaf whose gradient
+        is collected, then pushed through k-point 0 in one extra backward: the exact full-batch gradient."""
+        t = self.targets[x]
+        if t.reference is None:
+            return 0.0
+        kpoints = range(len(t.spec.kpoints)) if kpoints is None else kpoints
+        leaf = None
+        if self.first_k_band is not None and any(k > 0 for k in kpoints):
+            with torch.no_grad():
+                self.refresh()
+                leaf = self.bands(x, slice(0, 1))[0, self.first_k_band].clone()
+            leaf.requires_grad_(True)
+        total = 0.0
+        for k in kpoints:
+            self.refresh()
+            loss = self._band_loss(x, slice(k, k + 1), None if k == 0 else leaf, reorder=True)
+            loss.backward()
+            total += float(loss.detach())
+        if t.reordering is not None:
+            t.reordered, t.reordering = t.reordering, None
+        if leaf is not None and leaf.grad is not None:
+            self.refresh()
+            (self.bands(x, slice(0, 1))[0, self.first_k_band] * leaf.grad).backward()
+        return total
 
     def deformation_potentials(self) -> list[tuple[torch.Tensor, float, float]]:
         """(D computed, D reference, weight) for every row of every system that fits them."""
@@ -188,7 +260,7 @@ class FitProblem:
             return evaluate(self, backward, separate_kpoints)
         with torch.set_grad_enabled(backward):
             if backward and separate_kpoints:
-                band_parts = [self._accumulate_per_k(x) for x in range(len(self.targets))]
+                band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]
                 self.refresh()
                 defpot, penalty, rows = self._system_terms()
                 system_level = defpot + penalty
@@ -197,8 +269,8 @@ class FitProblem:
                 total = sum(band_parts) + float(system_level.detach())
             else:
                 self.refresh()
-                losses = [self._band_loss(x) if t.reference is not None else torch.zeros((), dtype=torch.float64)
-                          for x, t in enumerate(self.targets)]
+                losses = [self._band_loss(x, reorder=backward) if t.reference is not None
+                          else torch.zeros((), dtype=torch.float64) for x, t in enumerate(self.targets)]
                 defpot, penalty, rows = self._system_terms()
                 objective = sum(losses) + defpot + penalty
                 if backward:
@@ -206,18 +278,6 @@ class FitProblem:
                 band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
         return LossParts(total, band_parts, float(defpot.detach()), float(penalty.detach()),
                          [(float(d.detach()), ref, w) for d, ref, w in rows])
-
-    def _accumulate_per_k(self, x: int) -> float:
-        t = self.targets[x]
-        if t.reference is None:
-            return 0.0
-        total = 0.0
-        for k in range(len(t.spec.kpoints)):
-            self.refresh()
-            loss = self._band_loss(x, slice(k, k + 1))
-            loss.backward()
-            total += float(loss.detach())
-        return total
 
     def rmse(self) -> list[float]:
         """Unweighted RMSE (eV) per system over entries with nonzero weight (no gradient)."""

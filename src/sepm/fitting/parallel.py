@@ -268,14 +268,7 @@ class _Worker:
         problem, losses = self.problem, []
         with torch.set_grad_enabled(backward):
             if backward and separate:
-                for x, (a, b) in enumerate(self.share):
-                    total = 0.0
-                    for k in range(a, b) if problem.targets[x].reference is not None else ():
-                        problem.refresh()
-                        loss = problem._band_loss(x, slice(k, k + 1))
-                        loss.backward()
-                        total += float(loss.detach())
-                    losses.append(total)
+                losses = [problem.accumulate_per_k(x, range(a, b)) for x, (a, b) in enumerate(self.share)]
             else:
                 problem.refresh()
                 parts = [problem._band_loss(x, slice(a, b)) for x, (a, b) in enumerate(self.share)

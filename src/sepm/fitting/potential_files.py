@@ -11,13 +11,13 @@ import torch
 
 from ..errors import Defect, InputError
 from ..models import ZeroFunction, build_model
-from ..models.network import load_state_dict_compat
+from ..models.checkpoint import load_model_checkpoint
 from ..output import atomic_path, write_text
-from ..pseudopotential import Pseudopotential
+from ..pseudopotential import Pseudopotential, long_range_default
 from .params_files import read_params, write_params
 
 ARCH_KEYS = ("PPmodel", "hiddenLayers", "PPmodel_decay_rate", "PPmodel_decay_center", "PPmodel_gaussian_std",
-             "PPmodel_scale", "PPmodel_dropout", "PPmodel_randinit_std", "SObool", "LRgamma")
+             "PPmodel_scale", "PPmodel_dropout", "PPmodel_randinit_std", "SObool", "LRgamma", "network_long_range")
 
 
 def network_form_factor(model):
@@ -54,11 +54,13 @@ def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudo
     cfg = json.loads(cfg_path.read_text())
     species = cfg["species"]
     model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+    model = model.to(device)
     if not isinstance(model, ZeroFunction):
-        load_state_dict_compat(model, torch.load(folder / f"{prefix}PPmodel.pth", weights_only=True))
-    model = model.to(device).eval()
+        load_model_checkpoint(model, folder / f"{prefix}PPmodel.pth")
+    model = model.eval()
     params = torch.as_tensor(read_params(folder, prefix, species), device=device)
     sobool = bool(cfg.get("SObool", False))
-    pp = Pseudopotential(tuple(species), params, local=network_form_factor(model), soc=sobool, nonlocal_=sobool,
-                         lr_gamma=float(cfg.get("LRgamma", 0.2)))
+    local = network_form_factor(model)
+    pp = Pseudopotential(tuple(species), params, local=local, soc=sobool, nonlocal_=sobool,
+                         lr_gamma=float(cfg.get("LRgamma", 0.2)), long_range=long_range_default(local, cfg))
     return pp, model, cfg

@@ -19,12 +19,13 @@ import torch
 from ..bands import path_distance
 from ..errors import Defect, InputError
 from ..io import Bundle, read_bundle
-from ..io.nnconfig import apply_overrides
+from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
 from ..output import write_table, write_text
 from ..plotting import plot_bands, system_title
-from ..pseudopotential import Pseudopotential
+from ..profiling import PROFILER
+from ..pseudopotential import Pseudopotential, long_range_default
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
 from .init import initialize
@@ -37,10 +38,13 @@ from .train import TrainSettings, train
 log = logging.getLogger("sepm")
 
 
-def default_trainable(model, sobool: bool) -> list[str]:
-    """Analytic-only fits move a0..a4 (+ a5..a7 with SOC); network fits move a5..a7 with SOC."""
-    analytic = ["a0", "a1", "a2", "a3", "a4"] if isinstance(model, ZeroFunction) else []
-    return analytic + (["a5", "a6", "a7"] if sobool else [])
+def default_trainable(model, sobool: bool, monte_carlo: bool = False) -> list[str]:
+    """What DeepPseudopot moves: analytic-only fits a0..a4 (+ a5..a7 with SOC); a network's gradient
+    training only the network (its optimizer holds the network's parameters alone); its Monte Carlo
+    the network and, with SOC, a5..a7."""
+    if isinstance(model, ZeroFunction):
+        return ["a0", "a1", "a2", "a3", "a4"] + (["a5", "a6", "a7"] if sobool else [])
+    return ["a5", "a6", "a7"] if sobool and monte_carlo else []
 
 
 class FitSetup:
@@ -54,6 +58,11 @@ class FitSetup:
         for notice in self.bundle.notices + self.bundle.config_notices(cfg, set_keys):
             log.info("notice: %s", notice)
         self.bundle.config = cfg
+        for spec in self.bundle.systems:
+            spec.deeppseudopot_basis = bool(cfg.get("deeppseudopot_basis", False))
+        for notice in config_notices(cfg):
+            log.info("notice: %s", notice)
+        PROFILER.configure(runtime=bool(cfg.get("runtime_flag")), memory=bool(cfg.get("memory_flag")))
         self.device = torch.device(device)
         species = self.bundle.species
         nn_path = Path(self.bundle.path) / "NN_config.par"
@@ -75,15 +84,48 @@ class FitSetup:
             base = read_params(folder, prefix, species)
             self.params_origin = f"{Path(folder) / (prefix + '<Sym>Params.par')}"
         self.initial_params = base
-        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")))
+        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")),
+                                                                     bool(cfg.get("mc_bool")))
         unknown = [t for t in trainable if t not in NAMES]
         if unknown:
             raise InputError(Defect(nn_path, None, f"trainable_params: unknown names {unknown}; use a0 .. a8"))
         self.coefficients = Coefficients(base, trainable, stoichiometry(self.bundle)).to(self.device)
         sobool = bool(cfg.get("SObool", False))
-        self.pp = Pseudopotential(tuple(species), self.coefficients().detach(), local=network_form_factor(self.model),
-                                  soc=sobool, nonlocal_=sobool, lr_gamma=float(cfg.get("LRgamma", 0.2)))
+        local = network_form_factor(self.model)
+        self.pp = Pseudopotential(tuple(species), self.coefficients().detach(), local=local, soc=sobool,
+                                  nonlocal_=sobool, lr_gamma=float(cfg.get("LRgamma", 0.2)),
+                                  long_range=long_range_default(local, cfg), recompute=bool(cfg.get("checkpoint")))
+        self._log_long_range(stoichiometry(self.bundle), trainable)
+        self._log_basis_box()
         self.problem = None
+
+    def _log_basis_box(self):
+        """A notice where DeepPseudopot's plane-wave search box would drop plane waves of the sphere."""
+        from ..basis import sphere_miller_indices
+        from ..crystal import Crystal
+
+        for spec in self.bundle.systems:
+            crystal = Crystal.from_system(spec, species=self.bundle.species)
+            full = len(sphere_miller_indices(crystal.reciprocal, crystal.lattice, spec.maxke))
+            box = len(sphere_miller_indices(crystal.reciprocal, crystal.lattice, spec.maxke, True))
+            if box != full:
+                used = "used here (deeppseudopot_basis = 1)" if spec.deeppseudopot_basis else \
+                    "sepm keeps the whole sphere; deeppseudopot_basis = 1 reproduces the original's numbers"
+                log.info("notice: system %d: DeepPseudopot's plane-wave search box keeps %d of the %d plane waves "
+                         "below maxKE = %g Ha in this cell; %s", spec.index, box, full, spec.maxke, used)
+
+    def _log_long_range(self, stoich: np.ndarray, trainable: list[str]):
+        """Whether the a4 tail is used, and a notice for every system whose a4 sum is not zero."""
+        a4 = self.initial_params[:, 4]
+        sums = stoich @ a4
+        if not self.pp.long_range and np.any(a4 != 0):
+            log.info("notice: the long-range a4 tail is not added to the network potential (DeepPseudopot's "
+                     "rule; network_long_range = 1 adds it)%s", "; a4 stays fixed" if "a4" in trainable else "")
+        for x, total in enumerate(sums):
+            if abs(total) > 1e-8:
+                terms = " + ".join(f"{int(n)} x a4({s})" for n, s in zip(stoich[x], self.bundle.species) if n)
+                log.info("notice: system %d is not charge-neutral in a4: %s = %.6g%s", x, terms, total,
+                         " (used: the tail is active)" if self.pp.long_range else " (not used here)")
 
     def refresh(self):
         self.pp.params = self.coefficients()
@@ -108,25 +150,48 @@ class FitSetup:
             return f"starting coefficients ({self.params_origin})"
         return f"network prior ({strategy})"
 
-    def write_bands(self, outdir: Path, stem: str, title: str) -> list[float]:
-        """Band tables and plots of the current potential for every system; returns RMSE (eV) per system."""
-        rmses = []
+    def write_bands(self, outdir: Path, stem: str, title: str, refresh: bool = True, bands=None) -> list[float]:
+        """Band tables and plots of the current potential for every system; returns RMSE (eV) per system.
+
+        ``bands``: the systems' bands when already computed (else computed); kept in ``last_bands``."""
+        rmses, self.last_bands = [], []
         with torch.no_grad():
-            self.refresh()
+            if refresh and bands is None:
+                self.refresh()
             for x, target in enumerate(self.problem.targets):
                 spec = target.spec
-                bands = self.problem.bands(x).cpu()
+                bands_x = self.problem.bands(x).cpu() if bands is None else bands[x]
+                self.last_bands.append(bands_x)
                 distance = path_distance(target.ham.basis.crystal, spec.kpoints)
-                rmse = band_rmse(bands, target.reference.cpu(), target.kweights.cpu(), target.band_weights.cpu()) \
+                rmse = band_rmse(bands_x, target.reference.cpu(), target.kweights.cpu(), target.band_weights.cpu()) \
                     if target.reference is not None else float("nan")
                 rmses.append(rmse)
                 write_table(outdir / f"{stem}_bands_{x}.dat", ["kidx", "path"] + [f"E_{b + 1}" for b in range(spec.nbands)],
-                            np.column_stack([np.arange(len(distance)), distance, bands.numpy()]),
+                            np.column_stack([np.arange(len(distance)), distance, bands_x.numpy()]),
                             [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
-                plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands.numpy(), spec.kpoints, spec.ref_bands,
+                plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands_x.numpy(), spec.kpoints, spec.ref_bands,
                            title=f"{system_title(spec, self.bundle.path)}: {title}, RMSE {1e3 * rmse:.1f} meV",
                            labels=spec.klabels, lattice=spec.lattice)
         return rmses
+
+    def write_analytic_bands(self, outdir: Path) -> float:
+        """``oldFunc_*``: bands of the bundle's analytic potential (Zunger form of a0..a3 plus the a4 tail, SOC/NL
+        as configured), DeepPseudopot's first evaluation; returns its band cost (the same weights as the fit)."""
+        analytic = Pseudopotential(self.pp.species, torch.as_tensor(self.initial_params, device=self.device),
+                                   soc=self.pp.soc, nonlocal_=self.pp.nonlocal_, lr_gamma=self.pp.lr_gamma)
+        problem = FitProblem(self.bundle, analytic, device=self.device,
+                             memory_limit_gb=float(self.config.get("memory_limit_GB", 2.0)))
+        saved = self.problem
+        self.problem = problem
+        try:
+            with torch.no_grad():
+                cost = problem.evaluate().total
+            rmse = self.write_bands(outdir, "oldFunc", "analytic (Zunger) potential", refresh=False)
+        finally:
+            self.problem = saved
+        log.info("analytic (Zunger + a4) potential: cost %.6g, RMSE %s meV", cost,
+                 ", ".join(f"{1e3 * r:.1f}" for r in rmse))
+        return cost
 
     def plot_potential(self, stem, title: str):
         from ..export import plot_potentials
@@ -163,6 +228,17 @@ def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=Non
     return {"record": record, "optimizer_state": optimizer_state}
 
 
+def write_profile(path: Path):
+    """runtime_flag / memory_flag: every stage's calls, wall time and peak memory (also logged)."""
+    columns, rows = PROFILER.table()
+    lines = ["# seconds and peak resident memory per stage (runtime_flag / memory_flag; nan = not recorded)",
+             "# " + " ".join(columns)]
+    lines += [f"{name.replace(' ', '_')} {calls} {total:.6f} {mean:.6f} {peak:.1f}"
+              for name, calls, total, mean, peak in rows]
+    write_text(path, "\n".join(lines) + "\n")
+    log.info("profile: %s (table in %s)", PROFILER.summary(), path)
+
+
 def fingerprint(config: dict, *files_and_args) -> str:
     """A hash of the effective configuration and the initialization inputs (file contents included)."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
@@ -190,18 +266,25 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     if cfg.get("mc_bool"):
         raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
-    prior = run_prior(setup, outdir, init_model, init_optimizer)
+    with PROFILER.stage("initialization"):
+        prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()
     setup.model.eval()
-    stem = "initZunger" if prior["record"]["strategy"] == "fit to Zunger form" else "oldFunc"
-    start = problem.evaluate()
-    start_name = setup.start_name(prior["record"]["strategy"])
-    start_rmse = setup.write_bands(outdir, stem, start_name)
-    setup.plot_potential(outdir / f"{stem}_plotPP", start_name)
+    summary = {}
+    if not isinstance(setup.model, ZeroFunction):  # DeepPseudopot's oldFunc_*: the analytic (Zunger + a4) bands
+        with PROFILER.stage("analytic-potential evaluation"):
+            summary["analytic_cost"] = setup.write_analytic_bands(outdir)
+    with PROFILER.stage("initial evaluation"):
+        stem = "oldFunc" if isinstance(setup.model, ZeroFunction) else "initZunger"
+        start = problem.evaluate()
+        start_name = setup.start_name(prior["record"]["strategy"])
+        start_rmse = setup.write_bands(outdir, stem, start_name)
+        initial_bands = setup.last_bands
+        setup.plot_potential(outdir / f"{stem}_plotPP", start_name)
     log.info("start of training, %s: cost %.6g (bands %s), RMSE %s meV", start_name, start.total, start.bands,
              ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
-    summary = {"initialization": prior["record"], "start_potential": start_name, "start_cost": start.total,
-               "start_rmse_meV": [1e3 * r for r in start_rmse]}
+    summary.update(initialization=prior["record"], start_potential=start_name, start_cost=start.total,
+                   start_rmse_meV=[1e3 * r for r in start_rmse])
     settings = TrainSettings.from_config(cfg)
     if settings.epochs > 0:
         def on_checkpoint(epoch, prefix):
@@ -223,10 +306,16 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
         log.info("init-only mode (max_num_epochs = 0, mc_bool = 0): evaluated the initial potential")
         setup.save(outdir, "final_")
     setup.model.eval()
-    end = problem.evaluate()
-    end_rmse = setup.write_bands(outdir, "final", "final potential")
+    with PROFILER.stage("final evaluation"):
+        if settings.epochs > 0:
+            end = problem.evaluate()
+            end_rmse = setup.write_bands(outdir, "final", "final potential")
+        else:  # nothing changed since the initial evaluation
+            end, end_rmse = start, setup.write_bands(outdir, "final", "final potential", bands=initial_bands)
     problem.close()  # k-point workers, if any
     setup.plot_potential(outdir / "final_plotPP", "final potential")
+    if PROFILER.enabled:
+        write_profile(outdir / "profile.dat")
     summary.update(final_cost=end.total, final_bands_cost=end.bands, final_rmse_meV=[1e3 * r for r in end_rmse],
                    deformation_potentials=end.deformation_potentials,
                    final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})

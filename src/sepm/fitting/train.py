@@ -6,17 +6,22 @@ cost at the updated parameters in eval mode (no dropout, BatchNorm running stati
 training mode) and ``cost_after_step`` (that evaluation: the next epoch's training cost, exactly so
 for a model without dropout or BatchNorm). It is not a validation on held-out data: the bundle format
 has no held-out systems or k-points, and every cost is over the whole objective. ExponentialLR steps
-every ``schedulerStep`` epochs; ``perturbEvery`` adds a random kick (relative Gaussian noise);
-``patience`` stops when the cost after a step has not improved for that many epochs. The complete
-training state (model, coefficients, optimizer, scheduler, random generator, history) is written
-atomically to ``train_state.pth`` after every epoch, so a killed run resumes where it stopped and
-reaches the same final loss as an uninterrupted one. Every ``plotEvery`` epochs ``epoch_<N>_*``
-checkpoints are written (model, optimizer state, coefficients, band tables, plotBS, plotPP).
+after epochs schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e
+steps when e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick
+(:func:`_perturb`) with the same timing; ``patience`` stops when the cost after a step has not improved
+for that many epochs. ``printGrad`` logs the gradient norm of every trainable tensor after each
+backward pass. ``pre_adjust_moves`` > 0 first makes that many DeepPseudopot pre-adjustment moves
+(:func:`pre_adjust`). The complete training state (model, coefficients, optimizer, scheduler, random
+generator, history) is written atomically to ``train_state.pth`` after every epoch, so a killed run
+resumes where it stopped and reaches the same final loss as an uninterrupted one. Every ``plotEvery``
+epochs ``epoch_<N>_*`` checkpoints are written (model, optimizer state, coefficients, band tables,
+plotBS, plotPP).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table
+from ..profiling import PROFILER
 
 log = logging.getLogger("sepm")
 
@@ -34,19 +41,37 @@ OPTIMIZERS = {
     "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam, "asgd": torch.optim.ASGD,
 }
 
-#: Relative size of a perturbEvery kick: p <- p (1 + PERTURB_SCALE N(0, 1)).
-PERTURB_SCALE = 0.05
+#: Relative size of a perturbEvery kick (DeepPseudopot's): w <- w (1 + U(-0.1, 0.1)) for the network and the
+#: trainable coefficients, a5..a7 <- a (1 + U(-0.001, 0.001)) whether trainable or not.
+PERTURB_SCALE = 0.10
 
 STATE_FILE = "train_state.pth"
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, options: dict | None = None) -> torch.optim.Optimizer:
+    """``options``: adam_beta1 / adam_beta2 (Adam-family betas), sgd_momentum (SGD) from NN_config.par.
+
+    DeepPseudopot accepts these keys but assigns them to attributes torch never reads, so there they
+    change nothing; here they are applied (a notice says so)."""
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not supported; choose one of {', '.join(sorted(OPTIMIZERS))}")
     if key == "lbfgs":
         return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
-    return OPTIMIZERS[key](params, lr=lr)
+    options, extra = options or {}, {}
+    if key in ("adam", "adamw", "adamax", "nadam", "radam") and ("adam_beta1" in options or "adam_beta2" in options):
+        extra["betas"] = (float(options.get("adam_beta1", 0.9)), float(options.get("adam_beta2", 0.999)))
+    if key == "sgd" and "sgd_momentum" in options:
+        extra["momentum"] = float(options["sgd_momentum"])
+    if extra:
+        log.info("notice: %s with %s (DeepPseudopot reads these keys but never passes them to torch)", name,
+                 ", ".join(f"{k}={v}" for k, v in extra.items()))
+    return OPTIMIZERS[key](params, lr=lr, **extra)
+
+
+def scheduler_steps_after(epoch: int, scheduler_step: int) -> bool:
+    """Whether the learning rate decays after 1-based ``epoch`` (DeepPseudopot: 0-based e > 0, e % step = 0)."""
+    return epoch > 1 and (epoch - 1) % scheduler_step == 0
 
 
 @dataclass
@@ -61,6 +86,10 @@ class TrainSettings:
     plot_every: int = 0
     separate_kpoints: bool = False
     seed: int = 0
+    print_grad: bool = False
+    pre_adjust_moves: int = 0
+    pre_adjust_step: float = 0.005
+    optimizer_options: dict | None = None
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -69,7 +98,10 @@ class TrainSettings:
                    scheduler_step=max(1, int(cfg.get("schedulerStep", 1))),
                    perturb_every=int(cfg.get("perturbEvery", -1)), patience=int(cfg.get("patience", 0)),
                    plot_every=int(cfg.get("plotEvery", 0)), separate_kpoints=bool(cfg.get("separateKptGrad", False)),
-                   seed=int(cfg.get("seed", 0)))
+                   seed=int(cfg.get("seed", 0)), print_grad=bool(cfg.get("printGrad", False)),
+                   pre_adjust_moves=int(cfg.get("pre_adjust_moves", 0)),
+                   pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
+                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum") if k in cfg})
 
 
 def _save_state(path: Path, state: dict):
@@ -90,11 +122,12 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: the model has no parameters and no coefficient is trainable")
-    optimizer = make_optimizer(settings.optimizer, params, settings.lr)
+    optimizer = make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
     history, best, since_best, start = [], float("inf"), 0, 0
     state_path = outdir / STATE_FILE
-    state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
+    device = params[0].device
+    state = read_checkpoint(state_path, device, "training state") if resume and state_path.is_file() else None
     if state is not None and state.get("fingerprint", "") != fingerprint:
         log.info("%s was written for another configuration or initialization; starting afresh", state_path)
         state = None
@@ -103,7 +136,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         history = state["history"].tolist()
         best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
         log.info("resuming training from %s at epoch %d (lowest cost after a step %.6g)", state_path, start, best)
@@ -118,32 +151,43 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
              sum(p.numel() for p in params), settings.optimizer, settings.lr, settings.gamma, settings.scheduler_step,
              "per-k-point" if settings.separate_kpoints else "full-batch", settings.epochs)
 
-    def step() -> float:
-        def closure():
-            optimizer.zero_grad()
-            return problem.evaluate(backward=True, separate_kpoints=settings.separate_kpoints).total
+    def closure():
+        optimizer.zero_grad()
+        with PROFILER.stage("objective and gradient"):
+            total = problem.evaluate(backward=True, separate_kpoints=settings.separate_kpoints).total
+        if settings.print_grad:
+            log_gradients(modules, "training")
+        return total
 
+    def step() -> float:
         for m in modules.values():
             m.train()
         if isinstance(optimizer, torch.optim.LBFGS):
-            return float(optimizer.step(closure))
+            with PROFILER.stage("optimizer step"):
+                return float(optimizer.step(closure))
         cost = closure()
-        optimizer.step()
+        with PROFILER.stage("optimizer step"):
+            optimizer.step()
         return cost
+
+    if start == 0 and settings.pre_adjust_moves > 0:
+        pre_adjust(problem, modules, settings, outdir, closure)
 
     stopped = "max_num_epochs reached"
     bar = tqdm(range(start + 1, settings.epochs + 1), initial=start, total=settings.epochs, unit="epoch",
                desc="train", disable=None)
     for epoch in bar:
         t0 = time.perf_counter()
-        train_cost = step()
-        if settings.perturb_every > 0 and epoch % settings.perturb_every == 0:
-            _perturb(params, settings.seed, epoch)
-        if epoch % settings.scheduler_step == 0:
-            scheduler.step()
-        for m in modules.values():
-            m.eval()
-        after = problem.evaluate().total
+        with PROFILER.stage("epoch", epoch):
+            train_cost = step()
+            if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
+                _perturb(modules, settings.seed, epoch)
+            if scheduler_steps_after(epoch, settings.scheduler_step):
+                scheduler.step()
+            for m in modules.values():
+                m.eval()
+            with PROFILER.stage("cost_after_step"):
+                after = problem.evaluate().total
         history.append([epoch, train_cost, after, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
         if after < best:
             best, since_best = after, 0
@@ -170,12 +214,86 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer}
 
 
-def _perturb(params, seed: int, epoch: int):
+def log_gradients(modules: dict, what: str):
+    """printGrad: the 2-norm and largest |component| of the gradient of every trainable tensor."""
+    for mname, module in modules.items():
+        for pname, p in module.named_parameters():
+            if p.requires_grad:
+                g = p.grad
+                text = "none" if g is None else f"|g| = {float(g.norm()):.6g}, max |g_i| = {float(g.abs().max()):.6g}"
+                log.info("printGrad (%s): %s.%s %s: %s", what, mname, pname, tuple(p.shape), text)
+
+
+def pre_adjust(problem, modules: dict, settings: TrainSettings, outdir: Path, closure):
+    """DeepPseudopot's pre-adjustment before training (pre_adjust_moves, pre_adjust_stepSize).
+
+    Each move computes the gradient, finds the one trainable entry with the largest |gradient| g_max
+    and moves only it, by -u stepSize g_max/|g_max| with u ~ U(0, 1) (a step of at most stepSize), then
+    evaluates the cost and writes ``preEpoch_<n>_PPmodel.pth``. Afterwards the state after the move whose
+    g_max was smallest (the best-conditioned gradient) is restored. The optimizer is not stepped.
+    """
+    gen = torch.Generator().manual_seed(settings.seed * 7919 + 17)
+    best, rows = None, []
+    for move in range(1, settings.pre_adjust_moves + 1):
+        for m in modules.values():
+            m.train()
+        cost = closure()
+        grads = [(p, p.grad) for m in modules.values() for p in m.parameters()
+                 if p.requires_grad and p.grad is not None]
+        if not grads:
+            raise ValueError("pre_adjust_moves: no gradient to follow")
+        p_max, g = max(grads, key=lambda pg: float(pg[1].abs().max()))
+        index = int(g.abs().argmax())
+        g_max = float(g.reshape(-1)[index])
+        step = settings.pre_adjust_step * float(torch.rand((), generator=gen, dtype=torch.float64))
+        with torch.no_grad():
+            p_max.view(-1)[index] -= step * math.copysign(1.0, g_max)
+        for m in modules.values():
+            m.eval()
+        with PROFILER.stage("validation"):
+            after = problem.evaluate().total
+        state = {n: {k: v.detach().clone() for k, v in m.state_dict().items()} for n, m in modules.items()}
+        if "model" in modules:
+            with atomic_path(outdir / f"preEpoch_{move}_PPmodel.pth") as tmp:
+                torch.save(state["model"], tmp)
+        rows.append([move, cost, after, abs(g_max), step])
+        log.info("pre_adjust move %d/%d: cost %.6g -> %.6g, largest |gradient| %.4g, step %.3g",
+                 move, settings.pre_adjust_moves, cost, after, abs(g_max), step)
+        if best is None or abs(g_max) <= best[0]:
+            best = (abs(g_max), move, state)
+    for name, module in modules.items():
+        module.load_state_dict(best[2][name])
+    write_table(outdir / "pre_adjust.dat", ["move", "cost_before", "cost_after", "max_abs_gradient", "step"], rows,
+                header_lines=["DeepPseudopot pre-adjustment: one entry (largest |gradient|) moved per line"],
+                fmt="%.10g")
+    log.info("pre_adjust: restored the state after move %d (smallest largest-|gradient| %.4g)", best[1], best[0])
+
+
+def _perturb(modules: dict, seed: int, epoch: int):
+    """perturbEvery: DeepPseudopot's kick (its perturb_model, mode 1, 10 %), after the epoch's step."""
+    from .coefficients import Coefficients
+
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+    def scale_(t: torch.Tensor, size: float):
+        t.mul_((1.0 + size * (2 * torch.rand(t.shape, generator=gen, dtype=torch.float64) - 1)).to(t.device, t.dtype))
+
     with torch.no_grad():
-        for p in params:
-            p.mul_(1.0 + PERTURB_SCALE * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
-    log.info("epoch %d: perturbed all trainable parameters by %.0f %% Gaussian noise", epoch, 100 * PERTURB_SCALE)
+        for module in modules.values():
+            if not isinstance(module, Coefficients):
+                for p in module.parameters():
+                    if p.requires_grad:
+                        scale_(p, PERTURB_SCALE)
+                continue
+            if module.free is not None:  # a5..a7 (SOC, NL) by 0.1 %, the other trainable ones by 10 %
+                free = module.free.view(module.base.shape[0], len(module.columns))
+                for i, c in enumerate(module.columns):
+                    scale_(free[:, i], PERTURB_SCALE / 100 if c in (5, 6, 7) else PERTURB_SCALE)
+            for c in (5, 6, 7):
+                if c not in module.columns:  # fixed a5..a7 are kicked too, as there
+                    scale_(module.base[:, c], PERTURB_SCALE / 100)
+    log.info("epoch %d: perturbed the network (and trainable coefficients) by up to %.0f %%, a5..a7 by up to %.1f %%",
+             epoch, 100 * PERTURB_SCALE, PERTURB_SCALE)
 
 
 def _write_cost(outdir: Path, history):

@@ -79,7 +79,8 @@ INPUT_SCHEMA: dict[str, str] = {
     "BS_plot_CBVB_range_zoom": "list[float]",
     "systemName": "str",
     "fit_defPot": "bool",
-    "relE_bIdx": "list[int]",
+    "relE_perK_bIdx": "list[int]",
+    "relE_bIdx": "list[int]",  # refused here with a pointer: DeepPseudopot's key belongs in NN_config.par
 }
 
 DEFPOT_COLUMNS = "kidx_VB bidx_VB kidx_CB bidx_CB latConst_ratio defPot_eV weight"
@@ -107,6 +108,7 @@ class SystemSpec:
     order_matrix: np.ndarray | None
     defpot_rows: np.ndarray | None
     klabels: dict[int, str] = field(default_factory=dict)  # '# name' comments of kpoints_X.par rows
+    deeppseudopot_basis: bool = False  # NN_config deeppseudopot_basis: DeepPseudopot's Miller-index box
 
     @property
     def lattice(self) -> np.ndarray:
@@ -115,8 +117,8 @@ class SystemSpec:
 
     @property
     def relative_band(self) -> int | None:
-        """relE_bIdx: the band that energies are referred to in the relative-energy mode, or None."""
-        rel = self.settings.get("relE_bIdx") or [None]
+        """relE_perK_bIdx: the band that energies at each k are referred to (per-k relative mode), or None."""
+        rel = self.settings.get("relE_perK_bIdx") or [None]
         return rel[0]
 
 
@@ -264,8 +266,13 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
             if key in settings and not 0 <= settings[key] < nbands:
                 defects.append(Defect(inp_path, where[key], f"{key} = {settings[key]} out of range 0..{nbands - 1} "
                                       f"(nBands = {nbands})"))
-        if any(not 0 <= b < nbands for b in settings.get("relE_bIdx", [])):
-            defects.append(Defect(inp_path, where["relE_bIdx"], f"relE_bIdx: band indices must be in 0..{nbands - 1}"))
+        if any(not 0 <= b < nbands for b in settings.get("relE_perK_bIdx", [])):
+            defects.append(Defect(inp_path, where["relE_perK_bIdx"],
+                                  f"relE_perK_bIdx: band indices must be in 0..{nbands - 1}"))
+    if "relE_bIdx" in where:
+        defects.append(Defect(inp_path, where["relE_bIdx"], "relE_bIdx belongs in NN_config.par (energies relative "
+                              "to band relE_bIdx at the first k-point, as in DeepPseudopot); for energies relative "
+                              "to that band at each k-point use relE_perK_bIdx here"))
     nb_src = f"nBands = {nbands} from input_{x}.par"
 
     k_path = root / f"kpoints_{x}.par"
@@ -397,6 +404,13 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
             if all(p != root / f"system_{x}.par" for p, _ in used.get(sym, [])):
                 used.setdefault(sym, []).append((root / f"system_{x}.par", line))
     species = sorted(used)
+    for spec in systems:
+        spec.deeppseudopot_basis = bool(config.get("deeppseudopot_basis", False))
+    rel = config.get("relE_bIdx")
+    too_high = [s.index for s in systems if rel is not None and s.nbands and rel >= s.nbands]
+    if too_high:
+        defects.append(Defect(cfg_path, cfg_lines.get("relE_bIdx"), f"relE_bIdx = {rel} is not a band of system "
+                              f"{too_high[0]} (nBands = {systems[too_high[0]].nbands}); bands count from 0"))
 
     params = {}
     for sym in species:

@@ -8,8 +8,9 @@ accepted), lists space separated::
     nSystem = 1
     max_num_epochs = 600
 
-Known keys and their types are in :data:`NN_CONFIG_SCHEMA`; unknown keys are defects with a
-did-you-mean. :data:`NN_CONFIG_DEFAULTS` fills keys left out; keys without a default (PPmodel,
+Known keys and their types are in :data:`NN_CONFIG_SCHEMA`: every key DeepPseudopot's main.py reads,
+with its meaning there, plus sepm's own; unknown keys are defects with a did-you-mean.
+:data:`NN_CONFIG_DEFAULTS` fills keys left out; keys without a default (PPmodel,
 hiddenLayers, optimizer_lr, mc_iter, ...) stay absent and are checked by the stage that needs them.
 ``nSystem`` is required; ``mc_bool = 1`` together with ``max_num_epochs > 0`` is rejected.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sepm.errors import Defect
+from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 
 NN_CONFIG_SCHEMA: dict[str, str] = {
@@ -63,6 +65,24 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "penalize_mag_threshold": "float",
     "penalize_mag_lambda": "float",
     "LRgamma": "float",
+    # DeepPseudopot keys (utils/read.py there)
+    "memory_flag": "bool",
+    "runtime_flag": "bool",
+    "printGrad": "bool",
+    "init_Zunger_printGrad": "bool",
+    "smooth_reorder": "bool",
+    "eigvec_reorder": "bool",
+    "pre_adjust_moves": "int",
+    "pre_adjust_stepSize": "float",
+    "relE_bIdx": "int",
+    "mc_perturb_mode": "int",
+    "sgd_momentum": "float",
+    "adam_beta1": "float",
+    "adam_beta2": "float",
+    # sepm extension: the long-range a4 tail on top of a network potential (DeepPseudopot: never)
+    "network_long_range": "bool",
+    # sepm compatibility switch: DeepPseudopot's plane-wave search box (cuts the sphere in non-cubic cells)
+    "deeppseudopot_basis": "bool",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -92,8 +112,13 @@ NN_CONFIG_DEFAULTS: dict = {
 }
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
-                 "plotEvery", "patience", "mc_iter")
+                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
 _POSITIVE = ("nSystem", "schedulerStep")
+
+
+_CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "
+                        "= 1 ({where}) do not go together: per-k-point gradients already bound the memory; "
+                        "use one of them")
 
 
 def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dict, dict[str, int]]:
@@ -113,6 +138,12 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
         defects.append(Defect(path, where["hiddenLayers"], "hiddenLayers: every layer needs >= 1 neuron"))
     if "mc_percentage" in given and not 0 < given["mc_percentage"] <= 1:
         defects.append(Defect(path, where["mc_percentage"], "mc_percentage must be in (0, 1]"))
+    if "mc_perturb_mode" in given and given["mc_perturb_mode"] not in MC_PERTURB_MODES:
+        defects.append(Defect(path, where["mc_perturb_mode"],
+                              f"mc_perturb_mode must be one of {MC_PERTURB_MODES}, got {given['mc_perturb_mode']}"))
+    if given.get("checkpoint") and given.get("separateKptGrad"):
+        defects.append(Defect(path, where["checkpoint"],
+                              _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
     if given.get("mc_bool") and given.get("max_num_epochs", 0) > 0:
         defects.append(Defect(
             path, where["mc_bool"],
@@ -147,6 +178,21 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
             defects.append(Defect(Path(origin), i, f"{key}: {err}"))
     if out.get("mc_bool") and int(out.get("max_num_epochs", 0)) > 0:
         defects.append(Defect(Path(origin), None, "mc_bool = 1 and max_num_epochs > 0 are mutually exclusive"))
+    if out.get("checkpoint") and out.get("separateKptGrad"):
+        defects.append(Defect(Path(origin), None, _CHECKPOINT_CONFLICT.format(where="after the overrides")))
+    if out.get("mc_perturb_mode", 1) not in MC_PERTURB_MODES:
+        defects.append(Defect(Path(origin), None, f"mc_perturb_mode must be one of {MC_PERTURB_MODES}"))
     if defects:
         raise InputError(defects)
+    return out
+
+
+def config_notices(config: dict) -> list[str]:
+    """Notices for keys that are accepted but change nothing here (logged by every stage that reads them)."""
+    out = []
+    if config.get("SHOWPLOTS"):
+        out.append("SHOWPLOTS = 1: sepm opens no plot windows; every plot is written as PNG and PDF")
+    if config.get("eigvec_reorder"):
+        out.append("eigvec_reorder = 1 is not acted on: DeepPseudopot reads it but never uses it either; "
+                   "use smooth_reorder = 1 or kpoints_X_orderMatrix.par to fix the band order")
     return out

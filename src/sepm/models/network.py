@@ -1,10 +1,18 @@
 """Local-potential models: q (n, 1) in 1/Bohr → v(q) (n, N_species) in Hartree·Bohr³, float64.
 
 :class:`PotentialNet` is ``v(q) = MLP(q) · g(q) · s`` (see :mod:`sepm.models.parts` for the layers,
-initializers and gates). Its state_dict has DeepPseudopot's layout, so that tool's checkpoints load:
-``neural_network.hidden_l.<i>.weight|bias`` for the Linear layers (output layer last) and
-``neural_network.bn_l.<i>.*`` for BatchNorm. :class:`ZeroFunction` is "no network": v = 0, the
-analytic Zunger form is the whole local potential.
+initializers and gates). Its state_dict has the layout of the DeepPseudopot class of the same name,
+so that tool's checkpoints load unchanged:
+
+- gated classes (``*_decay``, ``*_decayGaussian``, ...) wrap the network: ``neural_network.<layers>.<i>.*``;
+- ungated classes are the network itself: ``<layers>.<i>.*``;
+- ``<layers>`` is ``hidden_l``, or ``hidden`` for the older classes (Net_sig, Net_tanh, Net_relu,
+  Net_sig_UniformInit, Net_tanh_XavierInit_dropout, Net_relu_HeInit and what wraps them);
+- BatchNorm is ``hidden_bn.<i>.*``, one per Linear layer (the output layer's is unused).
+
+:func:`load_state_dict_compat` also reads sepm's own older checkpoints (every class wrapped,
+BatchNorm in ``bn_l``). :class:`ZeroFunction` is "no network": v = 0, the analytic Zunger form is
+the whole local potential.
 """
 
 from __future__ import annotations
@@ -14,26 +22,41 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from sepm.models.parts import ACTIVATIONS, INITIALIZERS, MLP, Gate
+from sepm.models.parts import ACTIVATIONS, CUTOFF_Q, INITIALIZERS, MLP, Gate
 
 
 class PotentialNet(nn.Module):
-    """Neural-network local potential ``v(q) = MLP(q) · g(q) · s``; layer sizes ``1, *hidden_layers, n_species``."""
+    """Neural-network local potential ``v(q) = MLP(q) · g(q) · s``; layer sizes ``1, *hidden_layers, n_species``.
+
+    ``wrapped`` puts the network under ``neural_network.`` in the state_dict; ``layer_key`` names its
+    Linear list (see the module docstring).
+    """
 
     def __init__(self, hidden_layers: Sequence[int], n_species: int, activation: str = "relu",
                  init: str = "default", batchnorm: bool = False, dropout: float = 0.0, gate: str = "none", *,
                  decay_rate: float | None = None, decay_center: float | None = None,
                  gaussian_std: float | None = None, scale: Sequence[float] | None = None,
-                 randinit_std: float = 1.0, name: str = "PotentialNet"):
+                 randinit_std: float = 1.0, name: str = "PotentialNet", wrapped: bool = True,
+                 layer_key: str = "hidden_l"):
         super().__init__()
         if n_species < 1 or any(n < 1 for n in hidden_layers):
             raise ValueError("need n_species >= 1 and >= 1 neuron per hidden layer, "
                              f"got {n_species}, {list(hidden_layers)}")
         self.name, self.activation, self.init, self.dropout = name, activation, init, dropout
         self.sizes = [1, *hidden_layers, n_species]
-        self.neural_network = MLP(self.sizes, activation, init, batchnorm, dropout, randinit_std)
+        mlp = MLP(self.sizes, activation, init, batchnorm, dropout, randinit_std, layer_key)
+        if wrapped:
+            self.neural_network = mlp
+        else:  # the network's modules sit at the top of the state_dict; ``mlp`` runs them
+            for child_name, child in mlp.named_children():
+                self.add_module(child_name, child)
+            object.__setattr__(self, "_flat_mlp", mlp)
         self.gate = Gate(gate, n_species, decay_rate=decay_rate, decay_center=decay_center,
                          gaussian_std=gaussian_std, scale=scale)
+
+    @property
+    def network(self) -> MLP:
+        return self.neural_network if "neural_network" in self._modules else self._flat_mlp
 
     @property
     def n_species(self) -> int:
@@ -41,14 +64,19 @@ class PotentialNet(nn.Module):
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         q = q.reshape(-1, 1)
-        return self.neural_network(q) * self.gate(q)
+        if self.gate.kind == "cutoff":
+            inside = q[:, 0] <= CUTOFF_Q
+            out = q.new_zeros(q.shape[0], self.n_species)
+            out[inside] = self.network(q[inside]) * self.gate(q[inside])
+            return out
+        return self.network(q) * self.gate(q)
 
     def describe(self) -> str:
-        """One line, e.g. ``Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier init, Gaussian gate sigma=1.5``.
-        """
+        """One line, e.g. ``Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier (normal) init,
+        Gaussian gate sigma=1.5``."""
         parts = ["-".join(map(str, self.sizes)), ACTIVATIONS[self.activation].__name__,
                  f"{INITIALIZERS[self.init]} init"]
-        if len(self.neural_network.bn_l):
+        if self.network.hidden_bn is not None:
             parts.append("BatchNorm")
         if self.dropout:
             parts.append(f"dropout p={self.dropout:g}")
@@ -71,25 +99,46 @@ class ZeroFunction(nn.Module):
         return f"ZeroFunction: v(q) = 0 for {self.n_species} species (analytic local potential only)"
 
 
+def _spellings(key: str) -> list[str]:
+    """Other spellings of a state_dict key: with or without ``neural_network.`` and ``module.``, ``bn_l``
+    for ``hidden_bn``."""
+    bare = key[len("neural_network."):] if key.startswith("neural_network.") else key
+    forms = [bare, f"neural_network.{bare}"]
+    forms += [f.replace("hidden_bn.", "bn_l.") for f in forms if "hidden_bn." in f]
+    return forms + [f"module.{f}" for f in forms]
+
+
 def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """Load a state_dict saved by DeepPseudopot (or sepm) into ``model``; returns ``model``.
 
-    Accepts float32 tensors (cast to the model's float64) and a leading ``module.`` (DataParallel)
-    prefix. Any missing or unexpected key, or a shape mismatch, raises ValueError naming the first one.
+    Accepts float32 tensors (cast to the model's float64), a leading ``module.`` (DataParallel) prefix,
+    and sepm's older layout (every network under ``neural_network.``, BatchNorm in ``bn_l``, no
+    BatchNorm for the output layer, whose statistics are never used). Any other missing or unexpected
+    key, or a shape mismatch, raises ValueError naming the first one.
     """
     own = model.state_dict()
-    given = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
-    missing = [k for k in own if k not in given]
-    unexpected = [k for k in given if k not in own]
+    given = dict(state_dict)
+    chosen, missing = {}, []
+    for key in own:
+        found = next((k for k in _spellings(key) if k in given), None)
+        if found is None:
+            missing.append(key)
+        else:
+            chosen[key] = found
+    unexpected = [k for k in given if k not in chosen.values()]
+    if any("bn_l." in k for k in chosen.values()):  # sepm's older layout has no output-layer BatchNorm
+        last = f"hidden_bn.{len(model.network.layers) - 1}."
+        missing = [k for k in missing if last not in k]
     arch = getattr(model, "describe", lambda: type(model).__name__)()
     if missing or unexpected:
         first = f"missing key {missing[0]!r} (shape {tuple(own[missing[0]].shape)})" if missing else \
             f"unexpected key {unexpected[0]!r} (shape {tuple(given[unexpected[0]].shape)})"
         raise ValueError(f"state_dict does not fit {arch}: {first}; "
                          f"{len(missing)} missing, {len(unexpected)} unexpected keys")
-    for key, target in own.items():
-        if given[key].shape != target.shape:
-            raise ValueError(f"state_dict does not fit {arch}: {key!r} has shape {tuple(given[key].shape)}, "
-                             f"the model expects {tuple(target.shape)}")
-    model.load_state_dict({k: given[k].to(dtype=own[k].dtype, device=own[k].device) for k in own})
+    for key, src in chosen.items():
+        if given[src].shape != own[key].shape:
+            raise ValueError(f"state_dict does not fit {arch}: {src!r} has shape {tuple(given[src].shape)}, "
+                             f"the model expects {tuple(own[key].shape)}")
+    model.load_state_dict({**own, **{k: given[s].to(dtype=own[k].dtype, device=own[k].device)
+                                     for k, s in chosen.items()}})
     return model

@@ -13,20 +13,27 @@ then makes the potential vanish at large q (:class:`Gate`):
 
     none       g = 1
     decay      g = 1 − 1/(1 + exp(−r (q − c))) = sigmoid(r (c − q))
-               r = PPmodel_decay_rate, c = PPmodel_decay_center
+               r = PPmodel_decay_rate, c = PPmodel_decay_center (fixed r = 1.5, c = 6 for
+               Net_relu_xavier_decay2)
     gaussian   g = exp(−q² / (2σ²))                                   σ = PPmodel_gaussian_std
+    cutoff     v = y(q) for q ≤ 10, 0 above; the network (and its BatchNorm statistics) sees only
+               q ≤ 10 (Net_relu_xavier_BN_dropout_decay)
     scale      s = PPmodel_scale (one factor per species), else 1
 
-Initializers (:data:`INITIALIZERS`, applied to every Linear layer, fan_in = inputs of the layer):
+Initializers (:data:`INITIALIZERS`, applied to each Linear layer right after it is created, the
+draw order of DeepPseudopot's classes; "default bias" is torch's U(−1/√fan_in, 1/√fan_in)):
 
-    default        torch's own: W, b ~ U(−1/√fan_in, 1/√fan_in)
-    xavier         W ~ xavier_uniform (std √(2/(fan_in+fan_out))), b = 0
-    xavier_normal  W ~ xavier_normal (same std), b = 0
-    he             W ~ kaiming_normal (std gain/√fan_in; gain √2 for ReLU/CELU, 5/3 tanh, 1 sigmoid), b = 0
-    randinit       W, b ~ N(0, (s/√fan_in)²), s = PPmodel_randinit_std (default 1): a truly random draw
-                   (biases included) for uncertainty ensembles; 1/√fan_in keeps the pre-activation
-                   variance O(s²) at every depth, so deep draws neither saturate nor vanish
-    uniform        W, b ~ U(−√3 s/√fan_in, √3 s/√fan_in): the uniform draw with RandInit's variance
+    default         torch's own: W, b ~ U(−1/√fan_in, 1/√fan_in)
+    xavier_normal   W ~ xavier_normal (std √(2/(fan_in+fan_out))), default bias
+    xavier_uniform  W ~ xavier_uniform (same std), default bias
+    he_normal       W ~ kaiming_normal, fan_in (gain √2 for ReLU/CELU, 5/3 tanh, 1 sigmoid), default bias
+    he_uniform      W ~ kaiming_uniform, same gain, default bias
+    randinit        W ~ N(0, (s/√fan_in)²), s = PPmodel_randinit_std (default 1), default bias
+    uniform01       W ~ U(0, 1), default bias (Net_sig_UniformInit)
+    uniform         W, b ~ U(−√3 s/√fan_in, √3 s/√fan_in): RandInit's variance, biases drawn too (sepm's)
+
+The BatchNorm layers follow DeepPseudopot's layout: one per Linear layer, output layer included
+(``hidden_bn.<i>``), and the output layer's is never applied.
 """
 
 from __future__ import annotations
@@ -43,39 +50,48 @@ _KAIMING_NONLINEARITY = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "
 
 INITIALIZERS: dict[str, str] = {  # key -> name written to the initialization log
     "default": "torch default",
-    "xavier": "Xavier",
     "xavier_normal": "Xavier (normal)",
-    "he": "He/Kaiming",
+    "xavier_uniform": "Xavier (uniform)",
+    "he_normal": "He/Kaiming (normal)",
+    "he_uniform": "He/Kaiming (uniform)",
     "randinit": "RandInit",
+    "uniform01": "uniform [0, 1) weights",
     "uniform": "uniform",
 }
 
-GATES = ("none", "decay", "gaussian")
+GATES = ("none", "decay", "gaussian", "cutoff")
 GATE_KEYS: dict[str, tuple[str, ...]] = {  # NN_config.par keys each gate needs
     "none": (),
     "decay": ("PPmodel_decay_rate", "PPmodel_decay_center"),
     "gaussian": ("PPmodel_gaussian_std",),
+    "cutoff": (),
 }
+#: q (1/Bohr) above which the cutoff gate sets v = 0.
+CUTOFF_Q = 10.0
+#: Layer-list names of the state_dict: DeepPseudopot's older classes call it ``hidden``.
+LAYER_KEYS = ("hidden_l", "hidden")
 
 
 def init_linear(layer: nn.Linear, init: str, activation: str, std: float = 1.0) -> None:
-    """Initialize one Linear layer in place by the strategy ``init`` (see module docstring)."""
+    """Initialize one freshly built Linear layer in place by the strategy ``init`` (module docstring)."""
     w, b = layer.weight, layer.bias
     scale = std / math.sqrt(layer.in_features)
+    nonlinearity = _KAIMING_NONLINEARITY[activation]
     with torch.no_grad():
         if init == "default":
-            layer.reset_parameters()
-        elif init in ("xavier", "xavier_normal", "he"):
-            if init == "xavier":
-                nn.init.xavier_uniform_(w)
-            elif init == "xavier_normal":
-                nn.init.xavier_normal_(w)
-            else:
-                nn.init.kaiming_normal_(w, nonlinearity=_KAIMING_NONLINEARITY[activation])
-            nn.init.zeros_(b)
+            pass  # nn.Linear drew it already
+        elif init == "xavier_normal":
+            nn.init.xavier_normal_(w)
+        elif init == "xavier_uniform":
+            nn.init.xavier_uniform_(w)
+        elif init == "he_normal":
+            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity=nonlinearity)
+        elif init == "he_uniform":
+            nn.init.kaiming_uniform_(w, nonlinearity=nonlinearity)
         elif init == "randinit":
             w.normal_(0.0, scale)
-            b.normal_(0.0, scale)
+        elif init == "uniform01":
+            w.uniform_(0.0, 1.0)
         elif init == "uniform":
             w.uniform_(-math.sqrt(3) * scale, math.sqrt(3) * scale)
             b.uniform_(-math.sqrt(3) * scale, math.sqrt(3) * scale)
@@ -84,32 +100,45 @@ def init_linear(layer: nn.Linear, init: str, activation: str, std: float = 1.0) 
 
 
 class MLP(nn.Module):
-    """Fully connected network ``sizes[0] → … → sizes[-1]``; Linear layers in ``hidden_l``, BatchNorm in ``bn_l``.
+    """Fully connected network ``sizes[0] → … → sizes[-1]``; Linear layers in ``<layer_key>`` (``hidden_l``
+    or ``hidden``), BatchNorm in ``hidden_bn``.
 
     Hidden layer: Linear → BatchNorm1d (optional) → activation → Dropout (p > 0); output layer: Linear.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", init: str = "default",
-                 batchnorm: bool = False, dropout: float = 0.0, randinit_std: float = 1.0):
+                 batchnorm: bool = False, dropout: float = 0.0, randinit_std: float = 1.0,
+                 layer_key: str = "hidden_l"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {dropout}")
+        if layer_key not in LAYER_KEYS:
+            raise ValueError(f"layer_key must be one of {LAYER_KEYS}, got {layer_key!r}")
         f64 = torch.float64
-        self.hidden_l = nn.ModuleList(nn.Linear(a, b, dtype=f64) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.bn_l = nn.ModuleList(nn.BatchNorm1d(n, dtype=f64) for n in sizes[1:-1]) if batchnorm else nn.ModuleList()
+        self.layer_key = layer_key
+        layers = nn.ModuleList()
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers.append(nn.Linear(a, b, dtype=f64))
+            init_linear(layers[-1], init, activation, randinit_std)
+        self.add_module(layer_key, layers)
+        self.hidden_bn = nn.ModuleList(nn.BatchNorm1d(n, dtype=f64) for n in sizes[1:]) if batchnorm else None
+        if batchnorm:  # the output layer's BatchNorm is kept for the state_dict layout only: frozen
+            self.hidden_bn[-1].requires_grad_(False)
         self.act = ACTIVATIONS[activation]()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        for layer in self.hidden_l:
-            init_linear(layer, init, activation, randinit_std)
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return getattr(self, self.layer_key)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        *hidden, out = self.hidden_l
+        *hidden, out = self.layers
         for i, layer in enumerate(hidden):
             x = layer(x)
-            if self.bn_l:
-                x = self.bn_l[i](x)
+            if self.hidden_bn is not None:
+                x = self.hidden_bn[i](x)
             x = self.drop(self.act(x))
         return out(x)
 
@@ -148,7 +177,7 @@ class Gate(nn.Module):
             g = torch.sigmoid(self.decay_rate * (self.decay_center - q))
         elif self.kind == "gaussian":
             g = torch.exp(-q.square() / (2 * self.gaussian_std.square()))
-        else:
+        else:  # the cutoff is applied by the network wrapper (the network must not see q > 10)
             g = torch.ones_like(q)
         return g if self.scale is None else g * self.scale
 
@@ -157,6 +186,8 @@ class Gate(nn.Module):
             text = f"logistic decay gate rate={_num(self.decay_rate)} center={_num(self.decay_center)}"
         elif self.kind == "gaussian":
             text = f"Gaussian gate sigma={_num(self.gaussian_std)}"
+        elif self.kind == "cutoff":
+            text = f"hard cutoff at q={CUTOFF_Q:g}"
         else:
             text = "no gate"
         if self.scale is not None:

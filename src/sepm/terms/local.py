@@ -6,7 +6,8 @@ V_ij = (1/Omega) sum_atoms a exp(+i (G_i - G_j) . tau_a) v_{s(a)}(|G_i - G_j|)
 with S_s the species structure factor. v_s is any local form-factor model (Wang-Zunger,
 a shell table, a tabulated v(q), a neural network) times the strain factor (1 + a8 Tr eps). The
 form factor is evaluated once on the distinct |G_i - G_j| values and scattered to the N^2 pairs.
-k-independent.
+k-independent. With ``pseudopotential.recompute`` (NN_config ``checkpoint = 1``) the N^2 assembly is
+not kept for the backward pass but redone there (torch.utils.checkpoint): less memory, more time.
 """
 
 from __future__ import annotations
@@ -41,4 +42,9 @@ class LocalPotential(Term):
         return pp.local_form_factor(q) * strain_factor(pp.params, self.trace_strain)
 
     def matrix(self, k=None, prepared=None):
-        return form_factor_matrix(self.basis, self.form_factors())
+        values = self.form_factors()
+        if self.pseudopotential.recompute and values.requires_grad:
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(form_factor_matrix, self.basis, values, use_reentrant=False)
+        return form_factor_matrix(self.basis, values)
