@@ -4,9 +4,9 @@
 - :mod:`.radial`: radial tables v(r) <-> form factors v(q) (back-transform of a real-space library);
 - :mod:`.ligands`: the Gaussian ligand pseudo-atoms P1-P4 and the passivation geometry;
 - :mod:`.client_export`: client-ready potential files of a fitted potential, with a sidecar record;
-- :mod:`.builder`: a passivated dot cut from a bulk crystal, and the client's ``conf.par``;
+- :mod:`.builder`: a passivated dot cut from a bulk crystal; :mod:`.conffile`: the client's ``conf.par``;
 - :mod:`.grid`: the real-space box, grid and the local potential on it;
 - :mod:`.hamiltonian`: H = -1/2 nabla^2 (spectral, capped) + V(r) on the grid;
 - :mod:`.solver`: the states nearest a reference energy (folded-spectrum LOBPCG) and a dense check;
-- :mod:`.dot`: one dot end to end (HOMO, LUMO, gap, levels, densities) and the gap-vs-size series.
+- :mod:`.dot`: one dot end to end (HOMO, LUMO, gap, levels, densities); :mod:`.series`: gap against size.
 """

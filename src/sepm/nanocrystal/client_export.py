@@ -26,7 +26,7 @@ from ..errors import Defect, InputError
 from ..output import write_text
 from ..terms.longrange import long_range_form_factor
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
-from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, RadialTable, pot_path, tail_value, write_pot_file
+from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, tail_value, write_pot_file
 from .radial import tables_from_form_factor
 
 log = logging.getLogger("sepm")
@@ -113,11 +113,6 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
              "tail %s)", " ".join(files.values()), outdir, rows, dr, transform["max_change"],
              "included" if include_long_range else "left out")
     return record
-
-
-def radial_tables(pseudopotential, rows: int = DEFAULT_ROWS, dr: float = DEFAULT_DR) -> dict[str, RadialTable]:
-    """The tables :func:`export_for_client` writes (local part only), without writing them."""
-    return tables_from_form_factor(pseudopotential.local_form_factor, pseudopotential.species, rows, dr)[0]
 
 
 def compositions_of(bundle) -> dict[str, dict[str, int]]:
