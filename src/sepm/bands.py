@@ -16,20 +16,16 @@ import numpy as np
 import torch
 
 from .basis import PlaneWaveBasis
-from .constants import HARTREE_EV
+from .constants import BYTES_PER_ELEMENT, HARTREE_EV
 from .crystal import Crystal
 from .eigensolver import lowest_eigenvalues
 from .hamiltonian import Hamiltonian
 from .profiling import PROFILER
 from .pseudopotential import Pseudopotential
 
-#: Bytes of working memory per matrix element of one k-point's Hamiltonian (build + eigensolver).
-_BYTES_PER_ELEMENT = 16 * 6
-
-
 def batch_size(dim: int, memory_limit_gb: float, nk: int) -> int:
     """How many k-points' (dim x dim) problems fit in the memory budget at once (at least 1)."""
-    per_k = dim * dim * _BYTES_PER_ELEMENT
+    per_k = dim * dim * BYTES_PER_ELEMENT
     return max(1, min(nk, int(memory_limit_gb * 2**30 // per_k)))
 
 

@@ -34,8 +34,11 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
     try:
         return args.func(args)
-    except InputError as err:
-        log.error("bad input:\n%s", err)
+    except InputError as err:  # one line per defect, no traceback
+        if len(err.defects) == 1:
+            log.error("bad input: %s", err)
+        else:
+            log.error("bad input, %d problems:\n%s", len(err.defects), err)
         return 2
 
 
