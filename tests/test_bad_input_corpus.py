@@ -9,7 +9,6 @@ silent success) without asserting: the before/after counts of issue 11.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +68,12 @@ def input_key(key, value, fragment):
     return mutate
 
 
+def tiny_basis(b, out):
+    path = b / "input_0.par"
+    set_line(path, line_of(path, "maxKE"), "maxKE = 0.2")  # one plane wave for 16 bands
+    return "input_0.par", line_of(path, "nBands"), "basis of only 1 states"
+
+
 def extra_atom(text, first):
     def mutate(b, out):
         path = b / "system_0.par"
@@ -113,7 +118,7 @@ def network_state(hidden=(4, 4)):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def checkpoint_file(kind, name="init_PPmodel.pth", in_out=False):
+def checkpoint_file(kind, name="init_PPmodel.pth", in_out=False, todo=""):
     def mutate(b, out):
         import torch
 
@@ -126,10 +131,10 @@ def checkpoint_file(kind, name="init_PPmodel.pth", in_out=False):
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         elif kind == "other architecture":
             torch.save(network_state((8, 8, 8)), path)
-        elif kind == "pickle":  # a pickle that would call a function on load (a harmless one)
-            path.write_bytes(pickle.dumps(Payload()))
-        return name, None, {"garbage": "cannot read", "truncated": "cannot read", "pickle": "cannot read",
-                            "other architecture": "does not fit"}[kind]
+        elif kind == "pickle":  # a checkpoint that would call a function on load (a harmless one)
+            torch.save({"weight": Payload()}, path)
+        return (out if in_out else b) / name, None, todo or {"garbage": "not a torch.save file", "truncated": "truncated",
+                            "pickle": "posix.getpid", "other architecture": "does not fit"}[kind]
     return mutate
 
 
@@ -158,7 +163,7 @@ CASES = [
     Case("reference-dangling", "reference", dangling_reference),
     Case("maxKE-1e6", "basis size", input_key("maxKE", "1e6", "memory_limit_GB")),
     Case("maxKE-300", "basis size", input_key("maxKE", "300", "memory_limit_GB"), config={"memory_limit_GB": 8}),
-    Case("nBands-over-basis", "basis size", input_key("maxKE", "0.2", "basis has")),
+    Case("nBands-over-basis", "basis size", tiny_basis),
     Case("atom-duplicate", "atoms", extra_atom("Ga 0.125 0.125 0.125", "Ga")),
     Case("atom-lattice-image", "atoms", extra_atom("As 0.875 0.875 -0.125", "As")),
     Case("zunger-pole", "values", zunger_pole),
@@ -171,7 +176,7 @@ CASES = [
     Case("model-garbage", "checkpoints", checkpoint_file("garbage"), config=NETWORK),
     Case("model-other-architecture", "checkpoints", checkpoint_file("other architecture"), config=NETWORK),
     Case("model-pickle", "checkpoints", checkpoint_file("pickle"), config=NETWORK),
-    Case("train-state-garbage", "checkpoints", checkpoint_file("garbage", "train_state.pth", in_out=True)),
+    Case("train-state-garbage", "checkpoints", checkpoint_file("garbage", "train_state.pth", in_out=True, todo="delete it")),
     Case("PPmodel-unknown", "lines", nn_config_key("PPmodel", "NoSuchNet", "NoSuchNet")),
     Case("nSystem-too-large", "lines", nn_config_key("nSystem", "3", "nSystem")),
     Case("non-UTF-8-byte", "lines", non_utf8),

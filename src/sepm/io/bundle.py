@@ -136,6 +136,7 @@ class Bundle:
     optional_files: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # about the files; see also config_notices()
     config_keys: frozenset[str] | None = None  # the keys NN_config.par sets (None: no NN_config.par)
+    config_lines: dict[str, int] = field(default_factory=dict)  # line of each key NN_config.par sets
 
     def config_notices(self, config: dict | None = None, set_keys=()) -> list[str]:
         """Notices about the effective configuration ``config`` (default: the bundle's own): the defaults
@@ -422,7 +423,7 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
         notices.append(f"{name}: system_{nsys}.par .. system_{n_files - 1}.par ignored (nSystem = {nsys})")
     elif cfg_lines is not None and nsys > n_files and \
             not any((root / f"system_{x}.par").is_file() for x in range(n_files, nsys)):  # not a gap: too few
-        have = f"system_0.par .. system_{n_files - 1}.par" if n_files else "no system_0.par"
+        have = {0: "no system_0.par", 1: "only system_0.par"}.get(n_files, f"system_0.par .. system_{n_files - 1}.par")
         defects.append(Defect(cfg_path, cfg_lines.get("nSystem"), f"nSystem = {nsys} but the bundle has {have}; "
                               f"system_{n_files}.par is missing (lower nSystem or add the files)"))
         nsys = n_files
@@ -472,7 +473,7 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
         raise InputError(defects)
     return Bundle(path=root, config=config, systems=systems, species=species, params=params,
                   optional_files=optional, notices=notices,
-                  config_keys=None if cfg_lines is None else frozenset(cfg_lines))
+                  config_keys=None if cfg_lines is None else frozenset(cfg_lines), config_lines=cfg_lines or {})
 
 
 def _optional_files(root: Path, used: dict, defects: list[Defect], notices: list[str]) -> dict:
