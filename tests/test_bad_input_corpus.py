@@ -221,6 +221,64 @@ def test_bad_input_is_refused_in_one_line(case, tmp_path, capsys):
         assert "NN_config.par" not in [t for t in text.splitlines() if " ERROR " in t][0]
 
 
+def test_failed_eigensolve_names_system_kpoint_and_parameters(tmp_path):
+    """Input that passes every check can still break the solver (here a NaN coefficient set after reading):
+    the error says which system, k-point and parameters, and is still a LinAlgError."""
+    import torch
+
+    from sepm.bands import band_energies, system_hamiltonian
+    from sepm.errors import ComputeFailure
+    from sepm.io import read_bundle
+    from sepm.pseudopotential import Pseudopotential
+
+    bundle = read_bundle(small_gaas(tmp_path))
+    pp = Pseudopotential.from_bundle(bundle)
+    pp.params = pp.params.clone()
+    pp.params[1, 0] = float("nan")  # Ga a0 (species are sorted: As, Ga)
+    spec = bundle.systems[0]
+    with pytest.raises(ComputeFailure) as info:
+        band_energies(system_hamiltonian(spec, pp), spec.kpoints[2:], 16, label="system 0 (GaAs)", k_offset=2)
+    assert isinstance(info.value, torch.linalg.LinAlgError)
+    k = " ".join(f"{v:g}" for v in spec.kpoints[2])
+    assert str(info.value).startswith(f"system 0 (GaAs): eigensolver failed at k-point 2 (k = {k}, fractional): "
+                                      "the Hamiltonian has non-finite entries; parameters a0..a8 As: 25.8094")
+    assert "Ga: nan 2.29528" in str(info.value)
+
+
+def snakemake_dry_run(tmp_path, config: str):
+    import subprocess
+
+    from pipeline_copy import copy_pipeline
+
+    work = copy_pipeline(tmp_path / "work")
+    (work / "config" / "config.yaml").write_text(config)
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "-n", "all"], cwd=work,
+                         capture_output=True, text=True, timeout=300)
+    return run.returncode, run.stdout + run.stderr
+
+
+PIPELINE_CONFIG = """materials:
+  GaAs:
+    bundle: resources/bundles/GaAs
+    optimize:
+      - method: gradient
+        set: {max_num_epochs: 3}
+"""
+
+
+def test_pipeline_config_without_resources_block_takes_the_schema_defaults(tmp_path):
+    rc, text = snakemake_dry_run(tmp_path, PIPELINE_CONFIG)
+    assert rc == 0, text
+    assert "KeyError" not in text and "prior" in text and "optimize" in text
+
+
+def test_pipeline_config_schema_error_is_one_line_with_the_key_path(tmp_path):
+    rc, text = snakemake_dry_run(tmp_path, PIPELINE_CONFIG + "resources:\n  prior: {threads: 0}\n")
+    assert rc != 0
+    assert "config resources.prior.threads: 0 is less than the minimum of 1" in text.splitlines(), text
+    assert "Traceback" not in text and "Failed validating" not in text
+
+
 if __name__ == "__main__":  # the corpus table
     import contextlib
     import io

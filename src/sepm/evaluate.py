@@ -119,7 +119,8 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, firs
              system.index, system.name, ham.basis.size, system.maxke, nk, system.nbands, ham.dim, ham.dim)
     with torch.no_grad(), tqdm(total=nk, unit="k", desc=f"bands {system.name}", disable=None) as bar:
         bands = band_energies(ham, system.kpoints, system.nbands, system.order_matrix, memory,
-                              progress=lambda done: bar.update(done - bar.n))
+                              progress=lambda done: bar.update(done - bar.n),
+                              label=f"system {system.index} ({system.name})")
     bands = bands.cpu()
     distance = path_distance(ham.basis.crystal, system.kpoints)
     loss = rmse = float("nan")

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import InputError
+from ..errors import ComputeFailure, InputError
 
 log = logging.getLogger("sepm")
 
@@ -40,6 +40,9 @@ def main(argv=None) -> int:
         else:
             log.error("bad input, %d problems:\n%s", len(err.defects), err)
         return 2
+    except ComputeFailure as err:
+        log.error("%s", err)
+        return 3
 
 
 if __name__ == "__main__":
