@@ -81,14 +81,14 @@ def basis_defects(root: Path, systems, config: dict, limit_origin: str | None) -
 
     ``limit_origin`` names where memory_limit_GB was set (e.g. ``NN_config.par line 4``, ``--set``); None: the
     limit is this machine's memory."""
-    from sepm.bands import levels_needed  # torch: only when a basis is near nBands
-
     spinor = bool(config.get("SObool"))
     if limit_origin is None:
-        limit, limit_text = machine_memory_gb(), f"this machine's memory ({machine_memory_gb():.0f} GiB)"
+        limit = machine_memory_gb()
+        limit_text = f"this machine's memory ({limit:.0f} GiB; memory_limit_GB is not set)"
+        change = ""
     else:
         limit = float(config["memory_limit_GB"])
-        limit_text = f"memory_limit_GB = {limit:g} ({limit_origin})"
+        limit_text, change = f"memory_limit_GB = {limit:g} ({limit_origin})", " or raise memory_limit_GB"
     out = []
     for spec in systems:
         lattice = spec.scale * np.asarray(spec.cell)
@@ -104,15 +104,15 @@ def basis_defects(root: Path, systems, config: dict, limit_origin: str | None) -
             out.append(Defect(path, line, f"maxKE = {spec.maxke:g} Ha gives about {n_pw:.3g} plane waves "
                               f"(Hamiltonian dimension {dim:.3g}{' with spin-orbit' if spinor else ''}); one "
                               f"k-point needs about {need:.3g} GiB, more than {limit_text}; lower maxKE (about "
-                              f"{fits:.3g} Ha fits) or raise memory_limit_GB in NN_config.par"))
+                              f"{fits:.3g} Ha fits){change}"))
             continue
-        levels = levels_needed(spec.nbands, spinor)
-        if spec.nbands and levels > 0.5 * dim:  # near the basis size: count the plane waves exactly
+        if spec.nbands > 0.5 * n_pw:  # maybe near the basis size (levels <= nBands): count exactly
+            from sepm.bands import levels_needed
             from sepm.basis import sphere_miller_indices
 
             reciprocal = 2.0 * np.pi * np.linalg.inv(lattice).T
             n_exact = len(sphere_miller_indices(reciprocal, lattice, spec.maxke, spec.deeppseudopot_basis))
-            states = n_exact * (2 if spinor else 1)
+            states, levels = n_exact * (2 if spinor else 1), levels_needed(spec.nbands, spinor)
             if levels > states:
                 out.append(Defect(path, spec.where.get("nBands"), f"nBands = {spec.nbands} needs {levels} "
                                   f"{'spinor ' if spinor else ''}levels but maxKE = {spec.maxke:g} Ha (line "

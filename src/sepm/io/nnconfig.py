@@ -112,10 +112,10 @@ NN_CONFIG_DEFAULTS: dict = {
 }
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
-                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
+                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
+                 "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
-_POSITIVE_REAL = ("optimizer_lr", "init_Zunger_optimizer_lr", "memory_limit_GB", "scheduler_gamma",
-                  "init_Zunger_scheduler_gamma")
+_POSITIVE_REAL = ("memory_limit_GB",)
 
 
 _CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "
