@@ -128,7 +128,7 @@ def range_defects(given: dict, place) -> list[Defect]:
     rules = [(key, lambda v: v >= 1, ">= 1") for key in _POSITIVE]
     rules += [(key, lambda v: v >= 0, ">= 0") for key in _NON_NEGATIVE]
     rules += [(key, lambda v: v > 0, "> 0") for key in _POSITIVE_REAL]
-    rules += [("hiddenLayers", lambda v: min(v) >= 1, "at least 1 neuron in every layer"),
+    rules += [("hiddenLayers", lambda v: min(v) >= 1, "layer sizes >= 1"),
               ("mc_percentage", lambda v: 0 < v <= 1, "in (0, 1]"),
               ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}")]
     return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")

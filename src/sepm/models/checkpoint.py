@@ -20,8 +20,7 @@ from ..errors import Defect, InputError
 
 #: What to do about an unreadable file, by what it holds.
 REMEDY = {
-    "training state": "delete it to start this training over (its epochs are lost); the other outputs in the "
-                      "folder are rewritten",
+    "training state": "delete it to start this training over (its epochs are lost)",
     "Monte Carlo checkpoint": "delete it to start the Monte Carlo run over (its iterations are lost)",
 }
 
