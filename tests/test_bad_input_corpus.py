@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sepm.errors import InputError  # noqa: E402
 from small_bundles import small_gaas  # noqa: E402
 
 NETWORK = {"PPmodel": "Net_celu_HeInit_decayGaussian", "hiddenLayers": [4, 4], "PPmodel_decay_rate": 0.5,
@@ -29,7 +30,7 @@ class Case:
     name: str
     kind: str  # the defect class of issue 11
     mutate: Callable  # (bundle, outdir) -> (file name, line or None, message fragment)
-    args: tuple = ()  # extra sepm train arguments
+    args: tuple = ()  # extra arguments; {bundle} stands for the bundle folder
     config: dict | None = None  # NN_config.par keys besides nSystem and PPmodel = ZeroFunction
     command: str = "train"
 
@@ -103,6 +104,11 @@ def huge_k(b, out):
     return path.name, 1, "1e+200"
 
 
+def kpoint_file(b, out):
+    (b / "path.par").write_text("0 0 0 1\n0.5 0.5 1e200 1\n")
+    return "path.par", 2, "k3 = 1e+200"
+
+
 def override(fragment):
     def mutate(b, out):
         return "--set", None, fragment
@@ -161,6 +167,8 @@ def non_utf8(b, out):
 CASES = [
     Case("reference-missing", "reference", missing_reference),
     Case("reference-dangling", "reference", dangling_reference),
+    Case("mc-reference-missing", "reference", missing_reference, command="mc",
+         config={"mc_bool": 1, "max_num_epochs": 0, "mc_iter": 1, "mc_percentage": 0.5, "mc_beta": 100}),
     Case("maxKE-1e6", "basis size", input_key("maxKE", "1e6", "memory_limit_GB")),
     Case("maxKE-300", "basis size", input_key("maxKE", "300", "memory_limit_GB"), config={"memory_limit_GB": 8}),
     Case("nBands-over-basis", "basis size", tiny_basis),
@@ -169,6 +177,7 @@ CASES = [
     Case("zunger-pole", "values", zunger_pole),
     Case("a0-1e300", "values", param("Ga", 0, "1e300", "a0")),
     Case("k-1e200", "values", huge_k),
+    Case("bands-kpoints-1e200", "values", kpoint_file, ("--kpoints", "{bundle}/path.par"), command="bands"),
     Case("set-hiddenLayers-0", "overrides", override("hiddenLayers"), ("--set", "hiddenLayers=0"), NETWORK),
     Case("set-max_num_epochs--5", "overrides", override("max_num_epochs"), ("--set", "max_num_epochs=-5")),
     Case("set-optimizer_lr--1", "overrides", override("optimizer_lr"), ("--set", "optimizer_lr=-1")),
@@ -194,7 +203,7 @@ def run_case(case: Case, tmp_path: Path, stderr) -> tuple[str, str]:
     out = tmp_path / "out"
     name, line, fragment = case.mutate(bundle, out)
     try:
-        rc = main([case.command, str(bundle), str(out), *case.args])
+        rc = main([case.command, str(bundle), str(out), *(a.format(bundle=bundle) for a in case.args)])
     except SystemExit as exc:
         rc = exc.code
     except Exception as exc:  # noqa: BLE001 - the corpus counts escapes as tracebacks
@@ -243,6 +252,25 @@ def test_failed_eigensolve_names_system_kpoint_and_parameters(tmp_path):
     assert str(info.value).startswith(f"system 0 (GaAs): eigensolver failed at k-point 2 (k = {k}, fractional): "
                                       "the Hamiltonian has non-finite entries; parameters a0..a8 As: 25.8094")
     assert "Ga: nan 2.29528" in str(info.value)
+
+
+def test_a_system_without_reference_is_evaluated_when_another_has_one(tmp_path, caplog):
+    import shutil
+
+    from sepm.fitting.stage import FitSetup
+
+    bundle = tmp_path / "InGaAsP"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "resources" / "bundles" / "InGaAsP", bundle)
+    (bundle / "expBandStruct_1.par").unlink()
+    setup = FitSetup(bundle, ["PPmodel=ZeroFunction"])
+    with caplog.at_level("INFO", logger="sepm"):
+        setup.require_reference("training")
+    assert "notice: expBandStruct_1.par not found: that system is evaluated but not fitted" in caplog.text
+    (bundle / "expBandStruct_2.par").unlink()
+    (bundle / "expBandStruct_2.par").symlink_to(bundle / "moved.par")
+    with pytest.raises(InputError, match=f"^{bundle}/expBandStruct_2.par: dangling symlink to {bundle}/moved.par; "
+                       "training fits to the reference bands in this file$"):
+        setup.require_reference("training")
 
 
 def snakemake_dry_run(tmp_path, config: str):

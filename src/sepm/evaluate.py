@@ -20,6 +20,7 @@ from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
 from .crystal import Crystal
 from .io import read_bundle
+from .io.limits import kpoint_defects
 from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
@@ -73,7 +74,10 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     if unknown:
         raise InputError(Defect(bundle.path, None, f"no system {unknown[0]} (the bundle has {len(bundle.systems)})"))
     if kpoints_file is not None:
-        table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
+        table, lines = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")
+        defects = kpoint_defects(Path(kpoints_file), table[:, :3], lines)
+        if defects:
+            raise InputError(defects)
         file_labels = read_kpoint_labels(kpoints_file)
         for system in bundle.systems:
             system.kpoints, system.kweights = table[:, :3], table[:, 3]

@@ -142,16 +142,23 @@ class FitSetup:
                          " (used: the tail is active)" if self.pp.long_range else " (not used here)")
 
     def require_reference(self, stage: str):
-        """Refuse, before anything is computed, a system without expBandStruct_X.par: ``stage`` fits to it."""
-        defects = []
+        """Refuse, before anything is computed, a dangling expBandStruct_X.par symlink, or a bundle where no
+        system has reference bands: ``stage`` fits to them. A system without the file is only evaluated."""
+        defects, missing = [], []
         for spec in self.bundle.systems:
-            if spec.ref_bands is None:
-                path = Path(self.bundle.path) / f"expBandStruct_{spec.index}.par"
-                what = f"dangling symlink to {path.readlink()}" if path.is_symlink() else "file not found"
-                defects.append(Defect(path, None, f"{what}; {stage} fits to reference bands (rows path_distance "
-                                      f"E_1 .. E_nBands, one per k-point of kpoints_{spec.index}.par)"))
+            path = Path(self.bundle.path) / f"expBandStruct_{spec.index}.par"
+            if path.is_symlink() and not path.exists():
+                defects.append(Defect(path, None, f"dangling symlink to {path.readlink()}; {stage} fits to the "
+                                      "reference bands in this file"))
+            elif spec.ref_bands is None:
+                missing.append(path)
+        if len(missing) == len(self.bundle.systems):
+            defects += [Defect(path, None, f"file not found; {stage} fits to reference bands (rows path_distance "
+                               "E_1 .. E_nBands, one per k-point)") for path in missing]
         if defects:
             raise InputError(defects)
+        for path in missing:
+            log.info("notice: %s not found: that system is evaluated but not fitted", path.name)
 
     def refresh(self):
         self.pp.params = self.coefficients()
