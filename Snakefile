@@ -12,7 +12,8 @@ configfile: "config/config.yaml"
 try:
     validate(config, "workflow/schemas/config.schema.yaml")
 except WorkflowError as err:  # one line: the config key path and what is wrong
-    cause = err.__context__  # the jsonschema ValidationError that validate() turned into a WorkflowError
+    # the jsonschema ValidationError that validate() turned into a WorkflowError
+    cause = err.__context__
     if not hasattr(cause, "absolute_path"):
         raise
     key = ".".join(map(str, cause.absolute_path)) or "(top level)"
