@@ -57,9 +57,9 @@ class FitSetup:
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
         set_keys = [item.partition("=")[0].strip() for item in overrides]
         if {"memory_limit_GB", "SObool", "deeppseudopot_basis"} & set(set_keys):  # the basis check again
-            origin = "--set" if "memory_limit_GB" in set_keys else self.bundle.config_lines.get("memory_limit_GB")
-            defects = basis_defects(self.bundle.path, self.bundle.systems, cfg,
-                                    f"NN_config.par line {origin}" if isinstance(origin, int) else origin)
+            line = self.bundle.config_lines.get("memory_limit_GB")
+            origin = "--set" if "memory_limit_GB" in set_keys else f"NN_config.par line {line}" if line else None
+            defects = basis_defects(self.bundle.path, self.bundle.systems, cfg, origin)
             if defects:
                 raise InputError(defects)
         for notice in self.bundle.notices + self.bundle.config_notices(cfg, set_keys):

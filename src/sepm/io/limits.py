@@ -36,11 +36,9 @@ def param_defects(path: Path, values: np.ndarray, lines: list[int], qmax: float)
     if out or len(values) < 4:
         return out
     a2, a3 = values[2], values[3]
-    q2 = qmax * qmax
-    with np.errstate(over="ignore"):
-        ends = (a2 - 1.0, a2 * math.exp(min(a3 * q2, 700.0)) - 1.0)
-    if ends[0] * ends[1] <= 0:
-        pole = 0.0 if ends[0] == 0 or a3 == 0 else math.sqrt(max(-math.log(a2) / a3, 0.0)) if a2 > 0 else qmax
+    ends = (a2 - 1.0, a2 * math.exp(min(a3 * qmax * qmax, 700.0)) - 1.0)  # at q = 0 and q = qmax
+    if ends[0] * ends[1] <= 0:  # then a2 > 0; with a3 = 0 the denominator is zero everywhere (a2 = 1)
+        pole = math.sqrt(max(-math.log(a2) / a3, 0.0)) if a3 != 0 else 0.0
         out.append(Defect(path, lines[2], f"a2 = {a2:g} with a3 = {a3:g} (line {lines[3]}): the Zunger denominator "
                           f"a2 exp(a3 q^2) - 1 is zero at q = {pole:.4g} 1/Bohr, inside the q range used "
                           f"(0 .. {qmax:.3g} 1/Bohr); the potential would be infinite there"))
