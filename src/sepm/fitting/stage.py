@@ -23,6 +23,7 @@ from ..io.limits import basis_defects
 from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
+from ..models.checkpoint import read_checkpoint
 from ..output import write_table, write_text
 from ..plotting import plot_bands, system_title
 from ..profiling import PROFILER
@@ -34,7 +35,7 @@ from .objective import FitProblem
 from .parallel import SetupReplica
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
-from .train import TrainSettings, train
+from .train import STATE_FILE, TrainSettings, train
 
 log = logging.getLogger("sepm")
 
@@ -301,6 +302,8 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
     if int(cfg.get("max_num_epochs", 0)) > 0:
         setup.require_reference("training (max_num_epochs > 0)")
+        if (outdir / STATE_FILE).is_file():  # a corrupt one is refused before the prior and the first evaluation
+            read_checkpoint(outdir / STATE_FILE, setup.device, "training state")
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()
