@@ -116,8 +116,6 @@ def override(fragment):
 
 
 def network_state(hidden=(4, 4)):
-    import torch
-
     from sepm.models import build_model
 
     model = build_model(NETWORK["PPmodel"], list(hidden), 2, NETWORK, seed=0)
@@ -139,8 +137,9 @@ def checkpoint_file(kind, name="init_PPmodel.pth", in_out=False, todo=""):
             torch.save(network_state((8, 8, 8)), path)
         elif kind == "pickle":  # a checkpoint that would call a function on load (a harmless one)
             torch.save({"weight": Payload()}, path)
-        return (out if in_out else b) / name, None, todo or {"garbage": "not a torch.save file", "truncated": "truncated",
-                            "pickle": "posix.getpid", "other architecture": "does not fit"}[kind]
+        fragment = {"garbage": "not a torch.save file", "truncated": "truncated", "pickle": "posix.getpid",
+                    "other architecture": "does not fit"}[kind]
+        return path, None, todo or fragment
     return mutate
 
 
@@ -185,7 +184,8 @@ CASES = [
     Case("model-garbage", "checkpoints", checkpoint_file("garbage"), config=NETWORK),
     Case("model-other-architecture", "checkpoints", checkpoint_file("other architecture"), config=NETWORK),
     Case("model-pickle", "checkpoints", checkpoint_file("pickle"), config=NETWORK),
-    Case("train-state-garbage", "checkpoints", checkpoint_file("garbage", "train_state.pth", in_out=True, todo="delete it")),
+    Case("train-state-garbage", "checkpoints",
+         checkpoint_file("garbage", "train_state.pth", in_out=True, todo="delete it")),
     Case("PPmodel-unknown", "lines", nn_config_key("PPmodel", "NoSuchNet", "NoSuchNet")),
     Case("nSystem-too-large", "lines", nn_config_key("nSystem", "3", "nSystem")),
     Case("non-UTF-8-byte", "lines", non_utf8),

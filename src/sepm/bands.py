@@ -44,9 +44,9 @@ def _eigensolver_error(ham: Hamiltonian, h: torch.Tensor, kfrac, first: int, off
     params = "; ".join(f"{s}: " + " ".join(f"{v:.6g}" for v in row)
                        for s, row in zip(pp.species, pp.params.detach().cpu().tolist()))
     k = " ".join(f"{v:g}" for v in np.asarray(kfrac, dtype=np.float64).reshape(-1, 3)[first + i])
-    return EigensolverError(f"{label + ': ' if label else ''}eigensolver failed at k-point {offset + first + i} (k = {k}, "
-                            f"fractional): the Hamiltonian {'is ill-conditioned' if finite else 'has non-finite entries'}; "
-                            f"parameters a0..a8 {params}")
+    state = "is ill-conditioned" if finite else "has non-finite entries"
+    return EigensolverError(f"{label + ': ' if label else ''}eigensolver failed at k-point {offset + first + i} "
+                            f"(k = {k}, fractional): the Hamiltonian {state}; parameters a0..a8 {params}")
 
 
 def levels_needed(nbands: int, spinor: bool) -> int:
