@@ -27,3 +27,8 @@ class InputError(ValueError):
             defects = [defects]
         self.defects = list(defects)
         super().__init__("\n".join(str(d) for d in self.defects))
+
+
+class ComputeFailure(Exception):
+    """A computation failed on input that passed the checks; the message says where (system, k-point) and
+    with which parameters. Mixed into the library's own exception type (e.g. the eigensolver's)."""
