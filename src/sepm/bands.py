@@ -50,6 +50,7 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
                   memory_limit_gb: float = 2.0, progress=None, prepared=None) -> torch.Tensor:
     """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3). ``prepared``: the k-independent
     part (``ham.prepare()``) when the caller keeps it between calls."""
+    kfrac = np.asarray(kfrac, dtype=np.float64).reshape(-1, 3)
     k = ham.basis.kpoints(kfrac)
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
@@ -62,7 +63,7 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
         with PROFILER.stage("hamiltonian build"):
             h = ham.matrices(k[start:start + step], prepared)
         with PROFILER.stage("eigensolver"):
-            chunks.append(lowest_eigenvalues(h, n_levels))
+            chunks.append(lowest_eigenvalues(h, n_levels, ham.warm, kfrac[start:start + step]))
         del h
         if progress is not None:
             progress(min(start + step, k.shape[0]))
