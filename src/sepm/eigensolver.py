@@ -104,19 +104,29 @@ def uses_iterative(dim: int, n: int) -> bool:
 
 
 def warm_lowest_eigenpairs(h: torch.Tensor, n: int, warm: WarmStart, kfrac):
-    """(values (b, n), vectors (b, d, n)) by LOBPCG from ``warm``'s blocks, which are updated; the first
-    solve of a Hamiltonian, or one that does not converge, is dense."""
+    """(values (b, n), vectors (b, d, n)) by LOBPCG from ``warm``'s blocks, which are updated. With no
+    block yet, the first k-point is solved densely and the others start from it; a batch that does not
+    converge is solved densely."""
     m = min(n + GUARD, h.shape[-1])
     start = warm.start(kfrac, m)
-    result = None if start is None else lobpcg_lowest(h.detach(), n, start)
-    if result is not None and result.converged:
-        warm.iterations += result.iterations
-        warm.solves += h.shape[0]
-        warm.store(kfrac, result.vectors)
-        return result.values, result.vectors[:, :, :n]
-    if result is not None:
+    if start is None and h.shape[0] > 1:
+        first = _dense(h[:1], n, m, warm, kfrac[:1])
+        rest = warm_lowest_eigenpairs(h[1:], n, warm, kfrac[1:])
+        return torch.cat([first[0], rest[0]]), torch.cat([first[1], rest[1]])
+    if start is None:
+        return _dense(h, n, m, warm, kfrac)
+    result = lobpcg_lowest(h.detach(), n, start)
+    if not result.converged:
         log.warning("LOBPCG did not converge in %d iterations (largest residual %.1e Hartree): solving this "
                     "batch of %d k-points densely", result.iterations, result.residual, h.shape[0])
+        return _dense(h, n, m, warm, kfrac)
+    warm.iterations += result.iterations
+    warm.solves += h.shape[0]
+    warm.store(kfrac, result.vectors)
+    return result.values, result.vectors[:, :, :n]
+
+
+def _dense(h: torch.Tensor, n: int, m: int, warm: WarmStart, kfrac):
     values, vectors = lowest_eigenpairs(h, m)
     warm.dense += h.shape[0]
     warm.store(kfrac, vectors)
