@@ -69,6 +69,7 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
     part (``ham.prepare()``) when the caller keeps it between calls. A failed eigensolve raises
     :class:`EigensolverError` naming ``label`` (e.g. the system), the k-point (counted from ``k_offset``) and
     the parameters."""
+    kfrac = np.asarray(kfrac, dtype=np.float64).reshape(-1, 3)
     k = ham.basis.kpoints(kfrac)
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
@@ -82,8 +83,8 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
             h = ham.matrices(k[start:start + step], prepared)
         with PROFILER.stage("eigensolver"):
             try:
-                chunks.append(lowest_eigenvalues(h, n_levels))
-            except torch.linalg.LinAlgError as err:
+                chunks.append(lowest_eigenvalues(h, n_levels, ham.warm, kfrac[start:start + step]))
+            except (torch.linalg.LinAlgError, np.linalg.LinAlgError) as err:
                 raise _eigensolver_error(ham, h, kfrac, start, k_offset, err, label) from None
         del h
         if progress is not None:
