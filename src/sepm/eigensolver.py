@@ -14,7 +14,8 @@ any eigensolver); band losses over spin-doubled or Kramers pairs are such functi
 
 Large bases with a start (:class:`WarmStart`) go to block LOBPCG instead (:mod:`sepm.lobpcg`): a
 Hamiltonian that is evaluated again and again (every epoch of a fit, every Monte Carlo step) keeps each
-k-point's eigenvectors, and a k-point seen for the first time starts from the previous k-point's. The
+k-point's eigenvectors, and a k-point seen for the first time starts from the previous k-point's (the
+very first one is solved densely). The
 backward pass is the same Hellmann-Feynman product on the converged eigenvectors.
 """
 
@@ -87,6 +88,9 @@ class WarmStart:
     def key(kfrac) -> bytes:
         return np.round(np.asarray(kfrac, dtype=np.float64), 10).tobytes()
 
+    def has(self, kfrac) -> bool:
+        return self.key(kfrac) in self.blocks
+
     def start(self, kfrac, m: int) -> torch.Tensor | None:
         """The (b, d, m) start of the k-points ``kfrac`` (b, 3), or None before any solve."""
         if self.last is None or self.last.shape[-1] != m:
@@ -104,15 +108,18 @@ def uses_iterative(dim: int, n: int) -> bool:
 
 
 def warm_lowest_eigenpairs(h: torch.Tensor, n: int, warm: WarmStart, kfrac):
-    """(values (b, n), vectors (b, d, n)) by LOBPCG from ``warm``'s blocks, which are updated. With no
-    block yet, the first k-point is solved densely and the others start from it; a batch that does not
-    converge is solved densely."""
+    """(values (b, n), vectors (b, d, n)) by LOBPCG from ``warm``'s blocks, which are updated. A batch of
+    k-points that all have a block is solved together; otherwise one k-point after the other, a new one
+    from the previous one's vectors (the very first densely). A solve that does not converge is dense."""
     m = min(n + GUARD, h.shape[-1])
-    start = warm.start(kfrac, m)
-    if start is None and h.shape[0] > 1:
-        first = _dense(h[:1], n, m, warm, kfrac[:1])
-        rest = warm_lowest_eigenpairs(h[1:], n, warm, kfrac[1:])
-        return torch.cat([first[0], rest[0]]), torch.cat([first[1], rest[1]])
+    if all(warm.has(k) for k in kfrac):
+        return _iterative(h, n, m, warm, kfrac, warm.start(kfrac, m))
+    out = [_iterative(h[i:i + 1], n, m, warm, kfrac[i:i + 1], warm.start(kfrac[i:i + 1], m))
+           for i in range(h.shape[0])]
+    return torch.cat([v for v, _ in out]), torch.cat([x for _, x in out])
+
+
+def _iterative(h: torch.Tensor, n: int, m: int, warm: WarmStart, kfrac, start):
     if start is None:
         return _dense(h, n, m, warm, kfrac)
     result = lobpcg_lowest(h.detach(), n, start)
