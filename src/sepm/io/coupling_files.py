@@ -173,3 +173,18 @@ def read_expcoupling(path: Path, natoms: int, nq: int, defects: list[Defect]) ->
         defects.append(Defect(path, None, f"no values for {', '.join(absent[:3])}{more} (every atom of the system, "
                               "both edges, x y z)"))
     return out
+
+
+def format_couplings(values: np.ndarray, atom_species, frac: np.ndarray, header_lines=()) -> str:
+    """Couplings (n_atoms, 3, nq, 2) in the expCoupling_X.par layout, ``#`` header lines first."""
+    lines = [f"# {h}" for h in header_lines]
+    for a, (sym, pos) in enumerate(zip(atom_species, frac)):
+        lines.append(f"Atom idx = {a}   atom = {sym}   position = {' '.join(f'{p:.6f}' for p in pos)}")
+        for e, edge in enumerate(EDGES):
+            for d, name in enumerate(DIRECTIONS):
+                lead = f"{edge}-{edge} coupling elements. " if d == 0 else ""
+                lines.append(f"{lead}polarization of derivative = {name}")
+                lines.append("   ".join(f"{v:.6e}" for v in values[a, d, :, e]))
+            lines.append("")
+        lines.append("")
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from pathlib import Path
 from sepm.errors import Defect
 from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
+from sepm.observables.coupling import AVERAGES as COUPLING_AVERAGES
 
 NN_CONFIG_SCHEMA: dict[str, str] = {
     "PPmodel": "str",
@@ -83,6 +84,11 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "network_long_range": "bool",
     # sepm compatibility switch: DeepPseudopot's plane-wave search box (cuts the sphere in non-cubic cells)
     "deeppseudopot_basis": "bool",
+    # sepm extension: weight of the electron-phonon coupling loss (expCoupling_X.par) in gradient training
+    # (0: not fitted) and in Monte Carlo stages with fitCoupling = True (default there 1); the average over
+    # degenerate states, rms (gauge invariant) or mean_abs (DeepPseudopot's, gauge dependent)
+    "coupling_weight": "float",
+    "coupling_average": "str",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -112,7 +118,7 @@ NN_CONFIG_DEFAULTS: dict = {
 }
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
-                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
+                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "coupling_weight")
 _POSITIVE = ("nSystem", "schedulerStep")
 
 
@@ -141,6 +147,9 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
     if "mc_perturb_mode" in given and given["mc_perturb_mode"] not in MC_PERTURB_MODES:
         defects.append(Defect(path, where["mc_perturb_mode"],
                               f"mc_perturb_mode must be one of {MC_PERTURB_MODES}, got {given['mc_perturb_mode']}"))
+    if given.get("coupling_average", "rms") not in COUPLING_AVERAGES:
+        defects.append(Defect(path, where["coupling_average"], f"coupling_average must be one of "
+                              f"{', '.join(COUPLING_AVERAGES)}, got {given['coupling_average']!r}"))
     if given.get("checkpoint") and given.get("separateKptGrad"):
         defects.append(Defect(path, where["checkpoint"],
                               _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
@@ -182,6 +191,8 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
         defects.append(Defect(Path(origin), None, _CHECKPOINT_CONFLICT.format(where="after the overrides")))
     if out.get("mc_perturb_mode", 1) not in MC_PERTURB_MODES:
         defects.append(Defect(Path(origin), None, f"mc_perturb_mode must be one of {MC_PERTURB_MODES}"))
+    if out.get("coupling_average", "rms") not in COUPLING_AVERAGES:
+        defects.append(Defect(Path(origin), None, f"coupling_average must be one of {', '.join(COUPLING_AVERAGES)}"))
     if defects:
         raise InputError(defects)
     return out

@@ -87,3 +87,29 @@ def coupling_rmse(values: torch.Tensor, reference) -> float:
     ref = torch.as_tensor(np.asarray(reference), dtype=values.dtype)
     given = torch.isfinite(ref)
     return float(torch.sqrt(((values.detach().cpu() - ref)[given] ** 2).mean())) if given.any() else float("nan")
+
+
+def write_system_couplings(path, couplings: SystemCouplings, title: str) -> torch.Tensor:
+    """couplingBands_X.dat of one system (the layout of expCoupling_X.par, with a header); returns the values."""
+    from ..io.coupling_files import format_couplings
+    from ..output import write_text
+
+    spec, inputs = couplings.spec, couplings.inputs
+    values = couplings.values().cpu()
+    kind = "root mean square over the degenerate states (gauge invariant)" if couplings.how == "rms" else \
+        "mean |M| over the degenerate states (DeepPseudopot's definition; changes with the basis chosen inside a " \
+        "degenerate subspace)"
+    k = spec.kpoints[couplings.kgap]
+    header = [f"{title}: system {spec.index} ({spec.name}); electron-phonon couplings g in eV/Bohr, {kind}",
+              f"<psi_m(k_gap)| dV/dtau_(atom, x|y|z)(q) |psi_n(k_gap + q)>, k_gap = k-point {couplings.kgap} "
+              f"({' '.join(f'{v:g}' for v in k)}); edges: band slots idxVB = {spec.settings['idxVB']} (down) and "
+              f"idxCB = {spec.settings['idxCB']} (up), degenerate within 1e-5 Ha"]
+    for i, (q, kp, g0) in enumerate(zip(inputs.qpoints, inputs.partner, inputs.umklapp)):
+        umklapp = f" - G0 ({' '.join(map(str, g0))})" if np.any(g0) else ""
+        header.append(f"column {i + 1}: q = ({' '.join(f'{v:g}' for v in q)}), weight {inputs.qweights[i]:g}; "
+                      f"k_gap + q{umklapp} = k-point {kp}")
+    if inputs.reference is not None:
+        header.append(f"RMS deviation from {inputs.reffile.name}: {coupling_rmse(values, inputs.reference):.6g} eV/Bohr; "
+                      f"weighted loss {float(couplings.loss(values)):.6g} (eV/Bohr)^2")
+    write_text(path, format_couplings(values.numpy(), spec.atom_species, spec.frac, header))
+    return values
