@@ -413,7 +413,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     total = sum(s.total_iter for s in stages)
     columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
                + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
-    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties; slot r holds beta_r "
+    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties (+ coupling loss in stages "
+              "with fitCoupling = True); slot r holds beta_r "
               "of the stage's ladder (0 = first beta); acc_r and exchange_acc are cumulative acceptance rates "
               "within the stage", *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
 

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from ..constants import HARTREE_EV, NL_SHIFT_CENTER, NL_WIDTH, SOC_WIDTH
+from ..eigensolver import lowest_eigenpairs
 from ..terms.radial import gaussian_radial_from, shifted_gaussian_radial_matrix
 
 #: Band edges, in the order of the last axis of every coupling array.
@@ -95,7 +96,16 @@ def edge_states(h: torch.Tensor, levels: dict, need_grad: bool):
     ({edge: level}); the degenerate sets are found from the spectrum. ``need_grad``: vectors that carry
     the gauge-free gradient of :class:`_EdgeVectors` (full eigendecomposition)."""
     with torch.no_grad():
-        w, v = torch.linalg.eigh(h.detach())
+        if need_grad:
+            w, v = torch.linalg.eigh(h.detach())
+        else:  # the lowest levels only, enough to close the conduction-band set
+            n = min(h.shape[-1], max(levels.values()) + 9)
+            while True:
+                w, v = (t[0].to(h.device) for t in lowest_eigenpairs(h.detach()[None], n))
+                top = edge_set(w.cpu().numpy(), levels["cb"], +1)[-1] if "cb" in levels else 0
+                if n == h.shape[-1] or top < n - 1:
+                    break
+                n = min(h.shape[-1], 2 * n)
     energies = w.cpu().numpy()
     out = {}
     for edge, level in levels.items():
@@ -152,42 +162,45 @@ class DerivativeGeometry:
 
 
 def matrix_elements(basis, pp, geo: DerivativeGeometry, bra: torch.Tensor, ket: torch.Tensor,
-                    spinor: bool, atoms=None) -> torch.Tensor:
-    """M[a, gamma, m, n] = <bra_m| dV/dtau_{a gamma} |ket_n> (Hartree/Bohr) for the atoms ``atoms`` (default
-    all); bra (dim, n_L) in the basis at k, ket (dim, n_R) at k', dim = N or 2N (spin-up block first)."""
+                    spinor: bool) -> torch.Tensor:
+    """M[a, gamma, m, n] = <bra_m| dV/dtau_{a gamma} |ket_n> (Hartree/Bohr) for every atom a; bra (dim, n_L) in
+    the basis at k, ket (dim, n_R) at k', dim = N or 2N (spin-up block first). Each geometry matrix meets the
+    phase-folded kets of all atoms (of its species) in one product."""
     n, volume = basis.size, basis.volume
-    nspin = 2 if spinor else 1
-    bra_s = bra.reshape(nspin, n, bra.shape[-1])
-    ket_s = ket.reshape(nspin, n, ket.shape[-1])
-    tau_all = torch.as_tensor(basis.crystal.positions, dtype=torch.float64, device=bra.device)
+    nspin, n_r = (2 if spinor else 1), ket.shape[-1]
+    tau = torch.as_tensor(basis.crystal.positions, dtype=torch.float64, device=bra.device)
     species = basis.crystal.species_index
-    atoms = range(len(species)) if atoms is None else atoms
+    natoms = len(species)
+    bra_a = bra.reshape(1, nspin, n, -1) * torch.exp(-1j * (tau @ geo.kg.T))[:, None, :, None]  # (A, spin, N, n_L)
+    ket_a = ket.reshape(1, nspin, n, n_r) * torch.exp(-1j * (tau @ geo.kgp.T))[:, None, :, None]
     v = pp.total_local_form_factor(geo.q_unique)  # (n_q, n_species)
     params = pp.params
-    out = []
-    for a in atoms:
-        s = int(species[a])
-        tau = tau_all[a]
-        bra_a = bra_s * torch.exp(-1j * (geo.kg @ tau))[None, :, None]
-        ket_a = ket_s * torch.exp(-1j * (geo.kgp @ tau))[None, :, None]
-        ket_cols = torch.cat(list(ket_a), dim=1)  # (N, nspin n_R): spin blocks side by side
+    groups = [np.flatnonzero(species == s) for s in range(basis.n_species) if np.any(species == s)]
+    order = torch.as_tensor(np.argsort(np.concatenate(groups)), device=bra.device)
+    scalars = []
+    for atoms in groups:
+        s = int(species[atoms[0]])
         scalar = v[:, s][geo.q_index]
         if geo.nl is not None and pp.nonlocal_:
             scalar = scalar + params[s, 6] * geo.nl[0] + params[s, 7] * geo.nl[1]
-        rows = []
-        for g in range(3):
-            z = (1j * geo.dk[g] * scalar).to(torch.complex128) @ ket_cols / volume
-            parts = z.reshape(n, nspin, -1)
-            m = sum(bra_a[sigma].mH @ parts[:, sigma] for sigma in range(nspin))
-            if spinor and geo.so is not None and pp.soc:
-                tx, ty, tz = ((geo.dk[g] * geo.so[c]).to(torch.complex128) @ ket_cols for c in range(3))
-                r = ket_s.shape[-1]
-                up = tz[:, :r] + tx[:, r:] - 1j * ty[:, r:]
-                down = tx[:, :r] + 1j * ty[:, :r] - tz[:, r:]
-                m = m + params[s, 5] / volume * (bra_a[0].mH @ up + bra_a[1].mH @ down)
-            rows.append(m)
-        out.append(torch.stack(rows))
-    return torch.stack(out)
+        scalars.append(scalar / volume)
+    a5 = params[torch.as_tensor(species, device=bra.device), 5] / volume
+    cols = ket_a.permute(2, 0, 1, 3).reshape(n, -1)  # (N, A spin n_R), atom-major
+    group_cols = [ket_a[atoms].permute(2, 0, 1, 3).reshape(n, -1) for atoms in groups]
+    rows = []
+    for g in range(3):
+        # local + NL (spin-diagonal): i dK_g (v_s + a6 R1 + a7 Q) / Omega, one product per species
+        z = torch.cat([(1j * geo.dk[g] * scalar) @ c for c, scalar in zip(group_cols, scalars)], 1)
+        z = z.reshape(n, natoms, nspin, n_r)[:, order]
+        if spinor and geo.so is not None and pp.soc:
+            # SO: i dK_g (-i)(C . sigma)/2 a5 / Omega = dK_g a5 / Omega (radial/2) [[Cz, Cx - iCy], [Cx + iCy, -Cz]]
+            tx, ty, tz = ((geo.dk[g] * geo.so[c]).to(torch.complex128) @ cols for c in range(3))
+            tx, ty, tz = (t.reshape(n, natoms, 2, n_r) for t in (tx, ty, tz))
+            up = tz[:, :, 0] + tx[:, :, 1] - 1j * ty[:, :, 1]
+            down = tx[:, :, 0] + 1j * ty[:, :, 0] - tz[:, :, 1]
+            z = z + torch.stack([up, down], 2) * a5[None, :, None, None]
+        rows.append(torch.einsum("asim,iasn->amn", bra_a.conj(), z))
+    return torch.stack(rows, 1)
 
 
 def average(m: torch.Tensor, how: str = "rms") -> torch.Tensor:
