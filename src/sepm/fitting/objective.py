@@ -147,6 +147,9 @@ class FitProblem:
             if with_targets:
                 log.info("coupling loss (weight %g, %s average) for system(s) %s", self.coupling_weight, how,
                          ", ".join(str(t.spec.index) for t in with_targets))
+            if with_targets and how == "mean_abs":
+                log.info("notice: coupling_average = mean_abs (DeepPseudopot's mean |M|) depends on the eigenvectors "
+                         "chosen inside degenerate subspaces; use it in Monte Carlo, its gradient is not well defined")
 
     def _enable_projector_cache(self):
         """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""

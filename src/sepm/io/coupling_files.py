@@ -96,10 +96,12 @@ def read_coupling_inputs(root: Path, x: int, settings: dict, where: dict, kpoint
     nk = 0 if kpoints is None else len(kpoints)
     kgap = settings.get("idxGap")
     partner, g0 = np.full(len(table), -1), np.zeros((len(table), 3), dtype=np.int64)
-    if kgap is not None and not 0 <= kgap < max(nk, 1):
+    if not nk:
+        defects.append(Defect(qfile, None, f"couplings need the k-points k_gap and k_gap + q in kpoints_{x}.par"))
+    elif kgap is not None and not 0 <= kgap < nk:
         defects.append(Defect(inp, where.get("idxGap"), f"idxGap = {kgap} out of range 0..{nk - 1} "
                               f"(kpoints_{x}.par has {nk} k-points)"))
-    elif kgap is not None and nk and np.all(np.isfinite(table)):
+    elif kgap is not None and np.all(np.isfinite(table)):
         partner, g0 = match_kpoints(kpoints, kgap, table[:, :3])
         for i in np.flatnonzero(partner < 0):
             kq = kpoints[kgap] + table[i, :3]
