@@ -72,11 +72,11 @@ def edge_set(energies: np.ndarray, level: int, step: int, tol: float = DEGENERAC
 
 
 class _EdgeVectors(torch.autograd.Function):
-    """Eigenvectors of the levels ``index`` of a Hermitian ``h``; backward without the in-set rotation."""
+    """Eigenvectors of the levels ``index`` of a Hermitian ``h`` whose full eigendecomposition is (w, v);
+    backward without the in-set rotation."""
 
     @staticmethod
-    def forward(ctx, h, index):
-        w, v = torch.linalg.eigh(h.detach())
+    def forward(ctx, h, index, w, v):
         inside = torch.zeros(w.shape[0], dtype=torch.bool, device=w.device)
         inside[list(index)] = True
         ctx.save_for_backward(w, v, inside)
@@ -88,7 +88,7 @@ class _EdgeVectors(torch.autograd.Function):
         v_in, v_out = v[:, inside], v[:, ~inside]
         denominator = w[inside][None, :] - w[~inside][:, None]  # E_m - E_l, (outside, inside)
         y = (v_out.mH @ grad) / denominator
-        return v_out @ y @ v_in.mH, None
+        return v_out @ y @ v_in.mH, None, None, None
 
 
 def edge_states(h: torch.Tensor, levels: dict, need_grad: bool):
@@ -110,7 +110,7 @@ def edge_states(h: torch.Tensor, levels: dict, need_grad: bool):
     out = {}
     for edge, level in levels.items():
         index = edge_set(energies, level, -1 if edge == "vb" else +1)
-        vectors = _EdgeVectors.apply(h, tuple(index)) if need_grad else v[:, index]
+        vectors = _EdgeVectors.apply(h, tuple(index), w, v) if need_grad else v[:, index]
         out[edge] = (vectors, w[index])
     return out
 
