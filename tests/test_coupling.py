@@ -281,3 +281,10 @@ def test_coupling_loss_gradient_matches_finite_differences(tmp_path):
         fd = (values[0] - values[1]) / (2 * h)
         assert abs(fd) > 1e-4
         assert float(grad[index]) == pytest.approx(fd, rel=1e-5)
+
+
+def test_coupling_average_key_is_checked(tmp_path):
+    folder = cspbi3_bundle(tmp_path)
+    (folder / "NN_config.par").write_text("nSystem = 1\nSObool = 1\nPPmodel = ZeroFunction\ncoupling_average = mean\n")
+    with pytest.raises(InputError, match=r"NN_config.par:4: coupling_average must be one of rms, mean_abs, got 'mean'"):
+        read_bundle(folder)
