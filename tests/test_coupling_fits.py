@@ -116,7 +116,7 @@ def test_cli_writes_the_table_and_names_missing_qpoints(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="runs Snakemake: prior, a 1-epoch fit and sepm "
-                    "couplings (77 s on 2 shared cores at load average 4, 229 s at 7); set SEPM_SLOW_TESTS=1 (CI does)")
+                    "couplings (77 s to 229 s on 2 shared cores at load average 7-9); set SEPM_SLOW_TESTS=1 (CI does)")
 def test_pipeline_keeps_the_couplings_of_the_fit(tmp_path):
     """A material with qpoints_0.par: the fit writes final_couplingBands_0.dat beside its bands, and the
     default targets include eval/couplingBands_0.dat of the final potential (the same numbers)."""
