@@ -156,12 +156,26 @@ def bands_outputs(name, folder="bands"):
     ]
 
 
+def coupling_outputs(name):
+    """Electron-phonon coupling tables of the final potential, for the systems with qpoints_X.par."""
+    if "convert" in material(name):
+        return []
+    folder = bundle_dir(name)
+    return [
+        f"results/{name}/eval/couplingBands_{i}.dat"
+        for i in system_indices(name)
+        if (folder / f"qpoints_{i}.par").is_file()
+    ]
+
+
 def all_targets():
-    """Default targets: the exported potential, the initial and final bands of every material."""
+    """Default targets: the exported potential, the initial and final bands of every material, and the
+    final couplings where the bundle has phonon q-points."""
     targets = []
     for name in config["materials"]:
         targets.append(f"results/{name}/final_pot.dat")
         targets += bands_outputs(name, "bands") + bands_outputs(name, "eval")
+        targets += coupling_outputs(name)
     return targets
 
 

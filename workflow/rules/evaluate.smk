@@ -89,3 +89,50 @@ rule eval_bands_final:
         ],
     script:
         "../scripts/sepm_stage.py"
+
+
+rule eval_couplings_final:
+    input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
+        fit=lambda wildcards: stage_marker(
+            wildcards.material, last_step(wildcards.material)
+        ),
+    output:
+        table=report(
+            "results/{material}/eval/couplingBands_{system}.dat",
+            caption="../report/couplings_final.rst",
+            category="Band structures",
+            subcategory="{material}",
+            labels={
+                "material": "{material}",
+                "potential": "final",
+                "system": "{system}",
+                "figure": "couplings",
+            },
+        ),
+    log:
+        "logs/{material}/couplings_{system}.log",
+    benchmark:
+        "benchmarks/{material}/couplings_{system}.tsv"
+    wildcard_constraints:
+        system=r"\d+",
+    conda:
+        "../envs/sepm.yaml"
+    threads: config["resources"]["eval"]["threads"]
+    resources:
+        mem_mb=config["resources"]["eval"]["mem_mb"],
+        runtime=config["resources"]["eval"]["runtime"],
+    params:
+        argv=lambda wildcards, input, output: [
+            "couplings",
+            str(bundle_dir(wildcards.material)),
+            str(Path(output.table).parent),
+            "--system",
+            wildcards.system,
+            "--potential",
+            str(Path(input.fit).parent),
+            "--prefix",
+            prefix_of(wildcards.material, last_step(wildcards.material)),
+        ],
+    script:
+        "../scripts/sepm_stage.py"

@@ -15,7 +15,7 @@ from ..errors import ComputeFailure, InputError
 
 log = logging.getLogger("sepm")
 
-COMMANDS = ("evaluate", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
+COMMANDS = ("evaluate", "couplings", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
             "cost", "structure", "nanocrystal")
 
 

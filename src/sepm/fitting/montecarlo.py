@@ -7,7 +7,8 @@ State
     a4 = a4_init + Z t: every state is neutral by construction) and, for a network PPmodel, every
     network weight (the MC always moves a network's weights; use PPmodel = ZeroFunction for an
     analytic-only fit). The cost C(x) is the objective of :class:`~sepm.fitting.objective.FitProblem`
-    (weighted band loss in eV^2 + defPotWeight x deformation-potential term + reciprocal-space penalties).
+    (weighted band loss in eV^2 + defPotWeight x deformation-potential term + reciprocal-space penalties
+    + the coupling term when the stage fits couplings).
 
 Algorithm (one stage)
     Replicas r = 0..R-1 sit at the inverse temperatures beta_r of the ladder, each with its own x_r
@@ -46,9 +47,10 @@ Settings (``NN_config.par`` and ``mcOpts*.par``)
       expDefPot_X.par in the cost of this stage (default: input_X.par fit_defPot).
     - ``defPotWeight``: multiplies the deformation-potential term (default 1); ignored (logged) when
       the stage fits no deformation potential.
-    - ``fitCoupling``: False freezes the coupling coefficients a5, a6, a7 (SOC, nonlocal) during the
-      stage, True lets the trainable ones move (default True); logged as without effect when none of
-      them is trainable.
+    - ``fitCoupling``: True adds the electron-phonon coupling loss sum w_q (g - g_ref)^2 of the systems
+      with qpoints_X.par and expCoupling_X.par to the stage's cost (DeepPseudopot's meaning), times
+      NN_config ``coupling_weight`` (default 1 here); False leaves it out; not given: NN_config
+      ``coupling_weight`` decides (default 0, out). It does not change which entries move.
     - ``optGaps``: ignored (logged): the gap states (idxVB, idxCB) are entries of the band loss and
       get their emphasis from bandWeights_X.par; sepm has no separate gap term.
 
@@ -102,7 +104,7 @@ log = logging.getLogger("sepm")
 CHECKPOINT = "mc_checkpoint.pth"
 REL_STEP, ABS_STEP = 0.01, 1e-3
 DEFAULT_REPLICAS, DEFAULT_STEPS_AT_TEMP, DEFAULT_WRITE_EVERY = 4, 5, 10
-COUPLING = (5, 6, 7)
+PROJECTOR = (5, 6, 7)  # a5..a7: moved by DeepPseudopot's perturbation modes (mc_perturb_mode)
 
 
 @dataclass
@@ -180,28 +182,28 @@ class ReplicaExchange:
         def sigma(i: int, col: int) -> float:
             return float(table[species[i]][col]) if species[i] in table else REL_STEP * abs(p0[i, col]) + ABS_STEP
 
-        self.tensors, self.layout, steps, coupling = [], [], [], []
+        self.tensors, self.layout, steps, projector = [], [], [], []
         if coeffs.free is not None:
             self.tensors.append(coeffs.free)
             self.layout.append(("coefficients:" + ",".join(f"a{c}" for c in coeffs.columns), coeffs.free.numel()))
             for i in range(len(species)):
                 steps += [sigma(i, c) for c in coeffs.columns]
-                coupling += [c in COUPLING for c in coeffs.columns]
+                projector += [c in PROJECTOR for c in coeffs.columns]
         if coeffs.shift is not None:
             self.tensors.append(coeffs.shift)
             self.layout.append(("coefficients:a4 neutral directions", coeffs.shift.numel()))
             z = coeffs.directions.cpu().numpy()
             a4 = np.array([sigma(i, 4) for i in range(len(species))])
             steps += [float(np.sqrt((z[:, i] ** 2 * a4**2).sum())) for i in range(z.shape[1])]
-            coupling += [False] * z.shape[1]
+            projector += [False] * z.shape[1]
         if not isinstance(setup.model, ZeroFunction):
             for name, p in setup.model.named_parameters():
                 self.tensors.append(p)
                 self.layout.append(("network:" + name, p.numel()))
                 steps += (REL_STEP * p.detach().abs().reshape(-1).double().cpu() + ABS_STEP).tolist()
-                coupling += [False] * p.numel()
+                projector += [False] * p.numel()
         self.steps = torch.tensor(steps, dtype=torch.float64)
-        self.coupling = torch.tensor(coupling, dtype=torch.bool)
+        self.projector = torch.tensor(projector, dtype=torch.bool)
         # mc_perturb_mode: DeepPseudopot's perturbation of the network tensors and a5..a7 (perturb_modes)
         self.mode = setup.config.get("mc_perturb_mode")
         offsets = np.cumsum([0] + [n for _, n in self.layout])
@@ -238,13 +240,22 @@ class ReplicaExchange:
         return c if math.isfinite(c) else math.inf
 
     # -- stages ---------------------------------------------------------------------------------
+    def coupling_weight(self, stage: Stage) -> float:
+        """Weight of the coupling loss in ``stage``'s cost (fitCoupling, NN_config coupling_weight)."""
+        given = self.setup.config.get("coupling_weight")
+        if stage.fit_coupling is None:
+            return float(given or 0.0)
+        return float(1.0 if given is None else given) if stage.fit_coupling else 0.0
+
     def configure(self, stage: Stage, percentage: float) -> list[str]:
         """Objective and movable entries of ``stage``; returns (and logs) the stage's ignored keys."""
-        if stage.fit_defpot not in self._problems:
+        weight = self.coupling_weight(stage)
+        key = (stage.fit_defpot, weight)
+        if key not in self._problems:
             memory = float(self.setup.config.get("memory_limit_GB", 2.0))
-            self._problems[stage.fit_defpot] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh,
-                                                          self.setup.device, memory, fit_defpot=stage.fit_defpot)
-        self.problem = self.setup.problem = self._problems[stage.fit_defpot]
+            self._problems[key] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh, self.setup.device,
+                                             memory, fit_defpot=stage.fit_defpot, coupling_weight=weight)
+        self.problem = self.setup.problem = self._problems[key]
         has_defpot = any(t.defpot for t in self.problem.targets)
         if stage.fit_defpot and not has_defpot:
             log.info("%s: fitDefPot = True but no system has expDefPot_X.par rows: nothing to fit", stage.source)
@@ -252,19 +263,19 @@ class ReplicaExchange:
         if stage.defpot_weight is not None and not has_defpot:
             ignored.append("defPotWeight (no deformation potential in this stage's cost)")
         self.defpot_weight = stage.defpot_weight if stage.defpot_weight is not None and has_defpot else 1.0
-        mask = self.steps > 0
-        if stage.fit_coupling is not None and not bool(self.coupling.any()):
-            ignored.append("fitCoupling (none of a5, a6, a7 is trainable)")
-        elif stage.fit_coupling is False:
-            log.info("%s: fitCoupling = False: a5..a7 frozen during this stage", stage.source)
-            mask &= ~self.coupling
-        self.movable = torch.nonzero(mask).reshape(-1)
+        fitted = [t.spec.index for t in self.problem.targets if t.couplings is not None]
+        if weight > 0 and not fitted:
+            ignored.append("fitCoupling (no system has qpoints_X.par with expCoupling_X.par targets)")
+        elif fitted:
+            log.info("%s: coupling loss of system(s) %s in the cost (weight %g)", stage.source,
+                     ", ".join(map(str, fitted)), weight)
+        self.movable = torch.nonzero(self.steps > 0).reshape(-1)
         self.percentage = percentage
         for item in ignored:
             log.info("%s: ignored: %s", stage.source, item)
         if len(self.movable) == 0:
-            raise InputError(Defect(Path(stage.source), None, "no trainable entry can move (check trainable_params, "
-                                    "<Sym>ParamSteps.par step sizes and fitCoupling)"))
+            raise InputError(Defect(Path(stage.source), None, "no trainable entry can move (check trainable_params "
+                                    "and the <Sym>ParamSteps.par step sizes)"))
         return ignored
 
     def begin(self, x_start: torch.Tensor, replicas: int):
@@ -288,12 +299,12 @@ class ReplicaExchange:
         if self.mode is not None:
             from .perturb_modes import perturb
 
-            coupling = movable[self.coupling[movable]]
-            new = perturb(old, int(self.mode), self.percentage, self.network_parts, coupling, self.gen)
+            projector = movable[self.projector[movable]]
+            new = perturb(old, int(self.mode), self.percentage, self.network_parts, projector, self.gen)
             in_network = torch.zeros(self.n, dtype=torch.bool)
             for part in self.network_parts:
                 in_network[part] = True
-            movable = movable[~(in_network[movable] | self.coupling[movable])]
+            movable = movable[~(in_network[movable] | self.projector[movable])]
         if len(movable):
             k = max(1, round(self.percentage * len(movable)))
             pick = movable[torch.randperm(len(movable), generator=self.gen)[:k]]
@@ -403,7 +414,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     total = sum(s.total_iter for s in stages)
     columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
                + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
-    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties; slot r holds beta_r "
+    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties (+ coupling loss in stages "
+              "with fitCoupling = True); slot r holds beta_r "
               "of the stage's ladder (0 = first beta); acc_r and exchange_acc are cumulative acceptance rates "
               "within the stage", *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
 

@@ -5,6 +5,7 @@ total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band l
       + sum_rows weight (D - D_ref)^2                                      (deformation potentials)
       + penalize_lambda sum_s int_0^12 w(q) |v_s(q)| dq                     (large-q penalty)
       + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
+      + coupling_weight sum_{atom, xyz, q, edge} w_q (g - g_ref)^2           (electron-phonon couplings)
 
 with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
 penalize_starting). Relative-energy modes (:mod:`sepm.losses`): NN_config ``relE_bIdx = r`` compares
@@ -13,7 +14,9 @@ reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first
 loss depends on E[0,r]; the per-k-point and worker modes add that dependence exactly (one extra
 backward through k-point 0 per system and share). A deformation-potential row compares the gap
 E(kCB,bCB) - E(kVB,bVB) of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
-D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega.
+D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega. The coupling term
+(:mod:`sepm.observables.coupling`) is used for systems with qpoints_X.par and expCoupling_X.par when
+its weight (NN_config ``coupling_weight``, or the Monte Carlo stage's) is > 0.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
@@ -51,6 +54,7 @@ class SystemTarget:
     defpot: list = field(default_factory=list)  # (row (7,), scaled Hamiltonian)
     reordered: torch.Tensor | None = None  # smooth_reorder: the last training iteration's reordered bands
     reordering: torch.Tensor | None = None  # ... and this iteration's, filled k-point by k-point
+    couplings: object = None  # SystemCouplings when the coupling loss is used
 
 
 @dataclass
@@ -60,10 +64,11 @@ class LossParts:
     defpot: float = 0.0
     penalty: float = 0.0
     deformation_potentials: list = field(default_factory=list)
+    coupling: float = 0.0
 
     def as_dict(self) -> dict:
         return {"total": self.total, "bands": self.bands, "defpot": self.defpot, "penalty": self.penalty,
-                "deformation_potentials": self.deformation_potentials}
+                "deformation_potentials": self.deformation_potentials, "coupling": self.coupling}
 
 
 class FitProblem:
@@ -75,7 +80,8 @@ class FitProblem:
     ``replica`` (e.g. :class:`sepm.fitting.parallel.SetupReplica`; without one, evaluation is serial)."""
 
     def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
-                 fit_defpot: bool | None = None, num_cores: int = 0, replica=None):
+                 fit_defpot: bool | None = None, num_cores: int = 0, replica=None,
+                 coupling_weight: float | None = None):
         self.bundle = bundle
         self.pp = pp
         self.refresh = refresh
@@ -98,6 +104,8 @@ class FitProblem:
                     scaled = system_hamiltonian(spec, pp, device=device, scale=float(row[4]), reference_basis=ham.basis)
                     target.defpot.append((row, scaled))
             self.targets.append(target)
+        self.coupling_weight = float(cfg.get("coupling_weight", 0.0) if coupling_weight is None else coupling_weight)
+        self._use_couplings(cfg.get("coupling_average", "rms"))
         if cfg.get("cacheSO"):
             self._enable_projector_cache()
         # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
@@ -127,6 +135,21 @@ class FitProblem:
 
     def __exit__(self, *exc):
         self.close()
+
+    def _use_couplings(self, how: str):
+        """Coupling evaluators for the systems with targets (weight > 0)."""
+        from ..observables import SystemCouplings
+
+        with_targets = [t for t in self.targets if t.spec.couplings is not None and t.spec.couplings.reference is not None]
+        if self.coupling_weight > 0:
+            for t in with_targets:
+                t.couplings = SystemCouplings(t.ham, t.spec, how)
+            if with_targets:
+                log.info("coupling loss (weight %g, %s average) for system(s) %s", self.coupling_weight, how,
+                         ", ".join(str(t.spec.index) for t in with_targets))
+            if with_targets and how == "mean_abs":
+                log.info("notice: coupling_average = mean_abs (DeepPseudopot's mean |M|) depends on the eigenvectors "
+                         "chosen inside degenerate subspaces; use it in Monte Carlo, its gradient is not well defined")
 
     def _enable_projector_cache(self):
         """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""
@@ -247,10 +270,19 @@ class FitProblem:
             total = total + p["penalize_mag_lambda"] * torch.relu(v - p["penalize_mag_threshold"]).sum() * dq
         return total
 
+    def coupling_loss(self) -> torch.Tensor:
+        """coupling_weight x the coupling losses of the systems that fit couplings."""
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for t in self.targets:
+            if t.couplings is not None:
+                total = total + t.couplings.loss(t.couplings.values(need_grad=torch.is_grad_enabled()))
+        return self.coupling_weight * total
+
     def _system_terms(self):
+        """(deformation-potential term, penalties, deformation-potential rows, coupling term)."""
         rows = self.deformation_potentials()
         defpot = sum((w * (d - ref) ** 2 for d, ref, w in rows), torch.zeros((), dtype=torch.float64))
-        return defpot, self.penalty(), rows
+        return defpot, self.penalty(), rows, self.coupling_loss()
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
@@ -263,8 +295,8 @@ class FitProblem:
             if backward and separate_kpoints:
                 band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]
                 self.refresh()
-                defpot, penalty, rows = self._system_terms()
-                system_level = defpot + penalty
+                defpot, penalty, rows, coupling = self._system_terms()
+                system_level = defpot + penalty + coupling
                 if system_level.requires_grad:
                     system_level.backward()
                 total = sum(band_parts) + float(system_level.detach())
@@ -272,13 +304,13 @@ class FitProblem:
                 self.refresh()
                 losses = [self._band_loss(x, reorder=backward) if t.reference is not None
                           else torch.zeros((), dtype=torch.float64) for x, t in enumerate(self.targets)]
-                defpot, penalty, rows = self._system_terms()
-                objective = sum(losses) + defpot + penalty
+                defpot, penalty, rows, coupling = self._system_terms()
+                objective = sum(losses) + defpot + penalty + coupling
                 if backward:
                     objective.backward()
                 band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
         return LossParts(total, band_parts, float(defpot.detach()), float(penalty.detach()),
-                         [(float(d.detach()), ref, w) for d, ref, w in rows])
+                         [(float(d.detach()), ref, w) for d, ref, w in rows], float(coupling.detach()))
 
     def rmse(self) -> list[float]:
         """Unweighted RMSE (eV) per system over entries with nonzero weight (no gradient)."""

@@ -73,12 +73,13 @@ class SetupReplica:
         return {k: v for k, v in self.__dict__.items() if k != "modules"}
 
     def build(self, memory_limit_gb: float):
-        """(problem without deformation potentials, modules) in the worker."""
+        """(problem without deformation potentials and couplings, modules) in the worker."""
         from .objective import FitProblem
         from .stage import FitSetup
 
         setup = FitSetup(self.bundle, device=self.device)
-        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False)
+        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False,
+                             coupling_weight=0.0)
         return problem, {"model": setup.model, "coefficients": setup.coefficients}
 
 
@@ -219,13 +220,14 @@ def evaluate(problem, backward: bool, separate_kpoints: bool):
                     if grads:
                         g = sum(grads[1:], grads[0]).to(p.device)
                         p.grad = g if p.grad is None else p.grad + g
-        defpot, penalty, rows = problem._system_terms()
-        system_level = defpot + penalty
+        defpot, penalty, rows, coupling = problem._system_terms()
+        system_level = defpot + penalty + coupling
         if backward and system_level.requires_grad:
             system_level.backward()
     band_parts = [sum(r["losses"][x] for r in replies) for x in range(len(problem.targets))]
     return LossParts(sum(band_parts) + float(system_level.detach()), band_parts, float(defpot.detach()),
-                     float(penalty.detach()), [(float(d.detach()), ref, w) for d, ref, w in rows])
+                     float(penalty.detach()), [(float(d.detach()), ref, w) for d, ref, w in rows],
+                     float(coupling.detach()))
 
 
 def bands(problem, x: int) -> torch.Tensor:

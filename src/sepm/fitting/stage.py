@@ -24,6 +24,7 @@ from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
 from ..models.checkpoint import read_checkpoint
+from ..observables.coupling_targets import SystemCouplings, write_system_couplings
 from ..output import write_table, write_text
 from ..plotting import plot_bands, system_title
 from ..profiling import PROFILER
@@ -206,6 +207,9 @@ class FitSetup:
                 plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands_x.numpy(), spec.kpoints, spec.ref_bands,
                            title=f"{system_title(spec, self.bundle.path)}: {title}, RMSE {1e3 * rmse:.1f} meV",
                            labels=spec.klabels, lattice=spec.lattice)
+                if spec.couplings is not None:  # qpoints_X.par: the couplings beside the bands
+                    write_system_couplings(outdir / f"{stem}_couplingBands_{x}.dat", target.couplings or SystemCouplings(
+                        target.ham, spec, self.config.get("coupling_average", "rms")), title)
         return rmses
 
     def write_analytic_bands(self, outdir: Path) -> float:

@@ -31,6 +31,8 @@ Files (X = system index 0 .. nSystem-1; lexical rules in :mod:`sepm.io.parfile`)
     nk rows of nBands integers.
 ``expDefPot_X.par`` (optional; required when input_X.par has ``fit_defPot = 1``)
     Rows ``kidx_VB bidx_VB kidx_CB bidx_CB latConst_ratio defPot_eV weight``; indices 0-based.
+``qpoints_X.par``, ``expCoupling_X.par`` (optional)
+    Phonon q-points and target electron-phonon couplings, see :mod:`sepm.io.coupling_files`.
 ``init_<Sym>Params.par``
     Per species, one number per line: a0..a3 local, a4 long range, a5 SOC, a6 a7 nonlocal, a8 strain.
     Fewer than 9 are padded with zeros (with a notice).
@@ -53,6 +55,7 @@ import numpy as np
 from sepm.constants import N_PARAMS
 from sepm.errors import Defect, InputError
 from sepm.io.limits import basis_defects, kpoint_defects, param_defects, zunger_qmax
+from sepm.io.coupling_files import CouplingInputs, read_coupling_inputs
 from sepm.io.nnconfig import NN_CONFIG_DEFAULTS, read_nn_config
 from sepm.io.parfile import (
     _numbers,
@@ -111,6 +114,7 @@ class SystemSpec:
     klabels: dict[int, str] = field(default_factory=dict)  # '# name' comments of kpoints_X.par rows
     deeppseudopot_basis: bool = False  # NN_config deeppseudopot_basis: DeepPseudopot's Miller-index box
     where: dict[str, int] = field(default_factory=dict)  # line of each key of input_X.par
+    couplings: CouplingInputs | None = None  # qpoints_X.par (+ expCoupling_X.par)
 
     @property
     def lattice(self) -> np.ndarray:
@@ -362,12 +366,13 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     elif settings.get("fit_defPot"):
         defects.append(Defect(inp_path, where["fit_defPot"], f"fit_defPot = 1 but expDefPot_{x}.par is missing"))
 
+    couplings = read_coupling_inputs(root, x, settings, where, ktab[:, :3] if nk else None, len(species), defects)
     spec = SystemSpec(
         index=x, name=settings.get("systemName", f"system_{x}"), scale=scale if scale else np.nan,
         cell=cell, atom_species=species, frac=frac, nbands=nbands or 0, maxke=settings.get("maxKE", np.nan),
         settings=settings, kpoints=ktab[:, :3], kweights=ktab[:, 3], ref_path=ref_path, ref_bands=ref_bands,
         band_weights=band_weights, order_matrix=order, defpot_rows=defpot,
-        klabels=read_kpoint_labels(k_path) if nk else {}, where=where,
+        klabels=read_kpoint_labels(k_path) if nk else {}, where=where, couplings=couplings,
     )
     return spec, atom_lines
 

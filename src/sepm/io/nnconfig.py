@@ -22,6 +22,7 @@ from pathlib import Path
 from sepm.errors import Defect
 from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
+from sepm.observables.coupling import AVERAGES as COUPLING_AVERAGES
 
 NN_CONFIG_SCHEMA: dict[str, str] = {
     "PPmodel": "str",
@@ -83,6 +84,11 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "network_long_range": "bool",
     # sepm compatibility switch: DeepPseudopot's plane-wave search box (cuts the sphere in non-cubic cells)
     "deeppseudopot_basis": "bool",
+    # sepm extension: weight of the electron-phonon coupling loss (expCoupling_X.par) in gradient training
+    # (0: not fitted) and in Monte Carlo stages with fitCoupling = True (default there 1); the average over
+    # degenerate states, rms (gauge invariant) or mean_abs (DeepPseudopot's, gauge dependent)
+    "coupling_weight": "float",
+    "coupling_average": "str",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -113,7 +119,8 @@ NN_CONFIG_DEFAULTS: dict = {
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
                  "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
-                 "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma")  # lr 0: frozen
+                 "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma",
+                 "coupling_weight")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
 _POSITIVE_REAL = ("memory_limit_GB",)
 
@@ -130,7 +137,8 @@ def range_defects(given: dict, place) -> list[Defect]:
     rules += [(key, lambda v: v > 0, "> 0") for key in _POSITIVE_REAL]
     rules += [("hiddenLayers", lambda v: min(v) >= 1, "layer sizes >= 1"),
               ("mc_percentage", lambda v: 0 < v <= 1, "in (0, 1]"),
-              ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}")]
+              ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}"),
+              ("coupling_average", lambda v: v in COUPLING_AVERAGES, f"one of {', '.join(COUPLING_AVERAGES)}")]
     return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")
             for key, ok, what in rules if key in given and not ok(given[key])]
 
