@@ -27,3 +27,8 @@ class InputError(ValueError):
             defects = [defects]
         self.defects = list(defects)
         super().__init__("\n".join(str(d) for d in self.defects))
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on for a reason other than a defect in its input (training diverged, the output
+    folder is in use by another run). Its message is one line saying what happened and what to do."""

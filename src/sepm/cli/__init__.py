@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, RunError
 
 log = logging.getLogger("sepm")
 
@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     except InputError as err:
         log.error("bad input:\n%s", err)
         return 2
+    except RunError as err:
+        log.error("%s", err)
+        return 1
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from .objective import FitProblem
 from .parallel import SetupReplica
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
-from .train import TrainSettings, train
+from .folder_lock import folder_lock
+from .train import STATE_FILE, TrainSettings, refuse_diverged, saved_state, tidy_outdir, train
 
 log = logging.getLogger("sepm")
 
@@ -259,13 +260,25 @@ def param_files(init_params) -> list[Path]:
 
 def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
             device="cpu", stop_after=None) -> dict:
-    """The optimize stage (gradient training or init-only evaluation). Returns a summary dict."""
+    """The optimize stage (gradient training or init-only evaluation). Returns a summary dict.
+
+    Holds the lock on ``outdir`` (one run per folder) for the whole stage."""
     outdir = Path(outdir)
+    with folder_lock(outdir, "sepm train"):
+        tidy_outdir(outdir)
+        return _run_fit(bundle_dir, outdir, overrides, init_model, init_optimizer, init_params, device, stop_after)
+
+
+def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, init_params, device, stop_after) -> dict:
     setup = FitSetup(bundle_dir, overrides, init_params, device)
     cfg = setup.config
     if cfg.get("mc_bool"):
         raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
+    settings = TrainSettings.from_config(cfg)
+    run_fingerprint = fingerprint(cfg, init_model, init_optimizer, *param_files(init_params))
+    if settings.epochs > 0:  # before any compute
+        refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()
@@ -285,21 +298,25 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
              ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
     summary.update(initialization=prior["record"], start_potential=start_name, start_cost=start.total,
                    start_rmse_meV=[1e3 * r for r in start_rmse])
-    settings = TrainSettings.from_config(cfg)
     if settings.epochs > 0:
-        def on_checkpoint(epoch, prefix):
-            setup.write_bands(outdir, prefix.rstrip("_"), f"epoch {epoch}")
-            setup.plot_potential(outdir / f"{prefix}plotPP", f"epoch {epoch}")
-            setup.save(outdir, prefix)
+        def on_checkpoint(epoch, prefix, folder):
+            title = f"lowest cost, epoch {epoch}" if prefix == "best_" else f"epoch {epoch}"
+            setup.write_bands(folder, prefix.rstrip("_"), title)
+            setup.plot_potential(folder / f"{prefix}plotPP", title)
+            setup.save(folder, prefix)
 
         modules = {"coefficients": setup.coefficients}
         if not isinstance(setup.model, ZeroFunction):
             modules["model"] = setup.model
-        result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
-                       stop_after=stop_after, fingerprint=fingerprint(cfg, init_model, init_optimizer, *param_files(init_params)))
+        try:
+            result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
+                           stop_after=stop_after, fingerprint=run_fingerprint)
+        except BaseException:
+            problem.close()  # k-point workers, if any
+            raise
         summary.update(stopped=result["stopped"], epochs=len(result["history"]))
         if stop_after is not None and result["stopped"].startswith("stopped after"):
-            problem.close()  # k-point workers, if any
+            problem.close()
             return summary
         setup.save(outdir, "final_", result["optimizer"])
     else:
