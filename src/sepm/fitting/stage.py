@@ -28,12 +28,12 @@ from ..profiling import PROFILER
 from ..pseudopotential import Pseudopotential, long_range_default
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
+from .folder_lock import folder_lock
 from .init import initialize
 from .objective import FitProblem
-from .parallel import SetupReplica
+from .parallel import start_pool
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
-from .folder_lock import folder_lock
 from .train import STATE_FILE, TrainSettings, refuse_diverged, saved_state, tidy_outdir, train
 
 log = logging.getLogger("sepm")
@@ -136,7 +136,7 @@ class FitSetup:
         memory = memory_limit_gb or float(self.config.get("memory_limit_GB", 2.0))
         cores = int(self.config.get("num_cores") or 0) if num_cores is None else int(num_cores)
         self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, num_cores=cores,
-                                  replica=SetupReplica(self) if cores > 1 else None)
+                                  start_pool=lambda problem: start_pool(problem, SetupReplica(self)))
         return self.problem
 
     def zunger_reference(self):
@@ -209,6 +209,28 @@ class FitSetup:
 
             with atomic_path(Path(outdir) / f"{prefix}AdamState.pth") as tmp:
                 torch.save(optimizer.state_dict(), tmp)
+
+
+class SetupReplica:
+    """Picklable recipe for a worker's copy of a :class:`FitSetup`'s problem (k-point workers,
+    :mod:`sepm.fitting.parallel`).
+
+    ``modules`` (name -> live module of the main process, whose state is sent every evaluation) is not
+    pickled; the worker rebuilds the same modules from the Bundle, whose config is the effective one."""
+
+    def __init__(self, setup):
+        self.bundle = setup.bundle
+        self.device = str(setup.device)
+        self.modules = {"model": setup.model, "coefficients": setup.coefficients}
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "modules"}
+
+    def build(self, memory_limit_gb: float):
+        """(problem without deformation potentials, modules) in the worker."""
+        setup = FitSetup(self.bundle, device=self.device)
+        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False)
+        return problem, {"model": setup.model, "coefficients": setup.coefficients}
 
 
 def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None,
