@@ -1,21 +1,27 @@
 """Gradient training (max_num_epochs > 0, mc_bool = 0).
 
-One epoch = one optimizer step on the full objective (``FitProblem``), then an evaluation of the
-cost at the updated parameters in eval mode (no dropout, BatchNorm running statistics). The
-``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was taken of, in
-training mode) and ``cost_after_step`` (that evaluation: the next epoch's training cost, exactly so
-for a model without dropout or BatchNorm). It is not a validation on held-out data: the bundle format
-has no held-out systems or k-points, and every cost is over the whole objective. ExponentialLR steps
-after epochs schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e
-steps when e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick
-(:func:`_perturb`) with the same timing; ``patience`` stops when the cost after a step has not improved
-for that many epochs. ``printGrad`` logs the gradient norm of every trainable tensor after each
-backward pass. ``pre_adjust_moves`` > 0 first makes that many DeepPseudopot pre-adjustment moves
-(:func:`pre_adjust`). The complete training state (model, coefficients, optimizer, scheduler, random
-generator, history) is written atomically to ``train_state.pth`` after every epoch, so a killed run
-resumes where it stopped and reaches the same final loss as an uninterrupted one. Every ``plotEvery``
-epochs ``epoch_<N>_*`` checkpoints are written (model, optimizer state, coefficients, band tables,
-plotBS, plotPP).
+One epoch = one optimizer step on the full objective (``FitProblem``) and the cost at the updated
+parameters. The ``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was
+taken of, in training mode) and ``cost_after_step`` (the cost after the step: the next epoch's training
+cost). For a deterministic model (no dropout, no BatchNorm; :func:`deterministic`) that cost is
+evaluated with its gradient, which drives the next step, so an epoch costs one forward + backward;
+otherwise (and with smooth_reorder or LBFGS) it is a separate eval-mode evaluation (no dropout, BatchNorm
+running statistics). It is not a validation on held-out data: the bundle format has no held-out systems
+or k-points, and every cost is over the whole objective. ExponentialLR steps after epochs
+schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e steps when
+e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick (:func:`_perturb`)
+with the same timing; ``patience`` stops when the cost after a step has not improved for that many
+epochs. ``printGrad`` logs the gradient norm of every trainable tensor after each backward pass.
+``pre_adjust_moves`` > 0 first makes that many DeepPseudopot pre-adjustment moves (:func:`pre_adjust`).
+
+Files: the complete training state (model, coefficients, optimizer, scheduler, random generator,
+history, lowest-cost state) is written atomically to ``train_state.pth`` after every epoch, so a killed
+run resumes where it stopped and reaches the same final loss as an uninterrupted one. Every
+``plotEvery`` epochs an ``epoch_<N>_*`` checkpoint set (model, optimizer state, coefficients, band
+tables, plotBS, plotPP) is written as a unit before that epoch's state (:func:`_write_set`), so a kill
+never leaves a partial set. Divergence (:data:`DIVERGENCE_FACTOR`) stops the run with a
+:class:`~sepm.errors.RunError`, writing the lowest-cost state as ``best_*`` and keeping the last good
+state in ``train_state.pth``, marked so that a rerun refuses it instead of resuming.
 """
 
 from __future__ import annotations
@@ -140,7 +146,8 @@ def _diverged_reason(after: float, params, limit: float, start_cost: float) -> s
     if not all(bool(torch.isfinite(p).all()) for p in params):
         return "a parameter is not finite after the step"
     if after > limit:
-        return f"the cost after the step, {after:.4g}, exceeds {DIVERGENCE_FACTOR:g} x the starting cost {start_cost:.4g}"
+        return (f"the cost after the step, {after:.4g}, exceeds {DIVERGENCE_FACTOR:g} x the starting cost "
+                f"{start_cost:.4g}")
     return None
 
 
@@ -317,14 +324,15 @@ def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: d
     _write_cost(outdir, good["history"].tolist())
     for name, module in modules.items():
         module.load_state_dict(good["best_modules"][name])
-    _write_set(outdir, "best_", lambda folder: _write_model(folder, "best_", modules, on_checkpoint,
+    _write_set(outdir, "best_", lambda folder: _write_potential(folder, "best_", modules, on_checkpoint,
                                                             good["best_epoch"]))
     log.info("divergence at epoch %d: %s; wrote best_* (epoch %d) and kept the epoch-%d state in %s", epoch, reason,
              good["best_epoch"], good["epoch"], outdir / STATE_FILE)
     best = good["best"] if good["best_epoch"] else start_cost
+    cost = "unknown" if best is None else f"{best:.6g}"  # None: the first evaluation already failed
     raise RunError(f"training diverged at epoch {epoch}: {reason} ({settings.optimizer}, lr {settings.lr:g}); kept "
-                   f"best_* (epoch {good['best_epoch']}, cost {best:.6g}) and the epoch-{good['epoch']} state "
-                   f"in {outdir / STATE_FILE}; lower optimizer_lr and run again")
+                   f"best_* (epoch {good['best_epoch']}, cost {cost}) and the epoch-{good['epoch']} state in "
+                   f"{outdir / STATE_FILE}; lower optimizer_lr and run again")
 
 
 def log_gradients(modules: dict, what: str):
@@ -416,7 +424,7 @@ def _write_cost(outdir: Path, history):
                               "after it (eval mode), i.e. the next epoch's; no held-out data"], fmt="%.10g")
 
 
-def _write_model(folder: Path, prefix: str, modules: dict, on_checkpoint, epoch: int):
+def _write_potential(folder: Path, prefix: str, modules: dict, on_checkpoint, epoch: int):
     if on_checkpoint is not None:
         on_checkpoint(epoch, prefix, folder)
     elif "model" in modules:
@@ -428,7 +436,7 @@ def _epoch_checkpoint(outdir: Path, epoch: int, modules: dict, optimizer, on_che
     prefix = f"epoch_{epoch}_"
 
     def write(folder: Path):
-        _write_model(folder, prefix, modules, on_checkpoint, epoch)
+        _write_potential(folder, prefix, modules, on_checkpoint, epoch)
         with atomic_path(folder / f"{prefix}{SET_LAST}") as tmp:
             torch.save(optimizer.state_dict(), tmp)
 
