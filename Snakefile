@@ -9,7 +9,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as err:  # one line: the config key path and what is wrong
+    # the jsonschema ValidationError that validate() turned into a WorkflowError
+    cause = err.__context__
+    if not hasattr(cause, "absolute_path"):
+        raise
+    key = ".".join(map(str, cause.absolute_path)) or "(top level)"
+    raise WorkflowError(f"config {key}: {cause.message}") from None
 
 
 include: "workflow/rules/common.smk"

@@ -431,3 +431,104 @@ def test_table_helpers_return_line_numbers(tmp_path):
     path.write_text("1 nan\n")
     with pytest.raises(InputError, match=f"{path}:1: column 2: 'nan' is not a number"):
         read_table(path, 2)
+
+
+# ----------------------------------------------------------------------------------------- sane values (issue 11)
+def test_coincident_atoms_name_both_lines(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    path = bundle / "system_0.par"
+    append(path, "Ga 0.125 0.125 0.125")  # the Ga site again
+    append(path, "As 0.875 -0.125 0.875")  # the As site one lattice vector a1 + a3 away
+    append(path, "As 0.376 0.376 0.376")  # a distinct site
+    n = len(path.read_text().splitlines())
+    msg = errors(bundle)
+    assert has(msg, path, n - 2, "atom Ga coincides with the Ga atom on line 9; remove one of them")
+    assert has(msg, path, n - 1, "atom As coincides with the As atom on line 10, 1 0 1 lattice vectors away")
+    assert len(msg.splitlines()) == 2
+
+
+def test_non_utf8_byte_names_its_line(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    path = bundle / "input_0.par"
+    path.write_bytes(b"maxKE = 6\nnBands = 16  # \xe9\n")
+    msg = errors(bundle)
+    assert has(msg, path, 2, "byte 0xe9 at column 16 is not UTF-8 text") and len(msg.splitlines()) == 1
+
+
+def test_nsystem_beyond_the_files_names_the_nsystem_line(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    edit(bundle / "NN_config.par", 2, "nSystem = 2")
+    msg = errors(bundle)
+    assert has(msg, bundle / "NN_config.par", 2, "nSystem = 2 but the bundle has only system_0.par; system_1.par "
+               "is missing") and len(msg.splitlines()) == 1
+
+
+def test_absurd_parameters_and_kpoints(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    edit(bundle / "init_GaParams.par", 1, "1e300")
+    edit(bundle / "kpoints_0.par", 3, "0.45 1e200 0.45 1.0")
+    msg = errors(bundle)
+    assert has(msg, bundle / "init_GaParams.par", 1, "a0 = 1e+300 is beyond +-100000")
+    assert has(msg, bundle / "kpoints_0.par", 3, "column 2: k2 = 1e+200 is beyond +-100")
+
+
+def test_zunger_pole_inside_the_q_range(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    path = bundle / "init_GaParams.par"
+    edit(path, 3, "0.5")  # a2 exp(a3 q^2) = 1 at q = sqrt(ln 2 / a3)
+    edit(path, 4, "0.1")
+    assert has(errors(bundle), path, 3, "a2 = 0.5 with a3 = 0.1 (line 4): the Zunger denominator a2 exp(a3 q^2) - 1 "
+               f"is zero at q = {np.sqrt(np.log(2) / 0.1):.4g} 1/Bohr, inside the q range used (0 .. 10 1/Bohr)")
+    edit(path, 4, "0.001")  # the pole moves to q = 26 1/Bohr, beyond the basis (6.9) and the prior fit (10)
+    read_bundle(bundle)
+
+
+def test_basis_memory_is_checked_before_any_allocation(tmp_path, monkeypatch):
+    import sepm.basis
+
+    monkeypatch.setattr(sepm.basis, "sphere_miller_indices", None)  # building a basis would fail
+    bundle = copy_bundle(tmp_path)
+    edit(bundle / "input_0.par", 1, "maxKE = 1e6")
+    volume = 10.683**3 / 4  # fcc
+    n = volume * (2e6) ** 1.5 / (6 * np.pi**2)
+    assert has(errors(bundle), bundle / "input_0.par", 1, f"maxKE = 1e+06 Ha gives about {n:.3g} plane waves "
+               f"(Hamiltonian dimension {n:.3g}); one k-point needs about {n * n * 96 / 2**30:.3g} GiB, more than "
+               "this machine's memory")
+    edit(bundle / "input_0.par", 1, "maxKE = 40")
+    append(bundle / "NN_config.par", "memory_limit_GB = 0.5")
+    n = volume * 80**1.5 / (6 * np.pi**2)
+    need = n * n * 96 / 2**30
+    assert has(errors(bundle), bundle / "input_0.par", 1, f"one k-point needs about {need:.3g} GiB, more than "
+               f"memory_limit_GB = 0.5 (NN_config.par line 14); lower maxKE (about {40 * (0.5 / need) ** (1 / 3):.3g} "
+               "Ha fits) or raise memory_limit_GB")
+
+
+def test_basis_size_estimate_matches_the_sphere():
+    from sepm.basis import sphere_miller_indices
+    from sepm.io.limits import estimated_basis_size
+
+    lattice = 10.683 * np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    reciprocal = 2 * np.pi * np.linalg.inv(lattice).T
+    for maxke, rel in ((6.0, 0.2), (20.0, 0.02), (60.0, 0.02)):  # shells make small spheres uneven
+        exact = len(sphere_miller_indices(reciprocal, lattice, maxke))
+        assert estimated_basis_size(lattice, maxke) == pytest.approx(exact, rel=rel)
+
+
+def test_overridden_memory_limit_is_checked_with_its_origin(tmp_path):
+    from sepm.fitting.stage import FitSetup
+
+    bundle = copy_bundle(tmp_path)
+    edit(bundle / "input_0.par", 1, "maxKE = 40")
+    append(bundle / "NN_config.par", "PPmodel = ZeroFunction")
+    with pytest.raises(InputError, match=r"input_0.par:1: .* more than memory_limit_GB = 0.5 \(--set\)"):
+        FitSetup(bundle, ["memory_limit_GB=0.5"])
+
+
+def test_nbands_beyond_the_basis(tmp_path):
+    bundle = copy_bundle(tmp_path)
+    # fcc a = 10.683 Bohr: G = 0, then the 8 <111> waves at |G|^2 / 2 = 1.5 (2 pi / a)^2 = 0.519 Ha
+    edit(bundle / "input_0.par", 1, "maxKE = 0.5")
+    assert has(errors(bundle), bundle / "input_0.par", 2, "nBands = 16 needs 8 levels but maxKE = 0.5 Ha (line 1) "
+               "gives a basis of only 1 states; raise maxKE or lower nBands")
+    edit(bundle / "input_0.par", 1, "maxKE = 0.53")  # 9 plane waves: 8 levels fit
+    read_bundle(bundle)

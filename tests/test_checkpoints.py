@@ -41,3 +41,28 @@ def test_bad_checkpoints_are_one_line(tmp_path):
         load_model_checkpoint(build_model("Net_relu_xavier_decay2", [8], 2), CUDA_SAVED)
     with pytest.raises(InputError, match="missing.pth: model checkpoint not found"):
         load_model_checkpoint(build_model("Net_relu_xavier_decay2", [8], 2), tmp_path / "missing.pth")
+
+
+class _Call:
+    def __reduce__(self):
+        import os
+
+        return (os.getpid, ())
+
+
+def test_unreadable_checkpoints_say_what_is_wrong_and_what_to_do(tmp_path):
+    state = tmp_path / "train_state.pth"
+    torch.save({"epoch": torch.tensor(3)}, state)
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(InputError) as err:
+        read_checkpoint(state, what="training state")
+    assert str(err.value) == (f"{state}: cannot read this training state: it is truncated or not a torch.save file "
+                              "of tensors; delete it to start this training over (its epochs are lost)")
+    code = tmp_path / "init_PPmodel.pth"
+    torch.save({"weight": _Call()}, code)
+    with pytest.raises(InputError) as err:
+        read_checkpoint(code, what="model checkpoint")
+    text = str(err.value)
+    assert text.startswith(f"{code}: cannot read this model checkpoint: it refers to the Python object posix.getpid, "
+                           "not only tensors (loading it could run code); replace it")
+    assert "weights_only" not in text and "\n" not in text

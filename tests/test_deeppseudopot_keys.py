@@ -82,6 +82,25 @@ def test_bad_values_are_refused(tmp_path, text, message):
         read_nn_config(path)
 
 
+def test_overrides_get_the_same_range_checks_naming_the_override(tmp_path):
+    from sepm.io.nnconfig import apply_overrides
+
+    path = tmp_path / "NN_config.par"
+    path.write_text("nSystem = 1\nmemory_limit_GB = 0\noptimizer_lr = -1\n")
+    with pytest.raises(InputError) as info:
+        read_nn_config(path)
+    assert set(str(info.value).splitlines()) == {f"{path}:2: memory_limit_GB must be > 0, got 0.0",
+                                                 f"{path}:3: optimizer_lr must be >= 0, got -1.0"}
+    with pytest.raises(InputError) as info:
+        apply_overrides({"nSystem": 1}, ["optimizer_lr=0.01", "hiddenLayers=8 0", "max_num_epochs=-5",
+                                         "optimizer_lr=-1", "memory_limit_GB=0"])
+    assert set(str(info.value).splitlines()) == {"--set:2: hiddenLayers must be layer sizes >= 1, got 8 0",
+                                                 "--set:3: max_num_epochs must be >= 0, got -5",
+                                                 "--set:4: optimizer_lr must be >= 0, got -1.0",
+                                                 "--set:5: memory_limit_GB must be > 0, got 0.0"}
+    assert apply_overrides({}, ["optimizer_lr=0", "max_num_epochs=0"])["optimizer_lr"] == 0.0  # lr 0: frozen
+
+
 def test_relE_bIdx_is_relative_to_the_first_kpoint(tmp_path):
     folder = small_gaas(tmp_path, kstride=20, config={"relE_bIdx": 7})
     setup = FitSetup(folder)

@@ -11,26 +11,42 @@ weight when those require grad (eigenvalue gradients are Hellmann-Feynman: dE_n 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
 
 from .basis import PlaneWaveBasis
-from .constants import HARTREE_EV
+from .constants import BYTES_PER_ELEMENT, HARTREE_EV
 from .crystal import Crystal
 from .eigensolver import lowest_eigenvalues
+from .errors import ComputeFailure
 from .hamiltonian import Hamiltonian
 from .profiling import PROFILER
 from .pseudopotential import Pseudopotential
 
-#: Bytes of working memory per matrix element of one k-point's Hamiltonian (build + eigensolver).
-_BYTES_PER_ELEMENT = 16 * 6
-
-
 def batch_size(dim: int, memory_limit_gb: float, nk: int) -> int:
     """How many k-points' (dim x dim) problems fit in the memory budget at once (at least 1)."""
-    per_k = dim * dim * _BYTES_PER_ELEMENT
+    per_k = dim * dim * BYTES_PER_ELEMENT
     return max(1, min(nk, int(memory_limit_gb * 2**30 // per_k)))
+
+
+class EigensolverError(ComputeFailure, torch.linalg.LinAlgError):
+    """The eigensolver failed for one k-point (still a LinAlgError for callers that catch that)."""
+
+
+def _eigensolver_error(ham: Hamiltonian, h: torch.Tensor, kfrac, first: int, offset: int, err,
+                       label: str) -> EigensolverError:
+    match = re.search(r"Batch element (\d+)", str(err))
+    i = int(match.group(1)) if match else 0
+    finite = bool(torch.isfinite(h[i]).all())
+    pp = ham.pseudopotential
+    params = "; ".join(f"{s}: " + " ".join(f"{v:.6g}" for v in row)
+                       for s, row in zip(pp.species, pp.params.detach().cpu().tolist()))
+    k = " ".join(f"{v:g}" for v in np.asarray(kfrac, dtype=np.float64).reshape(-1, 3)[first + i])
+    state = "is ill-conditioned" if finite else "has non-finite entries"
+    return EigensolverError(f"{label + ': ' if label else ''}eigensolver failed at k-point {offset + first + i} "
+                            f"(k = {k}, fractional): the Hamiltonian {state}; parameters a0..a8 {params}")
 
 
 def levels_needed(nbands: int, spinor: bool) -> int:
@@ -47,9 +63,13 @@ def to_bands(levels: torch.Tensor, nbands: int, spinor: bool, order: torch.Tenso
 
 
 def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
-                  memory_limit_gb: float = 2.0, progress=None, prepared=None) -> torch.Tensor:
+                  memory_limit_gb: float = 2.0, progress=None, prepared=None, label: str = "",
+                  k_offset: int = 0) -> torch.Tensor:
     """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3). ``prepared``: the k-independent
-    part (``ham.prepare()``) when the caller keeps it between calls."""
+    part (``ham.prepare()``) when the caller keeps it between calls. A failed eigensolve raises
+    :class:`EigensolverError` naming ``label`` (e.g. the system), the k-point (counted from ``k_offset``) and
+    the parameters."""
+    kfrac = np.asarray(kfrac, dtype=np.float64).reshape(-1, 3)
     k = ham.basis.kpoints(kfrac)
     n_levels = levels_needed(nbands, ham.spinor)
     if n_levels > ham.dim:
@@ -62,7 +82,10 @@ def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
         with PROFILER.stage("hamiltonian build"):
             h = ham.matrices(k[start:start + step], prepared)
         with PROFILER.stage("eigensolver"):
-            chunks.append(lowest_eigenvalues(h, n_levels))
+            try:
+                chunks.append(lowest_eigenvalues(h, n_levels, ham.warm, kfrac[start:start + step]))
+            except (torch.linalg.LinAlgError, np.linalg.LinAlgError) as err:
+                raise _eigensolver_error(ham, h, kfrac, start, k_offset, err, label) from None
         del h
         if progress is not None:
             progress(min(start + step, k.shape[0]))

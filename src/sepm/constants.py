@@ -19,3 +19,9 @@ NL_SHIFT_CENTER = 1.5
 
 #: Number of per-species parameters a0..a8.
 N_PARAMS = 9
+
+#: Bytes of working memory per matrix element of one k-point's Hamiltonian (build + eigensolver).
+BYTES_PER_ELEMENT = 16 * 6
+
+#: The prior fits sample the form factor on q in [0, PRIOR_Q_MAX] (1/Bohr).
+PRIOR_Q_MAX = 10.0

@@ -20,6 +20,7 @@ from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
 from .crystal import Crystal
 from .io import read_bundle
+from .io.limits import kpoint_defects
 from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
@@ -73,7 +74,10 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     if unknown:
         raise InputError(Defect(bundle.path, None, f"no system {unknown[0]} (the bundle has {len(bundle.systems)})"))
     if kpoints_file is not None:
-        table = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")[0]
+        table, lines = read_table(Path(kpoints_file), 4, columns="k1 k2 k3 weight")
+        defects = kpoint_defects(Path(kpoints_file), table[:, :3], lines)
+        if defects:
+            raise InputError(defects)
         file_labels = read_kpoint_labels(kpoints_file)
         for system in bundle.systems:
             system.kpoints, system.kweights = table[:, :3], table[:, 3]
@@ -119,7 +123,8 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, firs
              system.index, system.name, ham.basis.size, system.maxke, nk, system.nbands, ham.dim, ham.dim)
     with torch.no_grad(), tqdm(total=nk, unit="k", desc=f"bands {system.name}", disable=None) as bar:
         bands = band_energies(ham, system.kpoints, system.nbands, system.order_matrix, memory,
-                              progress=lambda done: bar.update(done - bar.n))
+                              progress=lambda done: bar.update(done - bar.n),
+                              label=f"system {system.index} ({system.name})")
     bands = bands.cpu()
     distance = path_distance(ham.basis.crystal, system.kpoints)
     loss = rmse = float("nan")

@@ -2,7 +2,9 @@
 
 k-independent terms (local, long-range) are summed once per evaluation and shared by every k;
 k-dependent terms (kinetic, nonlocal, spin-orbit) are built per batch of k-points, so memory is
-O(batch x (2N)^2) and never grows with the number of k-points.
+O(batch x (2N)^2) and never grows with the number of k-points. Each Hamiltonian keeps its k-points'
+eigenvectors (``warm``, :class:`sepm.eigensolver.WarmStart`): large bases are solved iteratively from
+them when the Hamiltonian is evaluated again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .basis import PlaneWaveBasis
+from .eigensolver import WarmStart
 from .pseudopotential import Pseudopotential
 from .terms import Kinetic, LocalPotential, LongRange, Nonlocal, SpinOrbit, Term
 
@@ -36,6 +39,7 @@ class Hamiltonian:
         self.pseudopotential = pseudopotential
         self.terms = terms if terms is not None else default_terms(basis, pseudopotential, trace_strain)
         self.spinor = any(t.spinor for t in self.terms)
+        self.warm = WarmStart()
 
     @property
     def dim(self) -> int:

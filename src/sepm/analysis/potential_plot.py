@@ -5,8 +5,9 @@ Left, v(q) of the short-range part (the network, or the Wang-Zunger form a0..a3 
 the form its prior was fitted to). The long-range tail -a4 4 pi/q^2 exp(-q^2/(4 gamma^2)) is left out
 of this panel: it diverges at q -> 0.
 
-Right, v(r) as written to ``final_pot.dat`` (tail included: -a4 erf(gamma r)/r at large r), read back
-from that file, next to the same transform of the Wang-Zunger form plus the same tail (dashed).
+Right, v(r) as written to ``final_pot.dat``, read back from that file, next to the same transform of the
+Wang-Zunger form (dashed). Both carry the tail -a4 erf(gamma r)/r exactly when the potential uses it
+(always for an analytic fit; for a network only with ``network_long_range = 1``); the titles say which.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def plot_final_potential(stem, pp, pot_file, qmax: float, nq: int, title: str = 
     the same way)."""
     table = np.loadtxt(pot_file, ndmin=2)
     r, vr = table[:, 0], table[:, 1:]
-    analytic = dataclasses.replace(pp, local=None)  # Wang-Zunger a0..a3 with the same tail
+    analytic = dataclasses.replace(pp, local=None)  # Wang-Zunger a0..a3, tail exactly when pp has one
+    tail = " + tail" if pp.long_range else ""
     q = torch.linspace(0.0, float(qmax_plot), 501, dtype=torch.float64)
     with torch.no_grad():
         vq = pp.local_form_factor(q).cpu().numpy()
@@ -43,7 +45,7 @@ def plot_final_potential(stem, pp, pot_file, qmax: float, nq: int, title: str = 
         right.plot(r, vr[:, i], color=line.get_color(), label=s)
         if vq_ref is not None:
             left.plot(q.numpy(), vq_ref[:, i], "--", color=line.get_color(), lw=1, label=f"{s}: Wang–Zunger a0–a3")
-            right.plot(r, vr_ref[:, i], "--", color=line.get_color(), lw=1, label=f"{s}: Wang–Zunger a0–a3 + tail")
+            right.plot(r, vr_ref[:, i], "--", color=line.get_color(), lw=1, label=f"{s}: Wang–Zunger a0–a3{tail}")
     for ax in (left, right):
         ax.axhline(0.0, color="gray", lw=0.5)
         ax.grid(True, alpha=0.3)
@@ -55,7 +57,7 @@ def plot_final_potential(stem, pp, pot_file, qmax: float, nq: int, title: str = 
     right.set_xlim(0.0, float(r.max()))
     right.set_xlabel("r (Bohr)")
     right.set_ylabel("v(r) (Hartree)")
-    right.set_title(f"v(r) of {Path(pot_file).name} (tail included)")
+    right.set_title(f"v(r) of {Path(pot_file).name} ({'tail included' if pp.long_range else 'no long-range tail'})")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import InputError, RunError
+from ..errors import ComputeFailure, InputError, RunError
 
 log = logging.getLogger("sepm")
 
@@ -34,9 +34,15 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
     try:
         return args.func(args)
-    except InputError as err:
-        log.error("bad input:\n%s", err)
+    except InputError as err:  # one line per defect, no traceback
+        if len(err.defects) == 1:
+            log.error("bad input: %s", err)
+        else:
+            log.error("bad input, %d problems:\n%s", len(err.defects), err)
         return 2
+    except ComputeFailure as err:
+        log.error("%s", err)
+        return 3
     except RunError as err:
         log.error("%s", err)
         return 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..constants import PRIOR_Q_MAX
 from ..models import ZeroFunction, init_strategy_name
 from ..models.checkpoint import load_model_checkpoint, read_checkpoint
 from ..potentials.zunger import zunger
@@ -28,7 +29,7 @@ from ..potentials.zunger import zunger
 log = logging.getLogger("sepm")
 
 #: q samples (1/Bohr) of the prior fits and their weights (x10 below q = 1).
-PRIOR_Q = torch.linspace(0.0, 10.0, 1001, dtype=torch.float64)
+PRIOR_Q = torch.linspace(0.0, PRIOR_Q_MAX, 1001, dtype=torch.float64)
 PRIOR_WEIGHT = torch.where(PRIOR_Q < 1.0, 10.0, 1.0)
 
 

@@ -378,6 +378,7 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     if "mc_percentage" not in cfg:
         raise InputError(Defect(nn_path, None, "mc_percentage is required by the Monte Carlo stage (fraction of "
                                 "the trainable entries moved per step, 0 < mc_percentage <= 1)"))
+    setup.require_reference("the Monte Carlo fit")
     stages = resolve_stages(setup)
     prior = run_prior(setup, outdir, init_model)
     setup.model.eval()

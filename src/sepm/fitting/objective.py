@@ -149,7 +149,8 @@ class FitProblem:
         t = self.targets[x]
         return band_energies(t.ham, t.spec.kpoints[kslice], t.spec.nbands,
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
-                             self.memory_limit_gb)
+                             self.memory_limit_gb, label=f"system {x} ({t.spec.name})",
+                             k_offset=kslice.indices(len(t.spec.kpoints))[0])
 
     def _band_loss(self, x: int, kslice=slice(None), e0=None, reorder: bool = False) -> torch.Tensor:
         """Band loss of system x on ``kslice``; ``e0``: E[0, relE_bIdx] to use (else computed, with its graph);

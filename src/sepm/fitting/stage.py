@@ -19,6 +19,7 @@ import torch
 from ..bands import path_distance
 from ..errors import Defect, InputError
 from ..io import Bundle, read_bundle
+from ..io.limits import basis_defects
 from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
@@ -56,6 +57,12 @@ class FitSetup:
         self.bundle = bundle_dir if isinstance(bundle_dir, Bundle) else read_bundle(bundle_dir)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
         set_keys = [item.partition("=")[0].strip() for item in overrides]
+        if {"memory_limit_GB", "SObool", "deeppseudopot_basis"} & set(set_keys):  # the basis check again
+            line = self.bundle.config_lines.get("memory_limit_GB")
+            origin = "--set" if "memory_limit_GB" in set_keys else f"NN_config.par line {line}" if line else None
+            defects = basis_defects(self.bundle.path, self.bundle.systems, cfg, origin)
+            if defects:
+                raise InputError(defects)
         for notice in self.bundle.notices + self.bundle.config_notices(cfg, set_keys):
             log.info("notice: %s", notice)
         self.bundle.config = cfg
@@ -67,6 +74,12 @@ class FitSetup:
         self.device = torch.device(device)
         species = self.bundle.species
         nn_path = Path(self.bundle.path) / "NN_config.par"
+
+        def place(key):  # the --set override or NN_config.par line that gave ``key``
+            if key in set_keys:
+                return Path("--set"), len(set_keys) - set_keys[::-1].index(key)
+            return nn_path, self.bundle.config_lines.get(key)
+
         if "PPmodel" not in cfg:
             raise InputError(Defect(nn_path, None, "PPmodel is required by the fitting stages (e.g. "
                                     "PPmodel = Net_celu_HeInit_decayGaussian, or ZeroFunction for analytic-only fits); "
@@ -75,9 +88,9 @@ class FitSetup:
             self.model = build_model(cfg["PPmodel"], cfg.get("hiddenLayers", []), len(species), cfg,
                                      seed=int(cfg.get("seed", 0))).to(self.device)
         except ValueError as err:
-            raise InputError(Defect(nn_path, None, str(err))) from None
+            raise InputError(Defect(*place("PPmodel"), str(err))) from None
         if not isinstance(self.model, ZeroFunction) and not cfg.get("hiddenLayers"):
-            raise InputError(Defect(nn_path, None, f"hiddenLayers is required by PPmodel = {cfg['PPmodel']}"))
+            raise InputError(Defect(*place("PPmodel"), f"hiddenLayers is required by PPmodel = {cfg['PPmodel']}"))
         base = np.stack([self.bundle.params[s] for s in species])
         self.params_origin = "init_<Sym>Params.par of the bundle"
         if init_params is not None:
@@ -89,7 +102,8 @@ class FitSetup:
                                                                      bool(cfg.get("mc_bool")))
         unknown = [t for t in trainable if t not in NAMES]
         if unknown:
-            raise InputError(Defect(nn_path, None, f"trainable_params: unknown names {unknown}; use a0 .. a8"))
+            raise InputError(Defect(*place("trainable_params"), f"trainable_params: unknown names {unknown}; "
+                                    "use a0 .. a8"))
         self.coefficients = Coefficients(base, trainable, stoichiometry(self.bundle)).to(self.device)
         sobool = bool(cfg.get("SObool", False))
         local = network_form_factor(self.model)
@@ -127,6 +141,25 @@ class FitSetup:
                 terms = " + ".join(f"{int(n)} x a4({s})" for n, s in zip(stoich[x], self.bundle.species) if n)
                 log.info("notice: system %d is not charge-neutral in a4: %s = %.6g%s", x, terms, total,
                          " (used: the tail is active)" if self.pp.long_range else " (not used here)")
+
+    def require_reference(self, stage: str):
+        """Refuse, before anything is computed, a dangling expBandStruct_X.par symlink, or a bundle where no
+        system has reference bands: ``stage`` fits to them. A system without the file is only evaluated."""
+        defects, missing = [], []
+        for spec in self.bundle.systems:
+            path = Path(self.bundle.path) / f"expBandStruct_{spec.index}.par"
+            if path.is_symlink() and not path.exists():
+                defects.append(Defect(path, None, f"dangling symlink to {path.readlink()}; {stage} fits to the "
+                                      "reference bands in this file"))
+            elif spec.ref_bands is None:
+                missing.append(path)
+        if len(missing) == len(self.bundle.systems):
+            defects += [Defect(path, None, f"file not found; {stage} fits to reference bands (rows path_distance "
+                               "E_1 .. E_nBands, one per k-point)") for path in missing]
+        if defects:
+            raise InputError(defects)
+        for path in missing:
+            log.info("notice: %s not found: that system is evaluated but not fitted", path.name)
 
     def refresh(self):
         self.pp.params = self.coefficients()
@@ -299,7 +332,9 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
     settings = TrainSettings.from_config(cfg)
     run_fingerprint = fingerprint(cfg, init_model, init_optimizer, *param_files(init_params))
-    if settings.epochs > 0:  # before any compute
+    if settings.epochs > 0:
+        setup.require_reference("training (max_num_epochs > 0)")
+        # before the prior and the first evaluation: a corrupt train_state.pth is refused, a diverged one too
         refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)

@@ -52,6 +52,7 @@ import numpy as np
 
 from sepm.constants import N_PARAMS
 from sepm.errors import Defect, InputError
+from sepm.io.limits import basis_defects, kpoint_defects, param_defects, zunger_qmax
 from sepm.io.nnconfig import NN_CONFIG_DEFAULTS, read_nn_config
 from sepm.io.parfile import (
     _numbers,
@@ -109,6 +110,7 @@ class SystemSpec:
     defpot_rows: np.ndarray | None
     klabels: dict[int, str] = field(default_factory=dict)  # '# name' comments of kpoints_X.par rows
     deeppseudopot_basis: bool = False  # NN_config deeppseudopot_basis: DeepPseudopot's Miller-index box
+    where: dict[str, int] = field(default_factory=dict)  # line of each key of input_X.par
 
     @property
     def lattice(self) -> np.ndarray:
@@ -134,6 +136,7 @@ class Bundle:
     optional_files: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # about the files; see also config_notices()
     config_keys: frozenset[str] | None = None  # the keys NN_config.par sets (None: no NN_config.par)
+    config_lines: dict[str, int] = field(default_factory=dict)  # line of each key NN_config.par sets
 
     def config_notices(self, config: dict | None = None, set_keys=()) -> list[str]:
         """Notices about the effective configuration ``config`` (default: the bundle's own): the defaults
@@ -157,7 +160,10 @@ def read_system_file(path: Path, defects: list[Defect]):
     """Parse ``system_X.par``; returns ``(scale, cell (3,3), species, frac (n,3), atom_line_numbers)``."""
     scale, cell, atoms = None, [], []
     block, block_line = None, {}
-    for n, content in data_lines(path, defects) or []:
+    lines = data_lines(path, defects)
+    if lines is None:  # missing or unreadable (the defect says which)
+        return scale, np.full((3, 3), np.nan), [], np.zeros((0, 3)), []
+    for n, content in lines:
         if "=" in content:
             key, _, text = (s.strip() for s in content.partition("="))
             if key != "scale":
@@ -197,8 +203,6 @@ def read_system_file(path: Path, defects: list[Defect]):
         else:
             atoms.append((fields[0], _numbers(path, n, fields[1:], defects, first_column=2), n))
 
-    if not path.is_file():
-        return scale, np.full((3, 3), np.nan), [], np.zeros((0, 3)), []
     if scale is None:
         defects.append(Defect(path, None, "missing 'scale = <Bohr>' line"))
     if "cell" not in block_line:
@@ -215,7 +219,25 @@ def read_system_file(path: Path, defects: list[Defect]):
         defects.append(Defect(path, block_line.get("atoms"), "no atoms given ('atoms' block of Sym f1 f2 f3 lines)"))
     species = [a[0] for a in atoms]
     frac = np.array([a[1] for a in atoms], dtype=np.float64).reshape(len(atoms), 3)
-    return scale, cell_arr, species, frac, [a[2] for a in atoms]
+    lines = [a[2] for a in atoms]
+    _coincident_atoms(path, species, frac, lines, defects)
+    return scale, cell_arr, species, frac, lines
+
+
+def _coincident_atoms(path, species, frac, lines, defects, tol=1e-6):
+    """Two atoms on one site, or one lattice vector apart (the same site of the crystal): a defect on the
+    later line naming the earlier one."""
+    if len(frac) < 2:
+        return
+    diff = frac[:, None, :] - frac[None, :, :]
+    shift = np.round(diff)
+    same = np.all(np.abs(diff - shift) < tol, axis=-1) & np.tri(len(frac), k=-1, dtype=bool)
+    for i in np.flatnonzero(same.any(axis=1)):
+        j = int(np.argmax(same[i]))
+        away = "" if not shift[i, j].any() else \
+            f", {' '.join(f'{v:g}' for v in shift[i, j])} lattice vectors away (the same site of the crystal)"
+        defects.append(Defect(path, lines[i], f"atom {species[i]} coincides with the {species[j]} atom on line "
+                              f"{lines[j]}{away}; remove one of them"))
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -253,8 +275,9 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     scale, cell, species, frac, atom_lines = read_system_file(sys_path, defects)
 
     inp_path = root / f"input_{x}.par"
+    before = len(defects)
     settings, where = read_keyvalue(inp_path, INPUT_SCHEMA, defects)
-    if inp_path.is_file():
+    if inp_path.is_file() and (where or len(defects) == before):  # read (a non-UTF-8 file is one defect)
         for key, what in (("nBands", "number of bands"), ("maxKE", "kinetic-energy cutoff in Hartree")):
             if key not in where:
                 defects.append(Defect(inp_path, None, f"required key '{key}' ({what}) is missing"))
@@ -282,8 +305,9 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
     else:  # a structure to evaluate only: sepm bands follows its high-symmetry path
         ktab, klines = np.zeros((0, 4)), []
     nk = len(ktab) if k_path.is_file() else None
-    if nk == 0:
+    if nk == 0 and not any(d.path == k_path for d in defects):
         defects.append(Defect(k_path, None, "no k-points"))
+    defects += kpoint_defects(k_path, ktab[:, :3], klines)
     for w, n in zip(ktab[:, 3], klines):
         if w < 0:
             defects.append(Defect(k_path, n, f"column 4: weight must be >= 0, got {w:g}"))
@@ -343,14 +367,16 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
         cell=cell, atom_species=species, frac=frac, nbands=nbands or 0, maxke=settings.get("maxKE", np.nan),
         settings=settings, kpoints=ktab[:, :3], kweights=ktab[:, 3], ref_path=ref_path, ref_bands=ref_bands,
         band_weights=band_weights, order_matrix=order, defpot_rows=defpot,
-        klabels=read_kpoint_labels(k_path) if nk else {},
+        klabels=read_kpoint_labels(k_path) if nk else {}, where=where,
     )
     return spec, atom_lines
 
 
 # ----------------------------------------------------------------------------------------- species
-def _read_species_params(path: Path, label: str, defects: list[Defect], notices: list[str]) -> np.ndarray:
+def _read_species_params(path: Path, label: str, defects: list[Defect], notices: list[str],
+                         qmax: float) -> np.ndarray:
     values, numbers = read_numbers(path, defects)
+    defects += param_defects(path, values[:N_PARAMS], numbers[:N_PARAMS], qmax)
     if len(values) > N_PARAMS:
         defects.append(Defect(path, numbers[N_PARAMS], f"more than {N_PARAMS} parameters (a0..a8): found {len(values)}"))
     elif len(values) == 0:
@@ -395,6 +421,12 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
                            "other keys take their defaults")
     if n_files > nsys:
         notices.append(f"{name}: system_{nsys}.par .. system_{n_files - 1}.par ignored (nSystem = {nsys})")
+    elif cfg_lines is not None and nsys > n_files and \
+            not any((root / f"system_{x}.par").is_file() for x in range(n_files, nsys)):  # not a gap: too few
+        have = {0: "no system_0.par", 1: "only system_0.par"}.get(n_files, f"system_0.par .. system_{n_files - 1}.par")
+        defects.append(Defect(cfg_path, cfg_lines.get("nSystem"), f"nSystem = {nsys} but the bundle has {have}; "
+                              f"system_{n_files}.par is missing (lower nSystem or add the files)"))
+        nsys = n_files
 
     systems, used = [], {}  # used: species -> [(system path, first atom line)]
     for x in range(nsys):
@@ -412,11 +444,11 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
         defects.append(Defect(cfg_path, cfg_lines.get("relE_bIdx"), f"relE_bIdx = {rel} is not a band of system "
                               f"{too_high[0]} (nBands = {systems[too_high[0]].nbands}); bands count from 0"))
 
-    params = {}
+    params, qmax = {}, zunger_qmax(s.maxke for s in systems)
     for sym in species:
         p_file = root / f"init_{sym}Params.par"
         if p_file.is_file():
-            params[sym] = _read_species_params(p_file, f"{name}/{p_file.name}", defects, notices)
+            params[sym] = _read_species_params(p_file, f"{name}/{p_file.name}", defects, notices, qmax)
         else:
             for sys_path, line in used[sym]:
                 defects.append(Defect(sys_path, line, f"species '{sym}' has no parameter file init_{sym}Params.par"))
@@ -434,12 +466,14 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
     elif config.get("SObool") is False and any(np.any(p[5:8] != 0) for p in params.values()):
         notices.append(f"{name}: SObool = 0, so the nonzero SOC/NL parameters a5..a7 are not used")
 
+    limit_line = (cfg_lines or {}).get("memory_limit_GB")
+    defects += basis_defects(root, systems, config, f"NN_config.par line {limit_line}" if limit_line else None)
     optional = _optional_files(root, used, defects, notices)
     if defects:
         raise InputError(defects)
     return Bundle(path=root, config=config, systems=systems, species=species, params=params,
                   optional_files=optional, notices=notices,
-                  config_keys=None if cfg_lines is None else frozenset(cfg_lines))
+                  config_keys=None if cfg_lines is None else frozenset(cfg_lines), config_lines=cfg_lines or {})
 
 
 def _optional_files(root: Path, used: dict, defects: list[Defect], notices: list[str]) -> dict:

@@ -112,13 +112,31 @@ NN_CONFIG_DEFAULTS: dict = {
 }
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
-                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
+                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
+                 "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
+_POSITIVE_REAL = ("memory_limit_GB",)
 
 
 _CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "
                         "= 1 ({where}) do not go together: per-k-point gradients already bound the memory; "
                         "use one of them")
+
+
+def range_defects(given: dict, place) -> list[Defect]:
+    """The range of each value in ``given``; ``place(key)`` is the (path, line) that set it."""
+    rules = [(key, lambda v: v >= 1, ">= 1") for key in _POSITIVE]
+    rules += [(key, lambda v: v >= 0, ">= 0") for key in _NON_NEGATIVE]
+    rules += [(key, lambda v: v > 0, "> 0") for key in _POSITIVE_REAL]
+    rules += [("hiddenLayers", lambda v: min(v) >= 1, "layer sizes >= 1"),
+              ("mc_percentage", lambda v: 0 < v <= 1, "in (0, 1]"),
+              ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}")]
+    return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")
+            for key, ok, what in rules if key in given and not ok(given[key])]
+
+
+def _show(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dict, dict[str, int]]:
@@ -128,19 +146,7 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
     given, where = read_keyvalue(path, NN_CONFIG_SCHEMA, defects)
     if "nSystem" not in where and path.is_file():
         defects.append(Defect(path, None, "required key 'nSystem' is missing (number of systems X = 0..nSystem-1)"))
-    for key in _POSITIVE:
-        if key in given and given[key] < 1:
-            defects.append(Defect(path, where[key], f"{key} must be >= 1, got {given[key]}"))
-    for key in _NON_NEGATIVE:
-        if key in given and given[key] < 0:
-            defects.append(Defect(path, where[key], f"{key} must be >= 0, got {given[key]}"))
-    if any(n < 1 for n in given.get("hiddenLayers", [])):
-        defects.append(Defect(path, where["hiddenLayers"], "hiddenLayers: every layer needs >= 1 neuron"))
-    if "mc_percentage" in given and not 0 < given["mc_percentage"] <= 1:
-        defects.append(Defect(path, where["mc_percentage"], "mc_percentage must be in (0, 1]"))
-    if "mc_perturb_mode" in given and given["mc_perturb_mode"] not in MC_PERTURB_MODES:
-        defects.append(Defect(path, where["mc_perturb_mode"],
-                              f"mc_perturb_mode must be one of {MC_PERTURB_MODES}, got {given['mc_perturb_mode']}"))
+    defects += range_defects(given, lambda key: (path, where[key]))
     if given.get("checkpoint") and given.get("separateKptGrad"):
         defects.append(Defect(path, where["checkpoint"],
                               _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
@@ -164,7 +170,7 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
     from sepm.io.parfile import parse_value
 
     out = dict(config)
-    defects = []
+    defects, position = [], {}
     for i, item in enumerate(overrides, 1):
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or key not in NN_CONFIG_SCHEMA:
@@ -174,14 +180,14 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
             continue
         try:
             out[key] = parse_value(value, NN_CONFIG_SCHEMA[key])
+            position[key] = i
         except ValueError as err:
             defects.append(Defect(Path(origin), i, f"{key}: {err}"))
+    defects += range_defects({k: out[k] for k in position}, lambda key: (Path(origin), position[key]))
     if out.get("mc_bool") and int(out.get("max_num_epochs", 0)) > 0:
         defects.append(Defect(Path(origin), None, "mc_bool = 1 and max_num_epochs > 0 are mutually exclusive"))
     if out.get("checkpoint") and out.get("separateKptGrad"):
         defects.append(Defect(Path(origin), None, _CHECKPOINT_CONFLICT.format(where="after the overrides")))
-    if out.get("mc_perturb_mode", 1) not in MC_PERTURB_MODES:
-        defects.append(Defect(Path(origin), None, f"mc_perturb_mode must be one of {MC_PERTURB_MODES}"))
     if defects:
         raise InputError(defects)
     return out

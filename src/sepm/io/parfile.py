@@ -147,12 +147,21 @@ def data_lines(path: Path, defects: list[Defect] | None = None) -> list[tuple[in
     defects, owned = _sink(defects)
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
-        defects.append(Defect(path, None, "file not found"))
+        what = f"dangling symlink to {path.readlink()}" if path.is_symlink() else "file not found"
+        defects.append(Defect(path, None, what))
         _finish(defects, owned)
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        defects.append(Defect(path, raw.count(b"\n", 0, exc.start) + 1,
+                              f"byte 0x{raw[exc.start]:02x} at column {exc.start - line_start + 1} is not UTF-8 "
+                              "text (comments too); save the file as UTF-8 or ASCII"))
+        _finish(defects, owned)
+        return None
+    except OSError as exc:
         defects.append(Defect(path, None, f"cannot read file: {exc}"))
         _finish(defects, owned)
         return None

@@ -8,6 +8,8 @@ file: one line, no traceback.
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -16,17 +18,33 @@ from torch import nn
 from ..errors import Defect, InputError
 
 
+#: What to do about an unreadable file, by what it holds.
+REMEDY = {
+    "training state": "delete it to start this training over (its epochs are lost)",
+    "Monte Carlo checkpoint": "delete it to start the Monte Carlo run over (its iterations are lost)",
+}
+
+
 def read_checkpoint(path, device="cpu", what: str = "checkpoint"):
-    """``torch.load(path, map_location=device, weights_only=True)``; unreadable files raise InputError."""
+    """``torch.load(path, map_location=device, weights_only=True)``; unreadable files raise InputError
+    saying what is wrong and what to do (never to load the file another way)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(Defect(path, None, f"{what} not found"))
     try:
         return torch.load(path, map_location=torch.device(device), weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, runtime); all mean "not readable"
-        text = " ".join(str(err).split())
-        reason = f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
-        raise InputError(Defect(path, None, f"cannot read this {what} ({reason}); is it a torch.save file?")) from None
+        text = str(err)  # torch's own text suggests loading unsafely: only the kind of failure is kept
+        code = re.search(r"GLOBAL (\S+)", text)
+        if code:
+            wrong = f"it refers to the Python object {code.group(1)}, not only tensors (loading it could run code)"
+        elif isinstance(err, (EOFError, pickle.UnpicklingError)) or "PytorchStreamReader" in text:
+            wrong = "it is truncated or not a torch.save file of tensors"
+        else:
+            wrong = f"it is not a readable torch.save file ({type(err).__name__})"
+        todo = REMEDY.get(what, f"replace it by a {what} written by sepm or DeepPseudopot (torch.save of a "
+                                "state_dict), or leave it out")
+        raise InputError(Defect(path, None, f"cannot read this {what}: {wrong}; {todo}")) from None
 
 
 def load_model_checkpoint(model: nn.Module, path, device=None) -> nn.Module:
