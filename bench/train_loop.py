@@ -107,9 +107,12 @@ def original_epochs(checkout: Path, bundle: Path, out: Path, threads: int) -> li
     stamps, tail = {}, []
     for line in proc.stdout:
         tail = (tail + [line])[-20:]
-        m = re.match(r"Epoch \[(\d+)/\d+\], training cost", line)
+        m = re.match(r"Epoch \[(\d+)/(\d+)\], training cost", line)
         if m:
             stamps[int(m.group(1))] = time.perf_counter()
+            if m.group(1) == m.group(2):  # the last epoch: its final potential and movie are not timed
+                proc.terminate()
+                break
     proc.wait()
     epochs = sorted(stamps)
     if len(epochs) < 3:
