@@ -7,7 +7,9 @@ Cases:
   (reference bands are the bundle's own + 0.1 eV, so the loss and its gradient are non-trivial);
   with and without cacheSO.
 
-Usage: python bench/train.py [--repeat R]
+Usage: python bench/train.py [--repeat R] [--device cpu|cuda]
+
+bench/train_loop.py times the whole `sepm train` epoch against this forward + backward (and the original).
 """
 
 from __future__ import annotations
@@ -51,15 +53,15 @@ def epoch_vs_floor(setup, repeat):
     return t_epoch, floor
 
 
-def soc_bundle(tmp: Path) -> Path:
+def soc_bundle(tmp: Path, device: str) -> Path:
     folder = tmp / "CsPbI3_soc"
     shutil.copytree(ROOT / "resources/bundles/CsPbI3_soc", folder)
     (folder / "input_0.par").write_text("nBands = 32\nmaxKE = 6.0\n")
     np.savetxt(folder / "kpoints_0.par", np.loadtxt(folder / "kpoints_0.par")[:1])
-    setup = FitSetup(folder, ["PPmodel=ZeroFunction"])
+    setup = FitSetup(folder, ["PPmodel=ZeroFunction"], device=device)
     with torch.no_grad():
         setup.refresh()
-        bands = setup.build_problem().bands(0).numpy()
+        bands = setup.build_problem().bands(0).cpu().numpy()
     np.savetxt(folder / "expBandStruct_0.par", np.column_stack([[0.0], bands + 0.1]))
     return folder
 
@@ -67,15 +69,16 @@ def soc_bundle(tmp: Path) -> Path:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     args = parser.parse_args()
     nn = ["PPmodel=Net_celu_HeInit_decayGaussian", "PPmodel_gaussian_std=2.0", "hiddenLayers=20 20 20"]
-    t, floor = epoch_vs_floor(FitSetup(ROOT / "resources/bundles/GaAs", nn), args.repeat)
+    t, floor = epoch_vs_floor(FitSetup(ROOT / "resources/bundles/GaAs", nn, device=args.device), args.repeat)
     print(f"GaAs NN 3x20, 61 k, maxKE 6: epoch {t:.3f} s, values-only eigensolver floor {floor:.3f} s, "
           f"ratio {t / floor:.2f} (target <= 2.5)")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = soc_bundle(Path(tmp))
+        folder = soc_bundle(Path(tmp), args.device)
         for cache in (0, 1):
-            setup = FitSetup(folder, ["PPmodel=ZeroFunction", f"cacheSO={cache}"])
+            setup = FitSetup(folder, ["PPmodel=ZeroFunction", f"cacheSO={cache}"], device=args.device)
             t, floor = epoch_vs_floor(setup, max(1, args.repeat - 1))
             dim = setup.problem.targets[0].ham.dim
             print(f"CsPbI3 SOC+NL, maxKE 6, 1 k (dim {dim}), cacheSO={cache}: epoch {t:.3f} s, "

@@ -1,9 +1,15 @@
 """The Snakemake pipeline on a small configuration: outputs, caching, and reruns of changed stages only."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
+import torch
 from pipeline_copy import copy_pipeline, run_snakemake
 
 
@@ -116,3 +122,41 @@ def test_deeppseudopot_bundle_is_a_material_as_it_is(tmp_path):
                   "--configfile", "original.yaml")
     bands = np.loadtxt(work / "results" / "CsPbI3" / "eval" / "bands_0.dat")[:, 2:]
     np.testing.assert_allclose(bands, np.loadtxt(data / "reference_network.dat"), rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="~1 min of Snakemake runs; set SEPM_SLOW_TESTS=1")
+def test_killed_pipeline_unlocks_and_resumes_training(tmp_path):
+    """kill -9 of Snakemake during training: the rerun reports the lock (README: `snakemake --unlock`), and
+    after the unlock the training resumes from its train_state.pth instead of starting again."""
+    work = copy_pipeline(tmp_path / "killed", small_gaas=True)
+    (work / "kill.yaml").write_text(
+        "materials:\n"
+        "  GaAs:\n"
+        "    bundle: resources/bundles/GaAs\n"
+        "    set: {PPmodel: ZeroFunction, trainable_params: [a0, a1, a2, a3]}\n"
+        "    optimize:\n"
+        "      - method: gradient\n"
+        "        set: {max_num_epochs: 300, optimizer_lr: 0.001}\n")
+    target = ["results/GaAs/optimize/1_gradient/fit_summary.json", "--configfile", "kill.yaml"]
+    state = work / "results/GaAs/optimize/1_gradient/train_state.pth"
+    run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *target], cwd=work,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (state.is_file() and torch.load(state, weights_only=True)["epoch"] >= 3):
+            assert run.poll() is None and time.monotonic() < deadline, "training did not start or ended too soon"
+            time.sleep(0.1)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    killed_at = torch.load(state, weights_only=True)["epoch"]
+    assert killed_at < 300
+    again = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", *target], cwd=work, capture_output=True,
+                           text=True)
+    assert again.returncode != 0 and "LockException" in again.stdout + again.stderr
+    run_snakemake(work, "--unlock", *target[1:])
+    run_snakemake(work, *target)
+    log = (work / "logs/GaAs/optimize_1_gradient_fit_summary.json.log").read_text()
+    assert f"resuming training from {state.relative_to(work)} at epoch {killed_at}" in log
+    cost = np.loadtxt(work / "results/GaAs/optimize/1_gradient/training_cost.dat")
+    assert list(cost[:, 0]) == list(range(1, 301))

@@ -32,3 +32,8 @@ class InputError(ValueError):
 class ComputeFailure(Exception):
     """A computation failed on input that passed the checks; the message says where (system, k-point) and
     with which parameters. Mixed into the library's own exception type (e.g. the eigensolver's)."""
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on for a reason other than a defect in its input (training diverged, the output
+    folder is in use by another run). Its message is one line saying what happened and what to do."""

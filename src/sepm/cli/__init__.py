@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from ..errors import ComputeFailure, InputError
+from ..errors import ComputeFailure, InputError, RunError
 
 log = logging.getLogger("sepm")
 
@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     except ComputeFailure as err:
         log.error("%s", err)
         return 3
+    except RunError as err:
+        log.error("%s", err)
+        return 1
 
 
 if __name__ == "__main__":

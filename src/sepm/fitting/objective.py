@@ -22,8 +22,9 @@ Execution modes give identical losses and gradients: full batch (one graph, one 
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
 memory). Deformation potentials and penalties are system-level terms, computed once in both.
 With ``num_cores`` > 1 (and a worker recipe) the band losses, their gradients and ``bands`` are
-computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`), with the
-same results; ``close()`` (or ``with problem:``) ends the workers.
+computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`, which builds
+on this module; the pool is handed in as ``start_pool``), with the same results; ``close()`` (or
+``with problem:``) ends the workers.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class FitProblem:
 
     ``refresh`` is called before every evaluation to write the current trainable values into the
     pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph.
-    ``num_cores`` > 1 spreads the k-points over that many worker processes, each rebuilt from
-    ``replica`` (e.g. :class:`sepm.fitting.parallel.SetupReplica`; without one, evaluation is serial)."""
+    ``num_cores`` > 1 spreads the k-points over that many worker processes started by ``start_pool(problem)``
+    (a pool with ``evaluate``, ``bands`` and ``close``, e.g. from :func:`sepm.fitting.parallel.start_pool`,
+    or None; without it evaluation is serial)."""
 
     def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
-                 fit_defpot: bool | None = None, num_cores: int = 0, replica=None,
+                 fit_defpot: bool | None = None, num_cores: int = 0, start_pool=None,
                  coupling_weight: float | None = None):
         self.bundle = bundle
         self.pp = pp
@@ -109,8 +111,8 @@ class FitProblem:
         if cfg.get("cacheSO"):
             self._enable_projector_cache()
         # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
-        self.num_cores, self.replica, self._pool = int(num_cores or 0), replica, None
-        if self.smooth_reorder and self.num_cores > 1 and replica is not None:
+        self.num_cores, self._start_pool, self._pool = int(num_cores or 0), start_pool, None
+        if self.smooth_reorder and self.num_cores > 1 and start_pool is not None:
             from ..errors import Defect, InputError
 
             raise InputError(Defect(Path(bundle.path) / "NN_config.par", None, "smooth_reorder = 1 needs every "
@@ -119,9 +121,7 @@ class FitProblem:
     def workers(self):
         """The k-point worker pool (started on first use), or None when evaluation is serial."""
         if self._pool is None:
-            from .parallel import start_pool
-
-            self._pool = (start_pool(self) if self.num_cores > 1 else None) or False
+            self._pool = (self._start_pool(self) if self.num_cores > 1 and self._start_pool else None) or False
         return self._pool or None
 
     def close(self):
@@ -168,9 +168,7 @@ class FitProblem:
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:
         if kslice == slice(None) and not torch.is_grad_enabled() and self.workers() is not None:
-            from .parallel import bands
-
-            return bands(self, x)
+            return self._pool.bands(self, x)
         t = self.targets[x]
         return band_energies(t.ham, t.spec.kpoints[kslice], t.spec.nbands,
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
@@ -288,9 +286,7 @@ class FitProblem:
     def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
         """The objective; with ``backward`` its gradient is accumulated into the trainable tensors."""
         if self.workers() is not None:
-            from .parallel import evaluate
-
-            return evaluate(self, backward, separate_kpoints)
+            return self._pool.evaluate(self, backward, separate_kpoints)
         with torch.set_grad_enabled(backward):
             if backward and separate_kpoints:
                 band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]

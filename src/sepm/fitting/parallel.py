@@ -8,8 +8,9 @@ n contiguous shares (sizes differing by at most one) and worker i evaluates shar
   process that has imported sepm once, so pools after the first start in a fraction of a second.
   A pool is created on the first parallel evaluation of a :class:`~sepm.fitting.objective.FitProblem`
   and ended by its ``close()`` (also a context manager, at garbage collection and at interpreter exit).
-  Each worker rebuilds its own copy of the problem from a picklable :class:`SetupReplica` (the Bundle
-  with the effective configuration, and the device) and runs single-threaded (torch, OpenMP/BLAS)
+  Each worker rebuilds its own copy of the problem from a picklable replica (a recipe with ``build`` and
+  the live ``modules``, :class:`sepm.fitting.stage.SetupReplica`: the Bundle with the effective
+  configuration, and the device) and runs single-threaded (torch, OpenMP/BLAS)
   with the memory budget divided by n.
 * Per evaluation the main process sends the trainable state: every module's state_dict, the
   train/eval mode of every submodule, the requires_grad flags and the pseudopotential coefficients it
@@ -43,6 +44,8 @@ import weakref
 import torch
 import torch.multiprocessing as mp
 
+from .objective import LossParts
+
 log = logging.getLogger("sepm")
 
 #: Environment variables making OpenMP / BLAS single-threaded in the workers (set while they start).
@@ -56,31 +59,6 @@ def _context():
         ctx.set_forkserver_preload(["__main__", "sepm.fitting.stage"])
         return ctx
     return mp.get_context("spawn")
-
-
-class SetupReplica:
-    """Picklable recipe for a worker's copy of a :class:`~sepm.fitting.stage.FitSetup`'s problem.
-
-    ``modules`` (name -> live module of the main process, whose state is sent every evaluation) is not
-    pickled; the worker rebuilds the same modules from the Bundle, whose config is the effective one."""
-
-    def __init__(self, setup):
-        self.bundle = setup.bundle
-        self.device = str(setup.device)
-        self.modules = {"model": setup.model, "coefficients": setup.coefficients}
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "modules"}
-
-    def build(self, memory_limit_gb: float):
-        """(problem without deformation potentials and couplings, modules) in the worker."""
-        from .objective import FitProblem
-        from .stage import FitSetup
-
-        setup = FitSetup(self.bundle, device=self.device)
-        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False,
-                             coupling_weight=0.0)
-        return problem, {"model": setup.model, "coefficients": setup.coefficients}
 
 
 def kpoint_shares(nks: list[int], n: int) -> list[list[tuple[int, int]]]:
@@ -100,7 +78,7 @@ class KPointPool:
     """n persistent worker processes, one pipe each; messages are pickled bytes (no shared memory)."""
 
     def __init__(self, replica, shares, memory_limit_gb: float, device):
-        self.shares, self.device = shares, torch.device(device)
+        self.replica, self.shares, self.device = replica, shares, torch.device(device)
         ctx = _context()
         self._conns, self._procs = [], []
         saved = {v: os.environ.get(v) for v in THREAD_VARIABLES}
@@ -152,6 +130,38 @@ class KPointPool:
     def close(self):
         self._finalizer()
 
+    def evaluate(self, problem, backward: bool, separate_kpoints: bool) -> LossParts:
+        """:meth:`FitProblem.evaluate` with the band losses computed by the workers."""
+        modules = self.replica.modules
+        with torch.set_grad_enabled(backward):
+            problem.refresh()
+            replies = self.request("loss", _state(problem, modules, check=True), backward, separate_kpoints)
+            if replies[0]["buffers"] is not None:  # BatchNorm running statistics (train mode)
+                with torch.no_grad():
+                    for n, m in modules.items():
+                        for k, buf in m.named_buffers():
+                            buf.copy_(replies[0]["buffers"][f"{n}.{k}"])
+            if backward:
+                for n, m in modules.items():
+                    for k, p in m.named_parameters():
+                        grads = [r["grads"][f"{n}.{k}"] for r in replies if f"{n}.{k}" in r["grads"]]
+                        if grads:
+                            g = sum(grads[1:], grads[0]).to(p.device)
+                            p.grad = g if p.grad is None else p.grad + g
+            defpot, penalty, rows, coupling = problem._system_terms()
+            system_level = defpot + penalty + coupling
+            if backward and system_level.requires_grad:
+                system_level.backward()
+        band_parts = [sum(r["losses"][x] for r in replies) for x in range(len(problem.targets))]
+        return LossParts(sum(band_parts) + float(system_level.detach()), band_parts, float(defpot.detach()),
+                         float(penalty.detach()), [(float(d.detach()), ref, w) for d, ref, w in rows],
+                         float(coupling.detach()))
+
+    def bands(self, problem, x: int) -> torch.Tensor:
+        """:meth:`FitProblem.bands` of system ``x`` (all k-points, no gradient) computed by the workers."""
+        parts = self.request("bands", _state(problem, self.replica.modules, check=False), x)
+        return torch.cat([p for p in parts if p is not None]).to(problem.device)
+
 
 def _shutdown(conns, procs):
     for conn in conns:
@@ -166,9 +176,10 @@ def _shutdown(conns, procs):
         conn.close()
 
 
-def start_pool(problem) -> KPointPool | None:
-    """The pool for ``problem`` (``num_cores`` > 1), or None (serial) when it cannot or need not be used."""
-    n_cores, replica = problem.num_cores, problem.replica
+def start_pool(problem, replica) -> KPointPool | None:
+    """The pool for ``problem`` (``num_cores`` > 1) with workers built from ``replica``, or None (serial)
+    when it cannot or need not be used."""
+    n_cores = problem.num_cores
     if replica is None:
         log.warning("num_cores = %d ignored: this problem has no worker recipe; evaluating serially", n_cores)
         return None
@@ -185,9 +196,8 @@ def start_pool(problem) -> KPointPool | None:
     return KPointPool(replica, shares, problem.memory_limit_gb / n, problem.device)
 
 
-def _state(problem, check: bool) -> dict:
+def _state(problem, modules: dict, check: bool) -> dict:
     """What a worker needs to reproduce the main process's trainable state."""
-    modules = problem.replica.modules
     training = any(m.training for module in modules.values() for m in module.modules())
     return {
         "modules": {n: {k: v.detach().cpu() for k, v in m.state_dict().items()} for n, m in modules.items()},
@@ -197,43 +207,6 @@ def _state(problem, check: bool) -> dict:
         "check": check,
         "seed": int(torch.randint(0, 2**62, ())) if training else None,
     }
-
-
-def evaluate(problem, backward: bool, separate_kpoints: bool):
-    """:meth:`FitProblem.evaluate` with the band losses computed by the workers."""
-    from .objective import LossParts
-
-    pool = problem.workers()
-    with torch.set_grad_enabled(backward):
-        problem.refresh()
-        replies = pool.request("loss", _state(problem, check=True), backward, separate_kpoints)
-        modules = problem.replica.modules
-        if replies[0]["buffers"] is not None:  # BatchNorm running statistics (train mode)
-            with torch.no_grad():
-                for n, m in modules.items():
-                    for k, buf in m.named_buffers():
-                        buf.copy_(replies[0]["buffers"][f"{n}.{k}"])
-        if backward:
-            for n, m in modules.items():
-                for k, p in m.named_parameters():
-                    grads = [r["grads"][f"{n}.{k}"] for r in replies if f"{n}.{k}" in r["grads"]]
-                    if grads:
-                        g = sum(grads[1:], grads[0]).to(p.device)
-                        p.grad = g if p.grad is None else p.grad + g
-        defpot, penalty, rows, coupling = problem._system_terms()
-        system_level = defpot + penalty + coupling
-        if backward and system_level.requires_grad:
-            system_level.backward()
-    band_parts = [sum(r["losses"][x] for r in replies) for x in range(len(problem.targets))]
-    return LossParts(sum(band_parts) + float(system_level.detach()), band_parts, float(defpot.detach()),
-                     float(penalty.detach()), [(float(d.detach()), ref, w) for d, ref, w in rows],
-                     float(coupling.detach()))
-
-
-def bands(problem, x: int) -> torch.Tensor:
-    """:meth:`FitProblem.bands` of system ``x`` (all k-points, no gradient) computed by the workers."""
-    parts = problem.workers().request("bands", _state(problem, check=False), x)
-    return torch.cat([p for p in parts if p is not None]).to(problem.device)
 
 
 # -- worker processes -----------------------------------------------------------------------------------

@@ -31,12 +31,13 @@ from ..profiling import PROFILER
 from ..pseudopotential import Pseudopotential, long_range_default
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
+from .folder_lock import folder_lock
 from .init import initialize
 from .objective import FitProblem
-from .parallel import SetupReplica
+from .parallel import start_pool
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
-from .train import STATE_FILE, TrainSettings, train
+from .train import STATE_FILE, TrainSettings, refuse_diverged, saved_state, tidy_outdir, train
 
 log = logging.getLogger("sepm")
 
@@ -170,7 +171,7 @@ class FitSetup:
         memory = memory_limit_gb or float(self.config.get("memory_limit_GB", 2.0))
         cores = int(self.config.get("num_cores") or 0) if num_cores is None else int(num_cores)
         self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, num_cores=cores,
-                                  replica=SetupReplica(self) if cores > 1 else None)
+                                  start_pool=lambda problem: start_pool(problem, SetupReplica(self)))
         return self.problem
 
     def zunger_reference(self):
@@ -248,6 +249,29 @@ class FitSetup:
                 torch.save(optimizer.state_dict(), tmp)
 
 
+class SetupReplica:
+    """Picklable recipe for a worker's copy of a :class:`FitSetup`'s problem (k-point workers,
+    :mod:`sepm.fitting.parallel`).
+
+    ``modules`` (name -> live module of the main process, whose state is sent every evaluation) is not
+    pickled; the worker rebuilds the same modules from the Bundle, whose config is the effective one."""
+
+    def __init__(self, setup):
+        self.bundle = setup.bundle
+        self.device = str(setup.device)
+        self.modules = {"model": setup.model, "coefficients": setup.coefficients}
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "modules"}
+
+    def build(self, memory_limit_gb: float):
+        """(problem without deformation potentials and couplings, modules) in the worker."""
+        setup = FitSetup(self.bundle, device=self.device)
+        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False,
+                             coupling_weight=0.0)
+        return problem, {"model": setup.model, "coefficients": setup.coefficients}
+
+
 def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None,
               record_name: str = "init_record.json") -> dict:
     """Initialization: returns the record (also written to init_record.json)."""
@@ -297,17 +321,27 @@ def param_files(init_params) -> list[Path]:
 
 def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
             device="cpu", stop_after=None) -> dict:
-    """The optimize stage (gradient training or init-only evaluation). Returns a summary dict."""
+    """The optimize stage (gradient training or init-only evaluation). Returns a summary dict.
+
+    Holds the lock on ``outdir`` (one run per folder) for the whole stage."""
     outdir = Path(outdir)
+    with folder_lock(outdir, "sepm train"):
+        tidy_outdir(outdir)
+        return _run_fit(bundle_dir, outdir, overrides, init_model, init_optimizer, init_params, device, stop_after)
+
+
+def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, init_params, device, stop_after) -> dict:
     setup = FitSetup(bundle_dir, overrides, init_params, device)
     cfg = setup.config
     if cfg.get("mc_bool"):
         raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
-    if int(cfg.get("max_num_epochs", 0)) > 0:
+    settings = TrainSettings.from_config(cfg)
+    run_fingerprint = fingerprint(cfg, init_model, init_optimizer, *param_files(init_params))
+    if settings.epochs > 0:
         setup.require_reference("training (max_num_epochs > 0)")
-        if (outdir / STATE_FILE).is_file():  # a corrupt one is refused before the prior and the first evaluation
-            read_checkpoint(outdir / STATE_FILE, setup.device, "training state")
+        # before the prior and the first evaluation: a corrupt train_state.pth is refused, a diverged one too
+        refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()
@@ -327,21 +361,25 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
              ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
     summary.update(initialization=prior["record"], start_potential=start_name, start_cost=start.total,
                    start_rmse_meV=[1e3 * r for r in start_rmse])
-    settings = TrainSettings.from_config(cfg)
     if settings.epochs > 0:
-        def on_checkpoint(epoch, prefix):
-            setup.write_bands(outdir, prefix.rstrip("_"), f"epoch {epoch}")
-            setup.plot_potential(outdir / f"{prefix}plotPP", f"epoch {epoch}")
-            setup.save(outdir, prefix)
+        def on_checkpoint(epoch, prefix, folder):
+            title = f"lowest cost, epoch {epoch}" if prefix == "best_" else f"epoch {epoch}"
+            setup.write_bands(folder, prefix.rstrip("_"), title)
+            setup.plot_potential(folder / f"{prefix}plotPP", title)
+            setup.save(folder, prefix)
 
         modules = {"coefficients": setup.coefficients}
         if not isinstance(setup.model, ZeroFunction):
             modules["model"] = setup.model
-        result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
-                       stop_after=stop_after, fingerprint=fingerprint(cfg, init_model, init_optimizer, *param_files(init_params)))
+        try:
+            result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
+                           stop_after=stop_after, fingerprint=run_fingerprint)
+        except BaseException:
+            problem.close()  # k-point workers, if any
+            raise
         summary.update(stopped=result["stopped"], epochs=len(result["history"]))
         if stop_after is not None and result["stopped"].startswith("stopped after"):
-            problem.close()  # k-point workers, if any
+            problem.close()
             return summary
         setup.save(outdir, "final_", result["optimizer"])
     else:

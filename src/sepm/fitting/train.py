@@ -1,27 +1,36 @@
 """Gradient training (max_num_epochs > 0, mc_bool = 0).
 
-One epoch = one optimizer step on the full objective (``FitProblem``), then an evaluation of the
-cost at the updated parameters in eval mode (no dropout, BatchNorm running statistics). The
-``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was taken of, in
-training mode) and ``cost_after_step`` (that evaluation: the next epoch's training cost, exactly so
-for a model without dropout or BatchNorm). It is not a validation on held-out data: the bundle format
-has no held-out systems or k-points, and every cost is over the whole objective. ExponentialLR steps
-after epochs schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e
-steps when e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick
-(:func:`_perturb`) with the same timing; ``patience`` stops when the cost after a step has not improved
-for that many epochs. ``printGrad`` logs the gradient norm of every trainable tensor after each
-backward pass. ``pre_adjust_moves`` > 0 first makes that many DeepPseudopot pre-adjustment moves
-(:func:`pre_adjust`). The complete training state (model, coefficients, optimizer, scheduler, random
-generator, history) is written atomically to ``train_state.pth`` after every epoch, so a killed run
-resumes where it stopped and reaches the same final loss as an uninterrupted one. Every ``plotEvery``
-epochs ``epoch_<N>_*`` checkpoints are written (model, optimizer state, coefficients, band tables,
-plotBS, plotPP).
+One epoch = one optimizer step on the full objective (``FitProblem``) and the cost at the updated
+parameters. The ``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was
+taken of, in training mode) and ``cost_after_step`` (the cost after the step: the next epoch's training
+cost). For a deterministic model (no dropout, no BatchNorm; :func:`deterministic`) that cost is
+evaluated with its gradient, which drives the next step, so an epoch costs one forward + backward;
+otherwise (and with smooth_reorder or LBFGS) it is a separate eval-mode evaluation (no dropout, BatchNorm
+running statistics). It is not a validation on held-out data: the bundle format has no held-out systems
+or k-points, and every cost is over the whole objective. ExponentialLR steps after epochs
+schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e steps when
+e > 0 and e % schedulerStep = 0); ``perturbEvery`` adds DeepPseudopot's random kick (:func:`_perturb`)
+with the same timing; ``patience`` stops when the cost after a step has not improved for that many
+epochs. ``printGrad`` logs the gradient norm of every trainable tensor after each backward pass.
+``pre_adjust_moves`` > 0 first makes that many DeepPseudopot pre-adjustment moves (:func:`pre_adjust`).
+
+Files: the complete training state (model, coefficients, optimizer, scheduler, random generator,
+history, lowest-cost state) is written atomically to ``train_state.pth`` after every epoch, so a killed
+run resumes where it stopped and reaches the same final loss as an uninterrupted one. Every
+``plotEvery`` epochs an ``epoch_<N>_*`` checkpoint set (model, optimizer state, coefficients, band
+tables, plotBS, plotPP) is written as a unit before that epoch's state (:func:`_write_set`), so a kill
+never leaves a partial set. Divergence (:data:`DIVERGENCE_FACTOR`) stops the run with a
+:class:`~sepm.errors.RunError`, writing the lowest-cost state as ``best_*`` and keeping the last good
+state in ``train_state.pth``, marked so that a rerun refuses it instead of resuming.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +38,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..errors import InputError, RunError
 from ..models.checkpoint import read_checkpoint
-from ..output import atomic_path, write_table
+from ..output import atomic_path, write_table, write_text
 from ..profiling import PROFILER
 
 log = logging.getLogger("sepm")
@@ -46,6 +56,13 @@ OPTIMIZERS = {
 PERTURB_SCALE = 0.10
 
 STATE_FILE = "train_state.pth"
+#: A checkpoint set's last file (its presence means the set is complete) and the staging folder's marker.
+SET_LAST, SET_MARKER = "AdamState.pth", "COMPLETE"
+
+#: Divergence: the cost after a step above this factor times the starting cost (the first training cost)
+#: stops training, as do non-finite costs, gradients or parameters and eigensolver failures. The default
+#: GaAs schedule's first step jumps ~150x and recovers; lr 1e6 reaches 1e24.
+DIVERGENCE_FACTOR = 1e4
 
 
 def make_optimizer(name: str, params, lr: float, options: dict | None = None) -> torch.optim.Optimizer:
@@ -109,14 +126,67 @@ def _save_state(path: Path, state: dict):
         torch.save(state, tmp)
 
 
+def deterministic(modules: dict) -> bool:
+    """Whether training and eval mode compute the same function: no dropout (p > 0), no BatchNorm."""
+    for module in modules.values():
+        for sub in module.modules():
+            if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) or \
+                    (isinstance(sub, torch.nn.modules.dropout._DropoutNd) and sub.p > 0):
+                return False
+    return True
+
+
+class _Diverged(Exception):
+    """Raised inside an epoch with the reason it diverged."""
+
+
+def _diverged_reason(after: float, params, limit: float, start_cost: float) -> str | None:
+    if not math.isfinite(after):
+        return f"the cost after the step is {after}"
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        return "a parameter is not finite after the step"
+    if after > limit:
+        return (f"the cost after the step, {after:.4g}, exceeds {DIVERGENCE_FACTOR:g} x the starting cost "
+                f"{start_cost:.4g}")
+    return None
+
+
+def _module_states(modules: dict) -> dict:
+    return {n: {k: v.detach().clone() for k, v in m.state_dict().items()} for n, m in modules.items()}
+
+
+def saved_state(outdir, fingerprint: str, device="cpu", quiet: bool = False) -> dict | None:
+    """The training state in ``outdir`` when it was written for this ``fingerprint`` (else None, logged
+    unless ``quiet``)."""
+    path = Path(outdir) / STATE_FILE
+    if not path.is_file():
+        return None
+    state = read_checkpoint(path, device, "training state")
+    if state.get("fingerprint", "") != fingerprint:
+        if not quiet:
+            log.info("%s was written for another configuration or initialization; starting afresh", path)
+        return None
+    return state
+
+
+def refuse_diverged(path: Path, state: dict | None):
+    """A state marked diverged is never resumed: a RunError says what happened and what to do."""
+    if state is not None and state.get("diverged"):
+        d = state["diverged"]
+        raise RunError(f"{path}: the run that wrote it diverged at epoch {d['epoch']} ({d['reason']}) and it holds "
+                       f"the last good state (epoch {state['epoch']}); change the configuration (e.g. a lower "
+                       "optimizer_lr: a new configuration starts afresh) or delete it to start over")
+
+
 def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_state=None, resume=True,
           on_checkpoint=None, stop_after: int | None = None, fingerprint: str = "") -> dict:
     """Train the parameters of ``modules`` (name -> torch.nn.Module) on ``problem``.
 
     ``optimizer_state`` (e.g. init_AdamState.pth) seeds the optimizer of a fresh run. ``on_checkpoint``
-    (epoch, prefix) writes the epoch_<N>_ band and potential outputs. ``stop_after`` ends the run after
-    that epoch as if it had been killed (the state is saved; a rerun resumes). A saved state is only
-    resumed when its ``fingerprint`` (of the configuration and inputs) matches."""
+    (epoch, prefix, folder) writes the <prefix> band and potential outputs (epoch_<N>_ checkpoints, and
+    best_ when training diverges) into ``folder``. ``stop_after`` ends the run after that epoch as if it
+    had been killed (the state is saved; a rerun resumes). A saved state is only resumed when its
+    ``fingerprint`` (of the configuration and inputs) matches. Divergence raises :class:`RunError`."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -124,14 +194,12 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         raise ValueError("nothing to train: the model has no parameters and no coefficient is trainable")
     optimizer = make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
-    history, best, since_best, start = [], float("inf"), 0, 0
+    history, best, best_epoch, since_best, start = [], float("inf"), 0, 0, 0
     state_path = outdir / STATE_FILE
     device = params[0].device
-    state = read_checkpoint(state_path, device, "training state") if resume and state_path.is_file() else None
-    if state is not None and state.get("fingerprint", "") != fingerprint:
-        log.info("%s was written for another configuration or initialization; starting afresh", state_path)
-        state = None
+    state = saved_state(outdir, fingerprint, device) if resume else None
     if state is not None:
+        refuse_diverged(state_path, state)
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
@@ -139,6 +207,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         torch.set_rng_state(state["rng"].cpu())
         history = state["history"].tolist()
         best, since_best, start = float(state["best"]), int(state["since_best"]), int(state["epoch"])
+        best_epoch = int(state.get("best_epoch", start))
         log.info("resuming training from %s at epoch %d (lowest cost after a step %.6g)", state_path, start, best)
     else:
         torch.manual_seed(settings.seed)  # dropout draws: a run is reproducible from its seed
@@ -147,9 +216,15 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         for group in optimizer.param_groups:
             group["lr"] = settings.lr
         log.info("optimizer state loaded from the initialization (learning rate reset to %g)", settings.lr)
+    best_modules = state["best_modules"] if state is not None and "best_modules" in state else _module_states(modules)
     log.info("training %d parameters with %s (lr %g, gamma %g every %d epochs), %s gradients, up to %d epochs",
              sum(p.numel() for p in params), settings.optimizer, settings.lr, settings.gamma, settings.scheduler_step,
              "per-k-point" if settings.separate_kpoints else "full-batch", settings.epochs)
+    # One evaluation per epoch where it can be: for a deterministic model the cost after a step is the next
+    # step's training cost, so it is evaluated with its gradient and that gradient drives the next step.
+    reuse = deterministic(modules) and not problem.smooth_reorder and not isinstance(optimizer, torch.optim.LBFGS)
+    log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
+             else "a separate eval-mode evaluation (dropout, BatchNorm, smooth_reorder or LBFGS)")
 
     def closure():
         optimizer.zero_grad()
@@ -159,49 +234,76 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             log_gradients(modules, "training")
         return total
 
-    def step() -> float:
+    def step(pending: float | None) -> float:
+        """One optimizer step; ``pending``: the cost at the current parameters whose gradient is in .grad."""
         for m in modules.values():
             m.train()
         if isinstance(optimizer, torch.optim.LBFGS):
             with PROFILER.stage("optimizer step"):
                 return float(optimizer.step(closure))
-        cost = closure()
+        cost = closure() if pending is None else pending
+        if not math.isfinite(cost) or not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
+            raise _Diverged(f"the training cost ({cost:.4g}) or its gradient is not finite")
         with PROFILER.stage("optimizer step"):
             optimizer.step()
         return cost
 
+    def snapshot(epoch: int) -> dict:
+        return copy.deepcopy({
+            "epoch": epoch, "modules": {n: m.state_dict() for n, m in modules.items()},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "history": torch.tensor(history, dtype=torch.float64), "best": best, "best_epoch": best_epoch,
+            "best_modules": best_modules, "since_best": since_best, "rng": torch.get_rng_state(),
+            "fingerprint": fingerprint})
+
     if start == 0 and settings.pre_adjust_moves > 0:
         pre_adjust(problem, modules, settings, outdir, closure)
+    if start > 0 and settings.plot_every > 0 and start % settings.plot_every == 0 and \
+            not (outdir / f"epoch_{start}_{SET_LAST}").is_file():
+        log.info("the epoch_%d_ checkpoint set is incomplete; writing it again from the resumed state", start)
+        _epoch_checkpoint(outdir, start, modules, optimizer, on_checkpoint)
 
-    stopped = "max_num_epochs reached"
+    good = snapshot(start)  # the last state that did not diverge
+    start_cost = history[0][1] if history else None
+    stopped, pending = "max_num_epochs reached", None
     bar = tqdm(range(start + 1, settings.epochs + 1), initial=start, total=settings.epochs, unit="epoch",
                desc="train", disable=None)
     for epoch in bar:
         t0 = time.perf_counter()
-        with PROFILER.stage("epoch", epoch):
-            train_cost = step()
-            if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
-                _perturb(modules, settings.seed, epoch)
-            if scheduler_steps_after(epoch, settings.scheduler_step):
-                scheduler.step()
-            for m in modules.values():
-                m.eval()
-            with PROFILER.stage("cost_after_step"):
-                after = problem.evaluate().total
+        try:
+            with PROFILER.stage("epoch", epoch):
+                train_cost = step(pending)
+                if start_cost is None:
+                    start_cost = train_cost
+                    log.info("divergence check: stop when a cost, gradient or parameter is not finite or the cost "
+                             "after a step exceeds %g x the starting cost %.6g", DIVERGENCE_FACTOR, start_cost)
+                if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
+                    _perturb(modules, settings.seed, epoch)
+                if scheduler_steps_after(epoch, settings.scheduler_step):
+                    scheduler.step()
+                if not reuse:
+                    for m in modules.values():
+                        m.eval()
+                with PROFILER.stage("cost_after_step"):
+                    after = pending = closure() if reuse else problem.evaluate().total
+            limit = DIVERGENCE_FACTOR * start_cost if start_cost > 0 else float("inf")
+            reason = _diverged_reason(after, params, limit, start_cost)
+        except (_Diverged, torch.linalg.LinAlgError, InputError) as err:
+            reason = str(err).splitlines()[0]
+        if reason is not None:
+            bar.close()
+            _stop_diverged(outdir, epoch, reason, good, modules, settings, on_checkpoint, start_cost)
         history.append([epoch, train_cost, after, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
         if after < best:
-            best, since_best = after, 0
+            best, best_epoch, since_best, best_modules = after, epoch, 0, _module_states(modules)
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_cost:.4g}", after=f"{after:.4g}")
-        _save_state(state_path, {
-            "epoch": epoch, "modules": {n: m.state_dict() for n, m in modules.items()},
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "history": torch.tensor(history, dtype=torch.float64), "best": best, "since_best": since_best,
-            "rng": torch.get_rng_state(), "fingerprint": fingerprint})
         _write_cost(outdir, history)
         if settings.plot_every > 0 and epoch % settings.plot_every == 0:
             _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
+        good = snapshot(epoch)
+        _save_state(state_path, good)  # after the checkpoint set: a kill before this replays the epoch
         if settings.patience > 0 and since_best >= settings.patience:
             stopped = f"patience: no improvement of the cost after a step in {settings.patience} epochs"
             break
@@ -212,6 +314,25 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", history[-1][0] if history else start,
              stopped, best)
     return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer}
+
+
+def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,
+                   on_checkpoint, start_cost: float):
+    """Keep the last good state in train_state.pth (marked, so a rerun says so instead of resuming it), its
+    cost history, and the lowest-cost state as best_*; then raise the one-line RunError."""
+    _save_state(outdir / STATE_FILE, {**good, "diverged": {"epoch": epoch, "reason": reason}})
+    _write_cost(outdir, good["history"].tolist())
+    for name, module in modules.items():
+        module.load_state_dict(good["best_modules"][name])
+    _write_set(outdir, "best_", lambda folder: _write_potential(folder, "best_", modules, on_checkpoint,
+                                                            good["best_epoch"]))
+    log.info("divergence at epoch %d: %s; wrote best_* (epoch %d) and kept the epoch-%d state in %s", epoch, reason,
+             good["best_epoch"], good["epoch"], outdir / STATE_FILE)
+    best = good["best"] if good["best_epoch"] else start_cost
+    cost = "unknown" if best is None else f"{best:.6g}"  # None: the first evaluation already failed
+    raise RunError(f"training diverged at epoch {epoch}: {reason} ({settings.optimizer}, lr {settings.lr:g}); kept "
+                   f"best_* (epoch {good['best_epoch']}, cost {cost}) and the epoch-{good['epoch']} state in "
+                   f"{outdir / STATE_FILE}; lower optimizer_lr and run again")
 
 
 def log_gradients(modules: dict, what: str):
@@ -303,12 +424,61 @@ def _write_cost(outdir: Path, history):
                               "after it (eval mode), i.e. the next epoch's; no held-out data"], fmt="%.10g")
 
 
+def _write_potential(folder: Path, prefix: str, modules: dict, on_checkpoint, epoch: int):
+    if on_checkpoint is not None:
+        on_checkpoint(epoch, prefix, folder)
+    elif "model" in modules:
+        with atomic_path(folder / f"{prefix}PPmodel.pth") as tmp:
+            torch.save(modules["model"].state_dict(), tmp)
+
+
 def _epoch_checkpoint(outdir: Path, epoch: int, modules: dict, optimizer, on_checkpoint):
     prefix = f"epoch_{epoch}_"
-    if "model" in modules:
-        with atomic_path(outdir / f"{prefix}PPmodel.pth") as tmp:
-            torch.save(modules["model"].state_dict(), tmp)
-    with atomic_path(outdir / f"{prefix}AdamState.pth") as tmp:
-        torch.save(optimizer.state_dict(), tmp)
-    if on_checkpoint is not None:
-        on_checkpoint(epoch, prefix)
+
+    def write(folder: Path):
+        _write_potential(folder, prefix, modules, on_checkpoint, epoch)
+        with atomic_path(folder / f"{prefix}{SET_LAST}") as tmp:
+            torch.save(optimizer.state_dict(), tmp)
+
+    _write_set(outdir, prefix, write)
+
+
+def _write_set(outdir: Path, prefix: str, write):
+    """Write a checkpoint set as a unit: ``write(folder)`` fills a staging folder, a marker says it is
+    complete, then its files are renamed into ``outdir`` (``SET_LAST`` last). A kill before the marker
+    leaves nothing visible (the staging folder is removed by the next run, which replays the epoch); a
+    kill after it is completed by the next run (:func:`tidy_outdir`)."""
+    staging = outdir / f".{prefix}set.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    write(staging)
+    write_text(staging / SET_MARKER, "complete\n")
+    _publish(staging, outdir)
+
+
+def _publish(staging: Path, outdir: Path):
+    files = sorted((f for f in staging.iterdir() if f.name != SET_MARKER), key=lambda f: f.name.endswith(SET_LAST))
+    for f in files:
+        os.replace(f, outdir / f.name)
+    shutil.rmtree(staging)
+
+
+def tidy_outdir(outdir):
+    """Before a run writes into ``outdir`` (holding its lock): complete the checkpoint sets a killed run had
+    finished writing, remove the unfinished ones and the temporary files killed writes left behind."""
+    outdir = Path(outdir)
+    if not outdir.is_dir():
+        return
+    for staging in sorted(outdir.glob(".*_set.tmp")):
+        if (staging / SET_MARKER).is_file():
+            _publish(staging, outdir)
+            log.info("completed the %s checkpoint set a killed run had written", staging.name[1:-len("set.tmp")])
+        else:
+            shutil.rmtree(staging)
+            log.info("removed the unfinished %s checkpoint set of a killed run (its epoch is replayed)",
+                     staging.name[1:-len("set.tmp")])
+    stale = [f for f in outdir.glob(".*.tmp*") if f.is_file()]
+    for f in stale:
+        f.unlink()
+    if stale:
+        log.info("removed %d temporary file(s) left by interrupted writes in %s", len(stale), outdir)

@@ -1,0 +1,128 @@
+"""Training runs that go wrong: divergence, a kill in the middle of a checkpoint set, two runs into one
+output folder."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from small_bundles import small_gaas
+from sepm.cli import main
+from sepm.errors import RunError
+from sepm.fitting.folder_lock import folder_lock
+from sepm.fitting.stage import FitSetup, run_fit
+
+FOUR = {"trainable_params": ["a0", "a1", "a2", "a3"]}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """GaAs at maxKE 3, 5 k-points, a0..a3 trainable."""
+    return small_gaas(tmp_path_factory.mktemp("tiny"), kstride=15, config={"max_num_epochs": 5, **FOUR})
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_divergence_stops_with_best_and_last_good_state_kept(tiny, tmp_path, optimizer):
+    out = tmp_path / "out"
+    crazy = ["--set", f"optimizer={optimizer}", "--set", "optimizer_lr=1e6"]
+    assert main(["train", str(tiny), str(out), *crazy]) == 1
+    with pytest.raises(RunError, match=r"^training diverged at epoch 1: the cost after the step, .* exceeds 10000 x "
+                       r"the starting cost"):
+        run_fit(tiny, tmp_path / "again", overrides=[f"optimizer={optimizer}", "optimizer_lr=1e6"])
+    # the first step diverged: the best state is the starting one, and so is the last good state
+    for sym in ("Ga", "As"):
+        best = np.loadtxt(out / f"best_{sym}Params.par")
+        assert best[:4] == pytest.approx(np.loadtxt(tiny / f"init_{sym}Params.par")[:4], rel=1e-12)
+    assert (out / "best_bands_0.dat").is_file() and (out / "best_plotBS_0.png").is_file()
+    state = torch.load(out / "train_state.pth", weights_only=True)
+    assert state["epoch"] == 0 and state["diverged"]["epoch"] == 1
+    assert torch.isfinite(state["modules"]["coefficients"]["free"]).all()
+    assert not (out / "final_GaParams.par").exists() and not (out / "fit_summary.json").exists()
+    # a rerun says so instead of resuming (or crashing), before any compute; a sane lr starts afresh
+    with pytest.raises(RunError, match=r"train_state.pth: the run that wrote it diverged at epoch 1 .* holds the "
+                       r"last good state \(epoch 0\)"):
+        run_fit(tiny, out, overrides=[f"optimizer={optimizer}", "optimizer_lr=1e6"])
+    assert not (out / "initZunger_bands_0.dat").exists()
+    sane = {"adam": "0.001", "sgd": "1e-6"}[optimizer]  # plain SGD on a0..a3 diverges already at lr 1e-3
+    summary = run_fit(tiny, out, overrides=[f"optimizer={optimizer}", f"optimizer_lr={sane}", "max_num_epochs=2"])
+    assert summary["epochs"] == 2 and np.isfinite(summary["final_cost"])
+
+
+class Killed(BaseException):
+    """Stands for a kill: nothing catches it."""
+
+
+def epoch_set(out, epoch):
+    return sorted(p.name for p in out.glob(f"epoch_{epoch}_*"))
+
+
+def test_killed_checkpoint_set_is_never_partial_and_is_completed(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    overrides = ["plotEvery=2", "max_num_epochs=4", "optimizer_lr=0.01", "PPmodel=Net_relu_xavier_decayGaussian",
+                 "hiddenLayers=4", "PPmodel_gaussian_std=2.0"]
+    real_plot = FitSetup.plot_potential
+
+    def plot_then_die(self, stem, title):
+        real_plot(self, stem, title)
+        if "epoch_4_" in str(stem):
+            raise Killed
+
+    monkeypatch.setattr(FitSetup, "plot_potential", plot_then_die)
+    with pytest.raises(Killed):
+        run_fit(tiny, out, overrides=overrides)
+    complete = epoch_set(out, 2)
+    assert len(complete) == 9 and "epoch_2_AdamState.pth" in complete and "epoch_2_PPmodel.pth" in complete
+    assert epoch_set(out, 4) == []  # nothing of the interrupted set is visible
+    assert torch.load(out / "train_state.pth", weights_only=True)["epoch"] == 3
+    (out / ".train_state.pth.x1y2z3.tmp.pth").write_bytes(b"half a file")  # a killed atomic write
+    monkeypatch.undo()
+
+    # a kill after the set was complete, while its files were being renamed into place
+    renamed, real_replace = [], os.replace
+
+    def replace_then_die(src, dst):
+        if Path(src).parent.name == ".epoch_4_set.tmp" and Path(dst).parent == out:
+            if renamed:
+                raise Killed
+            renamed.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_then_die)
+    with pytest.raises(Killed):
+        run_fit(tiny, out, overrides=overrides)
+    monkeypatch.undo()
+    assert len(epoch_set(out, 4)) == 1 and (out / ".epoch_4_set.tmp" / "COMPLETE").is_file()
+    whole = run_fit(tiny, tmp_path / "whole", overrides=overrides)
+    resumed = run_fit(tiny, out, overrides=overrides)
+    assert epoch_set(out, 4) == [name.replace("2", "4") for name in complete]
+    assert not list(out.glob(".*tmp*"))
+    assert resumed["final_cost"] == pytest.approx(whole["final_cost"], rel=1e-10, abs=0)
+    assert np.loadtxt(out / "epoch_4_bands_0.dat") == pytest.approx(np.loadtxt(tmp_path / "whole/epoch_4_bands_0.dat"))
+
+
+def test_second_run_into_the_same_folder_is_refused(tiny, tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from sepm.fitting.folder_lock import folder_lock
+        with folder_lock({str(out)!r}, "sepm train"):
+            print("locked", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunError, match=rf"^{out} is in use by another run \(sepm train, pid {holder.pid} on .*, "
+                           r"started .*\); wait for it"):
+            run_fit(tiny, out)
+        assert main(["train", str(tiny), str(out)]) == 1
+        assert sorted(p.name for p in out.iterdir()) == [".sepm.lock"]  # the refused run wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(out, "test"):  # the kernel released the killed holder's lock
+        assert "test, pid" in (out / ".sepm.lock").read_text()
