@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "deeppseudopot" / "test_ham_montecarlo"
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+sys.path.insert(0, str(ROOT / "bench"))
+from bands import best_of  # noqa: E402
 
 
 def main():
