@@ -6,7 +6,7 @@ Cases (each in its own subprocess so that peak memory is its own):
 - CsPbI3_soc bundle at maxKE 6 (SOC + NL, 2N ~ 2400): time of building one k-point's Hamiltonian
   against its eigensolve. Target <= 10 %.
 
-Usage: python bench/bands.py [--repeat R]
+Usage: python bench/bands.py [--repeat R] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def best_of(fn, repeat):
     return min(times)
 
 
-def case_gaas(repeat):
+def case_gaas(repeat, device):
     import torch
 
     from sepm.bands import band_energies, batch_size, levels_needed, system_hamiltonian
@@ -41,16 +41,16 @@ def case_gaas(repeat):
 
     bundle = read_bundle(ROOT / "resources/bundles/GaAs")
     system = bundle.systems[0]
-    pp = Pseudopotential.from_bundle(bundle)
+    pp = Pseudopotential.from_bundle(bundle, device=device)
 
     def whole():
         with torch.no_grad():
-            ham = system_hamiltonian(system, pp)
+            ham = system_hamiltonian(system, pp, device=device)
             return band_energies(ham, system.kpoints, system.nbands)
 
     whole()  # warm up
     t_whole = best_of(whole, repeat)
-    ham = system_hamiltonian(system, pp)
+    ham = system_hamiltonian(system, pp, device=device)
     k = ham.basis.kpoints(system.kpoints)
     step = batch_size(ham.dim, 2.0, len(k))
     with torch.no_grad():
@@ -62,7 +62,7 @@ def case_gaas(repeat):
             "eigensolver_s": t_eig, "ratio": t_whole / t_eig, "target": "<= 1.3"}
 
 
-def case_soc(repeat):
+def case_soc(repeat, device):
     import torch
 
     from sepm.bands import system_hamiltonian
@@ -73,8 +73,8 @@ def case_soc(repeat):
     bundle = read_bundle(ROOT / "resources/bundles/CsPbI3_soc")
     system = bundle.systems[0]
     system.maxke = 6.0
-    pp = Pseudopotential.from_bundle(bundle)
-    ham = system_hamiltonian(system, pp)
+    pp = Pseudopotential.from_bundle(bundle, device=device)
+    ham = system_hamiltonian(system, pp, device=device)
     kpts = ham.basis.kpoints(system.kpoints[:3])
     with torch.no_grad():
         prepared = ham.prepare()
@@ -96,15 +96,17 @@ CASES = {"gaas": case_gaas, "soc": case_soc}
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        result = CASES[args.case](args.repeat)
+        result = CASES[args.case](args.repeat, args.device)
         result["peak_rss_MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
     for name in CASES:
-        out = subprocess.run([sys.executable, __file__, "--case", name, "--repeat", str(args.repeat)],
+        out = subprocess.run([sys.executable, __file__, "--case", name, "--repeat", str(args.repeat),
+                              "--device", args.device],
                              check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         timings = {k: v for k, v in r.items() if k.endswith("_s")}

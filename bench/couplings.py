@@ -3,7 +3,7 @@ test_ham_montecarlo bundle (CsPbI3, SOC + NL, maxKE 6 as shipped: 2N ~ 2350; 5 a
 2 q-points x 2 edges) next to its band structure (3 k-points, 32 bands), same run, same threads.
 With --grad, also one value-and-gradient evaluation of the coupling loss (full eigendecompositions).
 
-Usage: python bench/couplings.py [--repeat R] [--maxke E] [--grad]
+Usage: python bench/couplings.py [--repeat R] [--maxke E] [--grad] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--maxke", type=float, default=6.0)
     ap.add_argument("--grad", action="store_true")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "cspbi3"
@@ -43,8 +44,8 @@ def main():
         (folder / "NN_config.par").write_text("nSystem = 1\nSObool = 1\nPPmodel = ZeroFunction\n")
         bundle = read_bundle(folder)
     spec = bundle.systems[0]
-    pp = Pseudopotential.from_bundle(bundle)
-    ham = system_hamiltonian(spec, pp)
+    pp = Pseudopotential.from_bundle(bundle, device=args.device)
+    ham = system_hamiltonian(spec, pp, device=args.device)
     couplings = SystemCouplings(ham, spec)
     with torch.no_grad():
         t_bands = best_of(lambda: band_energies(ham, spec.kpoints, spec.nbands), args.repeat)
