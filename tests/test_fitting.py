@@ -153,6 +153,25 @@ def test_checkpoint_reuse_chain(tmp_path):
     assert second["start_cost"] == pytest.approx(first["final_cost"], rel=1e-12)
 
 
+def test_train_init_from_a_prior_reuses_its_network(tmp_path):
+    """`sepm train --init-from PRIOR --init-prefix init_` (the pipeline's optimize step) starts from the prior's
+    network file instead of fitting the Zunger form again (it used to refit: --init-from was resolved too late)."""
+    from sepm.cli import main
+
+    config = {"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8], "PPmodel_gaussian_std": 2.0,
+              "init_Zunger_num_epochs": 200, "init_Zunger_optimizer_lr": 0.05}
+    folder = small_gaas(tmp_path, kstride=20, config=config)
+    assert main(["prior", str(folder), str(tmp_path / "prior")]) == 0
+    prior = torch.load(tmp_path / "prior" / "init_PPmodel.pth", weights_only=True)
+    assert main(["train", str(folder), str(tmp_path / "fit"), "--init-from", str(tmp_path / "prior"),
+                 "--init-prefix", "init_", "--set", "max_num_epochs=0"]) == 0
+    record = json.loads((tmp_path / "fit" / "init_record.json").read_text())
+    assert record["strategy"] == "checkpoint reuse"
+    assert record["model_file"] == str(tmp_path / "prior" / "init_PPmodel.pth")
+    final = torch.load(tmp_path / "fit" / "final_PPmodel.pth", weights_only=True)
+    assert all(torch.equal(final[k], prior[k]) for k in prior)
+
+
 def test_cache_so_gives_identical_loss_and_gradients(tmp_path):
     folder = small_gaas(tmp_path, kstride=10, config={"SObool": 1, "trainable_params": ["a5", "a6", "a7"]})
     for sym in ("Ga", "As"):

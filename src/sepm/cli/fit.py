@@ -33,15 +33,17 @@ def _prior(args) -> int:
 def _train(args) -> int:
     from ..fitting.stage import run_fit
 
+    inputs = _fit_inputs(args)  # first: --init-from sets args.init_model (a prior's network is reused, not refitted)
     run_fit(args.bundle, args.outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
-            stop_after=args.stop_after, **_fit_inputs(args))
+            stop_after=args.stop_after, **inputs)
     return 0
 
 
 def _mc(args) -> int:
     from ..fitting.montecarlo import run_mc
 
-    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **_fit_inputs(args))
+    inputs = _fit_inputs(args)  # first: --init-from sets args.init_model
+    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **inputs)
     return 0
 
 
