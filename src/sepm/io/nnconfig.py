@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sepm.errors import Defect
 from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
+from sepm.fitting.schedule import SCHEDULES as LR_SCHEDULES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 
 NN_CONFIG_SCHEMA: dict[str, str] = {
@@ -83,6 +84,10 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "network_long_range": "bool",
     # sepm compatibility switch: DeepPseudopot's plane-wave search box (cuts the sphere in non-cubic cells)
     "deeppseudopot_basis": "bool",
+    # sepm extensions: the training's learning-rate schedule (sepm.fitting.schedule)
+    "lr_schedule": "str",
+    "lr_warmup_epochs": "int",
+    "lr_min_factor": "float",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -112,10 +117,12 @@ NN_CONFIG_DEFAULTS: dict = {
 }
 
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
-                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx")
+                 "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "lr_warmup_epochs",
+                 "lr_min_factor")
 _POSITIVE = ("nSystem", "schedulerStep")
 
 
+_LR_SCHEDULE_ERROR = "lr_schedule must be one of " + ", ".join(LR_SCHEDULES) + ", got {!r}"
 _CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "
                         "= 1 ({where}) do not go together: per-k-point gradients already bound the memory; "
                         "use one of them")
@@ -141,6 +148,8 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
     if "mc_perturb_mode" in given and given["mc_perturb_mode"] not in MC_PERTURB_MODES:
         defects.append(Defect(path, where["mc_perturb_mode"],
                               f"mc_perturb_mode must be one of {MC_PERTURB_MODES}, got {given['mc_perturb_mode']}"))
+    if given.get("lr_schedule", "step") not in LR_SCHEDULES:
+        defects.append(Defect(path, where["lr_schedule"], _LR_SCHEDULE_ERROR.format(given["lr_schedule"])))
     if given.get("checkpoint") and given.get("separateKptGrad"):
         defects.append(Defect(path, where["checkpoint"],
                               _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
@@ -180,6 +189,8 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
         defects.append(Defect(Path(origin), None, "mc_bool = 1 and max_num_epochs > 0 are mutually exclusive"))
     if out.get("checkpoint") and out.get("separateKptGrad"):
         defects.append(Defect(Path(origin), None, _CHECKPOINT_CONFLICT.format(where="after the overrides")))
+    if out.get("lr_schedule", "step") not in LR_SCHEDULES:
+        defects.append(Defect(Path(origin), None, _LR_SCHEDULE_ERROR.format(out["lr_schedule"])))
     if out.get("mc_perturb_mode", 1) not in MC_PERTURB_MODES:
         defects.append(Defect(Path(origin), None, f"mc_perturb_mode must be one of {MC_PERTURB_MODES}"))
     if defects:
