@@ -9,7 +9,9 @@ RMSEs come first. It plots the cost after each step against wall time and agains
 (schedule.png / schedule.pdf). Wall times on a shared machine are noisy: compare candidates by epochs
 and CPU time per epoch, and run with OMP_NUM_THREADS=1.
 
-Usage: OMP_NUM_THREADS=1 python bench/schedule.py [--out DIR] [--only NAME ...] [--epochs N]
+Usage: OMP_NUM_THREADS=1 python bench/schedule.py [--out DIR] [--only NAME ...] [--epochs N] [--merge JSON ...]
+(each candidate takes about 3 min at 1 thread on an idle core; --merge adds an earlier run's candidates to the
+table and the plot, --only with no name runs none).
 """
 
 from __future__ import annotations
@@ -28,21 +30,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "resources/bundles/GaAs"
 
-#: The schedule that was the default before this benchmark (lr 0.01, x0.9 every 60 epochs, 250 epochs).
-OLD = ["optimizer_lr=0.01", "schedulerStep=60", "scheduler_gamma=0.9", "max_num_epochs=250"]
-
-#: name -> NN_config overrides on top of the material's `set` (PPmodel, ...) and the bundle's NN_config.par.
+#: name -> NN_config overrides on top of the material's `set` (PPmodel, ..., schedulerStep 60) and the bundle's
+#: NN_config.par (scheduler_gamma 0.9); 250 epochs each, the README fit's length.
 CANDIDATES = {
-    "old default (lr 1e-2, x0.9/60)": OLD,
-    "lr 1e-3": ["optimizer_lr=0.001", "scheduler_gamma=1.0", "max_num_epochs=250"],
-    "lr 3e-3": ["optimizer_lr=0.003", "scheduler_gamma=1.0", "max_num_epochs=250"],
-    "lbfgs lr 1": ["optimizer=lbfgs", "optimizer_lr=1", "scheduler_gamma=1.0", "max_num_epochs=250"],
-    "lbfgs lr 1 warm-up 5": ["optimizer=lbfgs", "optimizer_lr=1", "lr_warmup_epochs=5", "scheduler_gamma=1.0",
-                             "max_num_epochs=250"],
-    "lr 1e-2 warm-up 25 cosine": ["optimizer_lr=0.01", "lr_warmup_epochs=25", "lr_schedule=cosine",
-                                  "lr_min_factor=0.01", "max_num_epochs=250"],
-    "lr 3e-3 warm-up 10 cosine betas .9/.99": ["optimizer_lr=0.003", "lr_warmup_epochs=10", "lr_schedule=cosine",
-                                               "lr_min_factor=0.01", "adam_beta2=0.99", "max_num_epochs=250"],
+    "old default: Adam lr 1e-2, x0.9/60": ["optimizer_lr=0.01", "scheduler_gamma=0.9", "max_num_epochs=250"],
+    "Adam lr 1e-3": ["optimizer_lr=0.001", "scheduler_gamma=1.0", "max_num_epochs=250"],
+    "Adam lr 3e-3": ["optimizer_lr=0.003", "scheduler_gamma=1.0", "max_num_epochs=250"],
+    "Adam lr 3e-3, warm-up 10, cosine, beta2 .99": ["optimizer_lr=0.003", "lr_warmup_epochs=10", "lr_schedule=cosine",
+                                                    "lr_min_factor=0.01", "adam_beta2=0.99", "max_num_epochs=250"],
+    "L-BFGS lr 1": ["optimizer=lbfgs", "optimizer_lr=1.0", "scheduler_gamma=1.0", "max_num_epochs=250"],
+    "L-BFGS lr 1, warm-up 5": ["optimizer=lbfgs", "optimizer_lr=1.0", "lr_warmup_epochs=5", "scheduler_gamma=1.0",
+                               "max_num_epochs=250"],
+    "L-BFGS lr 1, warm-up 10": ["max_num_epochs=250", "optimizer=lbfgs", "optimizer_lr=1.0", "lr_warmup_epochs=10",
+                                "scheduler_gamma=1.0"],
+    "L-BFGS lr 1, warm-up 10, cosine to 0.1": ["optimizer=lbfgs", "optimizer_lr=1.0", "lr_warmup_epochs=10",
+                                               "lr_schedule=cosine", "lr_min_factor=0.1", "max_num_epochs=250"],
 }
 
 
@@ -153,40 +155,48 @@ def plot(results: list[dict], analytic_cost: float, stem: Path):
     plt.close(fig)
 
 
+def report(r: dict, analytic: dict):
+    f = r["final_rmse"]
+    print(f"{r['name']} [{' '.join(r['overrides'])}]: first step {r['start_cost']:.4g} -> {r['first_step_cost']:.4g}, "
+          f"final cost {r['final_cost']:.4g} (best {r['best_cost']:.4g}) after {r['epochs']} epochs, "
+          f"{r['cpu_per_epoch']:.3f} CPU s/epoch, {r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
+          f"weight-20 {f['w20']:.1f}, weight-1 {f['w1']:.1f} meV (vs Zunger: all {f['all'] / analytic['all']:.2f}x, "
+          f"weight-20 {f['w20'] / analytic['w20']:.2f}x, weight-1 {f['w1'] / analytic['w1']:.2f}x)", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("schedule_bench"), help="output folder (plot, JSON)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/schedule"), help="output folder (plot, JSON)")
     parser.add_argument("--only", nargs="*", help="run only the candidates whose name contains one of these")
     parser.add_argument("--epochs", type=int, help="override max_num_epochs of every candidate (quick looks)")
+    parser.add_argument("--merge", nargs="*", type=Path, default=[],
+                        help="schedule.json files of earlier runs whose candidates join this run's table and plot")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    candidates = {"current default (config/config.yaml)": default_overrides(), **CANDIDATES}
-    if args.only:
+    candidates = dict(CANDIDATES)
+    if not any(set(v) == set(default_overrides()) for v in candidates.values()):
+        candidates = {"current default (config/config.yaml)": default_overrides(), **candidates}
+    if args.only is not None:
         candidates = {k: v for k, v in candidates.items() if any(s in k for s in args.only)}
     print(f"torch threads {torch.get_num_threads()}; material set: {' '.join(material_overrides())}")
     analytic_cost, analytic = analytic_rmse()
     print(f"starting Zunger potential: cost {analytic_cost:.4g} eV^2, RMSE all {analytic['all']:.1f} meV, "
           f"weight-20 {analytic['w20']:.1f} meV, weight-1 {analytic['w1']:.1f} meV")
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        prior = make_prior(Path(tmp) / "prior")
-        print(f"prior network ({time.perf_counter() - t:.1f} s)")
-        for name, overrides in candidates.items():
-            if args.epochs:
-                overrides = overrides + [f"max_num_epochs={args.epochs}"]
-            r = run_candidate(name, overrides, prior, Path(tmp))
-            if not results:
-                s = r["start_rmse"]
-                print(f"prior network: cost {r['start_cost']:.4g} eV^2, RMSE all {s['all']:.1f} meV, "
-                      f"weight-20 {s['w20']:.1f} meV, weight-1 {s['w1']:.1f} meV")
-            f = r["final_rmse"]
-            print(f"{name} [{' '.join(overrides)}]: first step {r['start_cost']:.4g} -> {r['first_step_cost']:.4g}, "
-                  f"final cost {r['final_cost']:.4g} (best {r['best_cost']:.4g}) after {r['epochs']} epochs, "
-                  f"{r['cpu_per_epoch']:.3f} CPU s/epoch, {r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
-                  f"weight-20 {f['w20']:.1f}, weight-1 {f['w1']:.1f} meV (vs Zunger: all "
-                  f"{f['all'] / analytic['all']:.2f}x, weight-20 {f['w20'] / analytic['w20']:.2f}x)", flush=True)
-            results.append(r)
+    results = [r for path in args.merge for r in json.loads(path.read_text())["candidates"]]
+    if candidates:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            prior = make_prior(Path(tmp) / "prior")
+            print(f"prior network ({time.perf_counter() - t:.1f} s)")
+            for name, overrides in candidates.items():
+                overrides = overrides + ([f"max_num_epochs={args.epochs}"] if args.epochs else [])
+                results.append(run_candidate(name, overrides, prior, Path(tmp)))
+    if results:
+        s = results[0]["start_rmse"]
+        print(f"prior network: cost {results[0]['start_cost']:.4g} eV^2, RMSE all {s['all']:.1f} meV, "
+              f"weight-20 {s['w20']:.1f} meV, weight-1 {s['w1']:.1f} meV")
+    for r in results:
+        report(r, analytic)
     plot(results, analytic_cost, args.out / "schedule")
     (args.out / "schedule.json").write_text(json.dumps({"analytic": {"cost": analytic_cost, **analytic},
                                                         "candidates": results}, indent=1))

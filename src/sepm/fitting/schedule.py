@@ -70,6 +70,8 @@ class LRSchedule:
             return f"lr {s.lr:g}, {warm}cosine decay to {s.lr * s.lr_min_factor:g} at epoch {s.epochs}"
         if s.lr_schedule == "plateau":
             return f"lr {s.lr:g}, {warm}x{s.gamma:g} after {s.scheduler_step} epochs without progress"
+        if s.gamma == 1:
+            return f"lr {s.lr:g}, {warm}constant"
         return f"lr {s.lr:g}, {warm}x{s.gamma:g} every {s.scheduler_step} epochs"
 
     def state_dict(self) -> dict:
