@@ -76,7 +76,7 @@ def register(sub) -> None:
     prior.set_defaults(func=_prior)
     trainp = sub.add_parser("train", help="gradient training (max_num_epochs > 0) or init-only evaluation",
                             description="Initialize, evaluate the initial potential, then train by gradients "
-                            "(optimizer, ExponentialLR, perturbEvery, patience from NN_config.par). Resumes from "
+                            "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
                             "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json.")
     _add_fit_inputs(trainp)
