@@ -33,15 +33,17 @@ def _prior(args) -> int:
 def _train(args) -> int:
     from ..fitting.stage import run_fit
 
+    inputs = _fit_inputs(args)  # first: --init-from sets args.init_model (a prior's network is reused, not refitted)
     run_fit(args.bundle, args.outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
-            stop_after=args.stop_after, **_fit_inputs(args))
+            stop_after=args.stop_after, **inputs)
     return 0
 
 
 def _mc(args) -> int:
     from ..fitting.montecarlo import run_mc
 
-    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **_fit_inputs(args))
+    inputs = _fit_inputs(args)  # first: --init-from sets args.init_model
+    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **inputs)
     return 0
 
 
@@ -74,7 +76,7 @@ def register(sub) -> None:
     prior.set_defaults(func=_prior)
     trainp = sub.add_parser("train", help="gradient training (max_num_epochs > 0) or init-only evaluation",
                             description="Initialize, evaluate the initial potential, then train by gradients "
-                            "(optimizer, ExponentialLR, perturbEvery, patience from NN_config.par). Resumes from "
+                            "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
                             "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json.")
     _add_fit_inputs(trainp)

@@ -42,6 +42,7 @@ from ..errors import InputError, RunError
 from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from ..profiling import PROFILER
+from .schedule import LRSchedule
 
 log = logging.getLogger("sepm")
 
@@ -107,6 +108,9 @@ class TrainSettings:
     pre_adjust_moves: int = 0
     pre_adjust_step: float = 0.005
     optimizer_options: dict | None = None
+    lr_schedule: str = "step"  # learning-rate schedule (schedule.py): step, cosine, plateau
+    warmup_epochs: int = 0
+    lr_min_factor: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -118,7 +122,9 @@ class TrainSettings:
                    seed=int(cfg.get("seed", 0)), print_grad=bool(cfg.get("printGrad", False)),
                    pre_adjust_moves=int(cfg.get("pre_adjust_moves", 0)),
                    pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
-                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum") if k in cfg})
+                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum") if k in cfg},
+                   lr_schedule=str(cfg.get("lr_schedule", "step")), warmup_epochs=int(cfg.get("lr_warmup_epochs", 0)),
+                   lr_min_factor=float(cfg.get("lr_min_factor", 0.0)))
 
 
 def _save_state(path: Path, state: dict):
@@ -193,7 +199,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     if not params:
         raise ValueError("nothing to train: the model has no parameters and no coefficient is trainable")
     optimizer = make_optimizer(settings.optimizer, params, settings.lr, settings.optimizer_options)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, settings.gamma)
+    scheduler = LRSchedule(optimizer, settings)
     history, best, best_epoch, since_best, start = [], float("inf"), 0, 0, 0
     state_path = outdir / STATE_FILE
     device = params[0].device
@@ -213,12 +219,11 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         torch.manual_seed(settings.seed)  # dropout draws: a run is reproducible from its seed
     if start == 0 and optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr
-        log.info("optimizer state loaded from the initialization (learning rate reset to %g)", settings.lr)
+        scheduler.set_lr(scheduler.lr(1))
+        log.info("optimizer state loaded from the initialization (learning rate reset to %g)", scheduler.lr(1))
     best_modules = state["best_modules"] if state is not None and "best_modules" in state else _module_states(modules)
-    log.info("training %d parameters with %s (lr %g, gamma %g every %d epochs), %s gradients, up to %d epochs",
-             sum(p.numel() for p in params), settings.optimizer, settings.lr, settings.gamma, settings.scheduler_step,
+    log.info("training %d parameters with %s (%s), %s gradients, up to %d epochs",
+             sum(p.numel() for p in params), settings.optimizer, scheduler.describe(),
              "per-k-point" if settings.separate_kpoints else "full-batch", settings.epochs)
     # One evaluation per epoch where it can be: for a deterministic model the cost after a step is the next
     # step's training cost, so it is evaluated with its gradient and that gradient drives the next step.
@@ -279,8 +284,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
                              "after a step exceeds %g x the starting cost %.6g", DIVERGENCE_FACTOR, start_cost)
                 if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
                     _perturb(modules, settings.seed, epoch)
-                if scheduler_steps_after(epoch, settings.scheduler_step):
-                    scheduler.step()
+                scheduler.step(epoch, train_cost)
                 if not reuse:
                     for m in modules.values():
                         m.eval()

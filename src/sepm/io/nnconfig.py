@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sepm.errors import Defect
 from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
+from sepm.fitting.schedule import SCHEDULES as LR_SCHEDULES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 from sepm.observables.coupling import AVERAGES as COUPLING_AVERAGES
 
@@ -89,6 +90,10 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     # degenerate states, rms (gauge invariant) or mean_abs (DeepPseudopot's, gauge dependent)
     "coupling_weight": "float",
     "coupling_average": "str",
+    # sepm extensions: the training's learning-rate schedule (sepm.fitting.schedule)
+    "lr_schedule": "str",
+    "lr_warmup_epochs": "int",
+    "lr_min_factor": "float",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -120,7 +125,7 @@ NN_CONFIG_DEFAULTS: dict = {
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
                  "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
                  "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma",
-                 "coupling_weight")  # lr 0: frozen
+                 "coupling_weight", "lr_warmup_epochs", "lr_min_factor")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
 _POSITIVE_REAL = ("memory_limit_GB",)
 
@@ -138,7 +143,8 @@ def range_defects(given: dict, place) -> list[Defect]:
     rules += [("hiddenLayers", lambda v: min(v) >= 1, "layer sizes >= 1"),
               ("mc_percentage", lambda v: 0 < v <= 1, "in (0, 1]"),
               ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}"),
-              ("coupling_average", lambda v: v in COUPLING_AVERAGES, f"one of {', '.join(COUPLING_AVERAGES)}")]
+              ("coupling_average", lambda v: v in COUPLING_AVERAGES, f"one of {', '.join(COUPLING_AVERAGES)}"),
+              ("lr_schedule", lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}")]
     return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")
             for key, ok, what in rules if key in given and not ok(given[key])]
 
