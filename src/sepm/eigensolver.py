@@ -15,8 +15,8 @@ any eigensolver); band losses over spin-doubled or Kramers pairs are such functi
 Large bases with a start (:class:`WarmStart`) go to block LOBPCG instead (:mod:`sepm.lobpcg`): a
 Hamiltonian that is evaluated again and again (every epoch of a fit, every Monte Carlo step) keeps each
 k-point's eigenvectors, and a k-point seen for the first time starts from the previous k-point's (the
-very first one is solved densely). The
-backward pass is the same Hellmann-Feynman product on the converged eigenvectors.
+very first one is solved densely). The backward pass is the same Hellmann-Feynman product on the
+converged eigenvectors.
 """
 
 from __future__ import annotations
