@@ -10,6 +10,7 @@ RMSEs come first. It plots the cost after each step against wall time and agains
 and CPU time per epoch, and run with OMP_NUM_THREADS=1.
 
 Usage: OMP_NUM_THREADS=1 python bench/schedule.py [--out DIR] [--only NAME ...] [--epochs N] [--merge JSON ...]
+       [--device cpu|cuda]
 (each candidate takes about 3 min at 1 thread on an idle core; --merge adds an earlier run's candidates to the
 table and the plot, --only with no name runs none).
 """
@@ -76,17 +77,17 @@ def rmse_by_weight(problem) -> dict:
     return out
 
 
-def make_prior(folder: Path) -> Path:
+def make_prior(folder: Path, device: str) -> Path:
     """The prior network (the pipeline's prior stage: 1000 Adam epochs to the Zunger form)."""
     from sepm.fitting.stage import FitSetup, run_prior
 
-    setup = FitSetup(BUNDLE, material_overrides())
+    setup = FitSetup(BUNDLE, material_overrides(), device=device)
     run_prior(setup, folder)
     setup.save(folder, "init_")
     return folder / "init_PPmodel.pth"
 
 
-def analytic_rmse() -> tuple[float, dict]:
+def analytic_rmse(device: str) -> tuple[float, dict]:
     """Cost and RMSE of the bundle's analytic (Wang-Zunger) potential: the start the goal is measured against."""
     from sepm.fitting.objective import FitProblem
     from sepm.io import read_bundle
@@ -95,18 +96,18 @@ def analytic_rmse() -> tuple[float, dict]:
 
     bundle = read_bundle(BUNDLE)
     bundle.config = apply_overrides(bundle.config, material_overrides())
-    problem = FitProblem(bundle, Pseudopotential.from_bundle(bundle))
+    problem = FitProblem(bundle, Pseudopotential.from_bundle(bundle, device=device), device=device)
     with torch.no_grad():
         cost = problem.evaluate().total
     return cost, rmse_by_weight(problem)
 
 
-def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path) -> dict:
+def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, device: str) -> dict:
     from sepm.fitting.init import initialize
     from sepm.fitting.stage import FitSetup
     from sepm.fitting.train import TrainSettings, train
 
-    setup = FitSetup(BUNDLE, material_overrides() + overrides + ["plotEvery=0"])
+    setup = FitSetup(BUNDLE, material_overrides() + overrides + ["plotEvery=0"], device=device)
     initialize(setup.model, setup.bundle, setup.initial_params, prior)
     problem = setup.build_problem()
     setup.model.eval()
@@ -169,6 +170,7 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("benchmarks/schedule"), help="output folder (plot, JSON)")
     parser.add_argument("--only", nargs="*", help="run only the candidates whose name contains one of these")
     parser.add_argument("--epochs", type=int, help="override max_num_epochs of every candidate (quick looks)")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--merge", nargs="*", type=Path, default=[],
                         help="schedule.json files of earlier runs whose candidates join this run's table and plot")
     args = parser.parse_args()
@@ -179,18 +181,18 @@ def main():
     if args.only is not None:
         candidates = {k: v for k, v in candidates.items() if any(s in k for s in args.only)}
     print(f"torch threads {torch.get_num_threads()}; material set: {' '.join(material_overrides())}")
-    analytic_cost, analytic = analytic_rmse()
+    analytic_cost, analytic = analytic_rmse(args.device)
     print(f"starting Zunger potential: cost {analytic_cost:.4g} eV^2, RMSE all {analytic['all']:.1f} meV, "
           f"weight-20 {analytic['w20']:.1f} meV, weight-1 {analytic['w1']:.1f} meV")
     results = [r for path in args.merge for r in json.loads(path.read_text())["candidates"]]
     if candidates:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            prior = make_prior(Path(tmp) / "prior")
+            prior = make_prior(Path(tmp) / "prior", args.device)
             print(f"prior network ({time.perf_counter() - t:.1f} s)")
             for name, overrides in candidates.items():
                 overrides = overrides + ([f"max_num_epochs={args.epochs}"] if args.epochs else [])
-                results.append(run_candidate(name, overrides, prior, Path(tmp)))
+                results.append(run_candidate(name, overrides, prior, Path(tmp), args.device))
     if results:
         s = results[0]["start_rmse"]
         print(f"prior network: cost {results[0]['start_cost']:.4g} eV^2, RMSE all {s['all']:.1f} meV, "
