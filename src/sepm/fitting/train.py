@@ -4,8 +4,9 @@ One epoch = one optimizer step on the full objective (``FitProblem``) and the co
 parameters. The ``training_cost.dat`` columns are ``training_cost`` (the cost the step's gradient was
 taken of, in training mode) and ``cost_after_step`` (the cost after the step: the next epoch's training
 cost). For a deterministic model (no dropout, no BatchNorm; :func:`deterministic`) that cost is
-evaluated with its gradient, which drives the next step, so an epoch costs one forward + backward;
-otherwise (and with smooth_reorder or LBFGS) it is a separate eval-mode evaluation (no dropout, BatchNorm
+evaluated with its gradient, which drives the next step (L-BFGS, with max_iter 1, gets it as its one
+closure value), so an epoch costs one forward + backward; otherwise (and with smooth_reorder) it is a
+separate eval-mode evaluation (no dropout, BatchNorm
 running statistics). It is not a validation on held-out data: the bundle format has no held-out systems
 or k-points, and every cost is over the whole objective. ExponentialLR steps after epochs
 schedulerStep + 1, 2 schedulerStep + 1, ... (DeepPseudopot's timing: its 0-based epoch e steps when
@@ -227,9 +228,9 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
              "per-k-point" if settings.separate_kpoints else "full-batch", settings.epochs)
     # One evaluation per epoch where it can be: for a deterministic model the cost after a step is the next
     # step's training cost, so it is evaluated with its gradient and that gradient drives the next step.
-    reuse = deterministic(modules) and not problem.smooth_reorder and not isinstance(optimizer, torch.optim.LBFGS)
+    reuse = deterministic(modules) and not problem.smooth_reorder
     log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
-             else "a separate eval-mode evaluation (dropout, BatchNorm, smooth_reorder or LBFGS)")
+             else "a separate eval-mode evaluation (dropout, BatchNorm or smooth_reorder)")
 
     def closure():
         optimizer.zero_grad()
@@ -243,9 +244,15 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         """One optimizer step; ``pending``: the cost at the current parameters whose gradient is in .grad."""
         for m in modules.values():
             m.train()
-        if isinstance(optimizer, torch.optim.LBFGS):
+        if isinstance(optimizer, torch.optim.LBFGS):  # max_iter 1: one closure call per step, first thing
+            cached = [pending]
+
+            def once():
+                value, cached[0] = cached[0], None
+                return closure() if value is None else value
+
             with PROFILER.stage("optimizer step"):
-                return float(optimizer.step(closure))
+                return float(optimizer.step(once))
         cost = closure() if pending is None else pending
         if not math.isfinite(cost) or not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
             raise _Diverged(f"the training cost ({cost:.4g}) or its gradient is not finite")
