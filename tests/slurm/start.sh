@@ -69,8 +69,16 @@ chown "$user" "$state/jobcomp.txt" "$state/slurmctld.log"
 # environment of its nested `srun`, which then reads only the default /etc/slurm/slurm.conf: link it
 # there unless a real configuration is in place (stop.sh removes the link).
 etc_conf=/etc/slurm/slurm.conf
-if [[ -L $etc_conf && ! -e $etc_conf ]]; then
-    rm -f "$etc_conf"  # stale link of an earlier run
+# A link left by an earlier start.sh whose cluster is gone (its folder deleted, or its slurmctld dead,
+# as after a killed test session) is stale: replace it.
+if [[ -L $etc_conf ]]; then
+    linked=$(readlink "$etc_conf")
+    if [[ $linked != "$conf" && $(basename "$linked") == slurm.conf ]] \
+        && { [[ ! -e $linked ]] || grep -q '^ClusterName=sepmci$' "$linked"; } \
+        && ! alive "$(dirname "$linked")/slurmctld.pid"; then
+        echo "start.sh: replacing the stale link $etc_conf -> $linked"
+        rm -f "$etc_conf"
+    fi
 fi
 if [[ ! -e $etc_conf ]]; then
     mkdir -p /etc/slurm
