@@ -75,15 +75,47 @@ class Hamiltonian:
             scalar = prepared.static.expand(k.shape[0], n, n).clone()
         for term in self.terms:
             if isinstance(term, Kinetic):
-                diagonal = scalar.diagonal(dim1=-2, dim2=-1)
-                diagonal += term.diagonal(k)
+                scalar = _AddDiagonal.apply(scalar, term.diagonal(k))
         if not self.spinor:
             return scalar
         if spinor is None:
             spinor = torch.zeros((k.shape[0], 2 * n, 2 * n), dtype=scalar.dtype, device=scalar.device)
+        return _AddSpinDiagonal.apply(spinor, scalar)
+
+
+# In-place additions into a freshly built matrix, with the backward autograd would give them but without
+# its copies: autograd's own in-place writes into views clone the whole gradient for each one, which at
+# 2N ~ 5000 cost more than building the matrix.
+
+class _AddDiagonal(torch.autograd.Function):
+    """m (b, n, n) + diag(d), in place; d (b, n) real and constant (the kinetic energy)."""
+
+    @staticmethod
+    def forward(ctx, m, d):
+        m.diagonal(dim1=-2, dim2=-1).add_(d)
+        ctx.mark_dirty(m)
+        return m
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _AddSpinDiagonal(torch.autograd.Function):
+    """spinor (b, 2n, 2n) + the spin-diagonal blockdiag(scalar, scalar), in place on spinor."""
+
+    @staticmethod
+    def forward(ctx, spinor, scalar):
+        n = ctx.n = scalar.shape[-1]
         spinor[:, :n, :n] += scalar
         spinor[:, n:, n:] += scalar
+        ctx.mark_dirty(spinor)
         return spinor
+
+    @staticmethod
+    def backward(ctx, grad):
+        n = ctx.n
+        return grad, grad[:, :n, :n] + grad[:, n:, n:]
 
 
 @dataclass
