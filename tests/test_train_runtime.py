@@ -126,3 +126,17 @@ def test_second_run_into_the_same_folder_is_refused(tiny, tmp_path):
         holder.wait()
     with folder_lock(out, "test"):  # the kernel released the killed holder's lock
         assert "test, pid" in (out / ".sepm.lock").read_text()
+
+
+def test_final_potential_is_the_lowest_cost_epoch_unless_asked_for_the_last(tmp_path):
+    """Adam at lr 0.01 oscillates on tiny GaAs: the lowest cost after a step is at epoch 7 of 8."""
+    bundle = small_gaas(tmp_path / "bundle", kstride=15, config={"max_num_epochs": 8, **FOUR})
+    adam = ["optimizer=adam", "optimizer_lr=0.01"]
+    best = run_fit(bundle, tmp_path / "best", overrides=adam)
+    after = np.loadtxt(tmp_path / "best" / "training_cost.dat", ndmin=2)[:, 2]
+    assert int(np.argmin(after)) + 1 == best["final_epoch"] == 7 and after[-1] > 2 * after.min()
+    assert best["final_cost"] == pytest.approx(after.min(), rel=1e-9)
+    last = run_fit(bundle, tmp_path / "last", overrides=[*adam, "final_state=last"])
+    assert last["final_epoch"] == 8 and last["final_cost"] == pytest.approx(after[-1], rel=1e-9)
+    with pytest.raises(Exception, match="final_state must be one of best, last, got first"):
+        run_fit(bundle, tmp_path / "bad", overrides=[*adam, "final_state=first"])

@@ -377,7 +377,7 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
         except BaseException:
             problem.close()  # k-point workers, if any
             raise
-        summary.update(stopped=result["stopped"], epochs=len(result["history"]))
+        summary.update(stopped=result["stopped"], epochs=len(result["history"]), final_epoch=result["final_epoch"])
         if stop_after is not None and result["stopped"].startswith("stopped after"):
             problem.close()
             return summary
@@ -396,7 +396,8 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
     setup.plot_potential(outdir / "final_plotPP", "final potential")
     if PROFILER.enabled:
         write_profile(outdir / "profile.dat")
-    summary.update(final_cost=end.total, final_bands_cost=end.bands, final_rmse_meV=[1e3 * r for r in end_rmse],
+    summary.update(final_cost=end.total, final_bands_cost=end.bands, final_coupling_cost=end.coupling,
+                   final_rmse_meV=[1e3 * r for r in end_rmse],
                    deformation_potentials=end.deformation_potentials,
                    final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
     log.info("final potential: cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))

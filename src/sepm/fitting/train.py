@@ -112,6 +112,7 @@ class TrainSettings:
     lr_schedule: str = "step"  # learning-rate schedule (schedule.py): step, cosine, plateau
     warmup_epochs: int = 0
     lr_min_factor: float = 0.0
+    final_state: str = "best"  # the state training ends in: the lowest-cost epoch's (best) or the last's
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -125,7 +126,8 @@ class TrainSettings:
                    pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
                    optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum") if k in cfg},
                    lr_schedule=str(cfg.get("lr_schedule", "step")), warmup_epochs=int(cfg.get("lr_warmup_epochs", 0)),
-                   lr_min_factor=float(cfg.get("lr_min_factor", 0.0)))
+                   lr_min_factor=float(cfg.get("lr_min_factor", 0.0)),
+                   final_state=str(cfg.get("final_state", "best")))
 
 
 def _save_state(path: Path, state: dict):
@@ -322,9 +324,16 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             stopped = f"stopped after epoch {epoch} on request"
             break
     bar.close()
-    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", history[-1][0] if history else start,
-             stopped, best)
-    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer}
+    last_epoch = history[-1][0] if history else start
+    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", last_epoch, stopped, best)
+    final_epoch = last_epoch
+    if settings.final_state == "best" and best_epoch and best_epoch != last_epoch and stop_after is None:
+        for name, module in modules.items():
+            module.load_state_dict(best_modules[name])
+        final_epoch = best_epoch
+        log.info("final state: epoch %d's, the lowest cost after a step (%.6g; the last epoch's was %.6g; "
+                 "final_state = last keeps the last)", best_epoch, best, history[-1][2])
+    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch}
 
 
 def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,

@@ -25,6 +25,9 @@ from sepm.fitting.schedule import SCHEDULES as LR_SCHEDULES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 from sepm.observables.coupling import AVERAGES as COUPLING_AVERAGES
 
+#: final_state: the final_* potential is the lowest-cost epoch's (best) or the last epoch's (last).
+FINAL_STATES = ("best", "last")
+
 NN_CONFIG_SCHEMA: dict[str, str] = {
     "PPmodel": "str",
     "hiddenLayers": "list[int]",
@@ -94,6 +97,9 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "lr_schedule": "str",
     "lr_warmup_epochs": "int",
     "lr_min_factor": "float",
+    # sepm extension: which state the final_* potential is, the epoch of lowest cost after a step (best)
+    # or the last epoch's (last, as DeepPseudopot)
+    "final_state": "str",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -144,7 +150,8 @@ def range_defects(given: dict, place) -> list[Defect]:
               ("mc_percentage", lambda v: 0 < v <= 1, "in (0, 1]"),
               ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}"),
               ("coupling_average", lambda v: v in COUPLING_AVERAGES, f"one of {', '.join(COUPLING_AVERAGES)}"),
-              ("lr_schedule", lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}")]
+              ("lr_schedule", lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
+              ("final_state", lambda v: v in FINAL_STATES, f"one of {', '.join(FINAL_STATES)}")]
     return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")
             for key, ok, what in rules if key in given and not ok(given[key])]
 
