@@ -249,3 +249,20 @@ def test_cli_help(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--stop-after" in out and "parallel tempering" in out and "mcOpts" in out
+
+
+def test_a_damaged_checkpoint_or_a_busy_folder_is_refused_before_any_compute(tmp_path, known, capsys):
+    from sepm.errors import RunError
+    from sepm.fitting.folder_lock import folder_lock
+
+    folder = mc_bundle(tmp_path / "b", known, {"mc_percentage": 1.0}, mc_opts=[
+        "betas = 100\ntempStepSizeMod = 1\nstepsAtTemp = 1\ntotalIter = 4\n"])
+    out = tmp_path / "mc"
+    out.mkdir()
+    (out / "mc_checkpoint.pth").write_bytes(b"not a checkpoint")
+    assert cli_main(["mc", str(folder), str(out)]) == 2
+    assert "mc_checkpoint.pth" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert sorted(p.name for p in out.iterdir()) == [".sepm.lock", "mc_checkpoint.pth"]  # no prior was fitted
+    with folder_lock(out, "another sepm mc"):
+        with pytest.raises(RunError, match=rf"^{out} is in use by another run \(another sepm mc, pid"):
+            run_mc(folder, out)

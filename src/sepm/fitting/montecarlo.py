@@ -97,6 +97,7 @@ from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from ..profiling import PROFILER
+from .folder_lock import folder_lock
 from .stage import FitSetup, run_prior, write_profile
 
 log = logging.getLogger("sepm")
@@ -378,8 +379,14 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
            stop_after: int | None = None) -> dict:
     """The Monte Carlo stage. ``init_params`` is (folder, prefix) as for FitSetup. ``stop_after`` ends
     the run after that many iterations (counted over all stages) as if killed right after a checkpoint;
-    a rerun with the same OUTDIR resumes. Returns the summary (also written to mc_summary.json)."""
+    a rerun with the same OUTDIR resumes. Returns the summary (also written to mc_summary.json). Holds
+    the lock on ``outdir`` (one run per folder) for the whole stage."""
     outdir = Path(outdir)
+    with folder_lock(outdir, "sepm mc"):
+        return _run_mc(bundle_dir, outdir, overrides, init_model, init_params, device, stop_after)
+
+
+def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device, stop_after) -> dict:
     setup = FitSetup(bundle_dir, overrides, init_params, device)
     cfg = setup.config
     nn_path = Path(setup.bundle.path) / "NN_config.par"
@@ -391,6 +398,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
                                 "the trainable entries moved per step, 0 < mc_percentage <= 1)"))
     setup.require_reference("the Monte Carlo fit")
     stages = resolve_stages(setup)
+    state_path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
+    ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint") if state_path.is_file() else None
     prior = run_prior(setup, outdir, init_model)
     setup.model.eval()
     engine = ReplicaExchange(setup, int(cfg.get("seed", 0)))
@@ -419,10 +428,7 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
               "of the stage's ladder (0 = first beta); acc_r and exchange_acc are cumulative acceptance rates "
               "within the stage", *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
 
-    state_path = outdir / CHECKPOINT
-    ckpt = None
-    if state_path.is_file():
-        ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint")
+    if ckpt is not None:
         if [tuple(v) for v in ckpt["layout"]] != engine.layout:
             raise InputError(Defect(state_path, None, "does not match this configuration (other trainable entries "
                                     "or network); remove it or use another output folder"))
