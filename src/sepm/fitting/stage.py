@@ -60,7 +60,7 @@ class FitSetup:
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
         set_keys = [item.partition("=")[0].strip() for item in overrides]
         if {"memory_limit_GB", "SObool", "deeppseudopot_basis"} & set(set_keys):  # the basis check again
-            line = self.bundle.config_lines.get("memory_limit_GB")
+            line = (self.bundle.config_lines or {}).get("memory_limit_GB")
             origin = "--set" if "memory_limit_GB" in set_keys else f"NN_config.par line {line}" if line else None
             defects = basis_defects(self.bundle.path, self.bundle.systems, cfg, origin)
             if defects:
@@ -80,7 +80,7 @@ class FitSetup:
         def place(key):  # the --set override or NN_config.par line that gave ``key``
             if key in set_keys:
                 return Path("--set"), len(set_keys) - set_keys[::-1].index(key)
-            return nn_path, self.bundle.config_lines.get(key)
+            return nn_path, (self.bundle.config_lines or {}).get(key)
 
         if "PPmodel" not in cfg:
             raise InputError(Defect(nn_path, None, "PPmodel is required by the fitting stages (e.g. "

@@ -139,17 +139,16 @@ class Bundle:
     params: dict[str, np.ndarray]
     optional_files: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # about the files; see also config_notices()
-    config_keys: frozenset[str] | None = None  # the keys NN_config.par sets (None: no NN_config.par)
-    config_lines: dict[str, int] = field(default_factory=dict)  # line of each key NN_config.par sets
+    config_lines: dict[str, int] | None = None  # line of each key NN_config.par sets (None: no NN_config.par)
 
     def config_notices(self, config: dict | None = None, set_keys=()) -> list[str]:
         """Notices about the effective configuration ``config`` (default: the bundle's own): the defaults
         taken by keys that neither NN_config.par nor ``set_keys`` (e.g. the keys of --set overrides)
         gives, and a missing PPmodel. Empty without an NN_config.par (a file notice says so)."""
-        if self.config_keys is None:
+        if self.config_lines is None:
             return []
         config = self.config if config is None else config
-        given = self.config_keys | set(set_keys)
+        given = set(self.config_lines) | set(set_keys)
         taken = [f"{k} = {v if not isinstance(v, bool) else int(v)}"
                  for k, v in NN_CONFIG_DEFAULTS.items() if k not in given]
         notices = [f"{self.path.name}/NN_config.par: defaults taken: {', '.join(taken)}"] if taken else []
@@ -477,8 +476,7 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
     if defects:
         raise InputError(defects)
     return Bundle(path=root, config=config, systems=systems, species=species, params=params,
-                  optional_files=optional, notices=notices,
-                  config_keys=None if cfg_lines is None else frozenset(cfg_lines), config_lines=cfg_lines or {})
+                  optional_files=optional, notices=notices, config_lines=cfg_lines)
 
 
 def _optional_files(root: Path, used: dict, defects: list[Defect], notices: list[str]) -> dict:
