@@ -104,8 +104,8 @@ class PlaneWaveBasis:
 
     def structure_factor(self, atom_weights: torch.Tensor) -> torch.Tensor:
         """sum_a c_a exp(i (G_i - G_j) . tau_a) / Omega for per-atom weights c_a; (N, N) complex."""
-        w = atom_weights.to(self.phases.dtype)
-        return (self.phases * w[None, :]) @ self.phases.conj().T / self.volume
+        w = (atom_weights / self.volume).to(self.phases.dtype)
+        return (self.phases * w[None, :]) @ self.phases.conj().T
 
     def species_structure_factor(self, species: int) -> torch.Tensor:
         """S_s(G_i - G_j) = (1/Omega) sum_{a in s} exp(i (G_i - G_j) . tau_a); kept after the first call

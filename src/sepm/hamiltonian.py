@@ -88,7 +88,7 @@ class Hamiltonian:
 # 2N ~ 5000 cost more than building the matrix.
 
 class _AddDiagonal(torch.autograd.Function):
-    """m (b, n, n) + diag(d), in place; d (b, n) real and constant (the kinetic energy)."""
+    """m (b, n, n) + diag(d), in place; d (b, n) real (the kinetic energy)."""
 
     @staticmethod
     def forward(ctx, m, d):
@@ -98,7 +98,7 @@ class _AddDiagonal(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, None
+        return grad, grad.diagonal(dim1=-2, dim2=-1).real if ctx.needs_input_grad[1] else None
 
 
 class _AddSpinDiagonal(torch.autograd.Function):

@@ -46,6 +46,12 @@ class Term(ABC):
         return f"{type(self).__name__}(N={self.basis.size})"
 
 
+def times_real(z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Complex ``z`` times real ``r`` (broadcast), without first converting ``r`` to complex (an N^2 copy,
+    and a complex product where two real ones do)."""
+    return torch.view_as_complex(torch.view_as_real(z) * r[..., None])
+
+
 def k_plus_g(basis, k: torch.Tensor):
     """K = k + G for every k: returns K (nk, N, 3) and |K| (nk, N)."""
     kg = k[:, None, :] + basis.G[None, :, :]

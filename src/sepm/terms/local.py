@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Term
+from .base import Term, times_real
 from .strain import strain_factor
 
 
@@ -24,7 +24,7 @@ def form_factor_matrix(basis, values: torch.Tensor) -> torch.Tensor:
     for s in range(basis.n_species):
         if not bool((basis.atom_species == s).any()):
             continue
-        out = out + values[:, s][basis.pair_index] * basis.species_structure_factor(s)
+        out = out + times_real(basis.species_structure_factor(s), values[:, s][basis.pair_index])
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..constants import NL_SHIFT_CENTER, NL_WIDTH
-from .base import ProjectorGeometry, Term, projector_geometry
+from .base import ProjectorGeometry, Term, projector_geometry, times_real
 from .radial import gaussian_radial_from, shifted_gaussian_radial_matrix
 
 
@@ -30,7 +30,7 @@ class Nonlocal(Term):
     def matrix(self, k, prepared=None):
         f6, f7 = self.prepare() if prepared is None else prepared
         r1, q = projector_geometry(self, k, lambda: self.geometry(k))
-        return f6 * r1 + f7 * q
+        return times_real(f6, r1) + times_real(f7, q)
 
     @torch.no_grad()
     def geometry(self, k):
