@@ -83,7 +83,7 @@ class _SpinOrbitMatrix(torch.autograd.Function):
     def backward(ctx, grad):
         geometry, cx, cy, cz = ctx.saved_tensors
         n = cz.shape[-1]
-        g = torch.view_as_real(grad)
+        g = torch.view_as_real(grad.resolve_conj())
         uu, ud, du, dd = g[:, :n, :n], g[:, :n, n:], g[:, n:, :n], g[:, n:, n:]
         ga = cz * (dd[..., 1] - uu[..., 1])
         ga.addcmul_(cy, du[..., 0] - ud[..., 0]).addcmul_(cx, ud[..., 1] + du[..., 1], value=-1.0)
