@@ -41,7 +41,7 @@ def read_checkpoint(path, device="cpu", what: str = "checkpoint"):
         elif isinstance(err, (EOFError, pickle.UnpicklingError)) or "PytorchStreamReader" in text:
             wrong = "it is truncated or not a torch.save file of tensors"
         else:
-            wrong = f"it is not a readable torch.save file ({type(err).__name__})"
+            wrong = f"it is damaged or not a torch.save file ({type(err).__name__} on reading)"
         todo = REMEDY.get(what, f"replace it by a {what} written by sepm or DeepPseudopot (torch.save of a "
                                 "state_dict), or leave it out")
         raise InputError(Defect(path, None, f"cannot read this {what}: {wrong}; {todo}")) from None
