@@ -19,17 +19,10 @@ from sepm.io import read_bundle, read_system_file
 from sepm.observables import SystemCouplings, average, matrix_elements
 from sepm.observables.coupling import DerivativeGeometry
 from sepm.pseudopotential import Pseudopotential
+from threads import single_thread  # noqa: F401 (autouse)
 
 DATA = Path(__file__).parent / "data" / "deeppseudopot"
 COUPLE, MONTECARLO = DATA / "test_ham_couple", DATA / "test_ham_montecarlo"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def cdse_bundle(tmp_path, soc: bool, maxke=3.0) -> Path:

@@ -20,16 +20,9 @@ from sepm.fitting.stage import FitSetup, run_fit
 from sepm.io import read_bundle
 from sepm.observables import SystemCouplings
 from sepm.pseudopotential import Pseudopotential
+from threads import single_thread  # noqa: F401 (autouse)
 
 TRAINABLE = "a0 a1 a2 a3 a5 a6 a7"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def coupling_loss(folder, params=None) -> float:

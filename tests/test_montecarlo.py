@@ -16,18 +16,7 @@ from sepm.cli import main as cli_main
 from sepm.fitting.montecarlo import ReplicaExchange, resolve_stages, run_mc
 from sepm.fitting.stage import FitSetup
 from sepm.io import read_bundle
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny matrices: threads only add overhead (and contention on a shared machine)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
+from threads import single_thread  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="module")
