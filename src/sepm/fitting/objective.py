@@ -5,6 +5,7 @@ total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band l
       + sum_rows weight (D - D_ref)^2                                      (deformation potentials)
       + penalize_lambda sum_s int_0^12 w(q) |v_s(q)| dq                     (large-q penalty)
       + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
+      + penalize_tail_lambda mean_r sum_s Delta_s(r)^2                      (real-space tail, :mod:`.tail_penalty`)
       + coupling_weight sum_{atom, xyz, q, edge} w_q (g - g_ref)^2           (electron-phonon couplings)
 
 with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
@@ -39,6 +40,7 @@ import torch
 from ..bands import band_energies, system_hamiltonian
 from ..losses import band_loss
 from ..pseudopotential import Pseudopotential
+from .tail_penalty import TAIL_RADIUS, TAIL_RMAX, tail_penalty
 
 log = logging.getLogger("sepm")
 
@@ -93,7 +95,10 @@ class FitProblem:
         self.first_k_band = None if cfg.get("relE_bIdx") is None else int(cfg["relE_bIdx"])
         self.smooth_reorder = bool(cfg.get("smooth_reorder", False))
         self.penalties = {k: float(cfg.get(k, 0.0)) for k in
-                          ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda")}
+                          ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda",
+                           "penalize_tail_lambda")}
+        self.penalties["penalize_tail_radius"] = float(cfg.get("penalize_tail_radius", TAIL_RADIUS))
+        self.penalties["penalize_tail_rmax"] = float(cfg.get("penalize_tail_rmax", TAIL_RMAX))
         self.targets = []
         for spec in bundle.systems:
             ham = system_hamiltonian(spec, pp, device=device)
@@ -255,7 +260,7 @@ class FitProblem:
 
     def penalty(self) -> torch.Tensor:
         p = self.penalties
-        if p["penalize_lambda"] <= 0 and p["penalize_mag_lambda"] <= 0:
+        if p["penalize_lambda"] <= 0 and p["penalize_mag_lambda"] <= 0 and p["penalize_tail_lambda"] <= 0:
             return torch.zeros((), dtype=torch.float64, device=self.device)
         q = PENALTY_Q.to(self.device)
         v = self.pp.local_form_factor(q).abs()
@@ -266,7 +271,22 @@ class FitProblem:
             total = total + p["penalize_lambda"] * (switch[:, None] * v).sum() * dq
         if p["penalize_mag_lambda"] > 0:
             total = total + p["penalize_mag_lambda"] * torch.relu(v - p["penalize_mag_threshold"]).sum() * dq
+        if p["penalize_tail_lambda"] > 0:
+            total = total + p["penalize_tail_lambda"] * self.tail_penalty().to(total)
         return total
+
+    def tail_penalty(self) -> torch.Tensor:
+        """The real-space tail term without its lambda (:mod:`.tail_penalty`), eV^2."""
+        from ..crystal import Crystal
+
+        species = list(self.pp.species)
+        systems = []
+        for t in self.targets:
+            counts = [sum(1 for a in t.spec.atom_species if a == s) for s in species]
+            systems.append((torch.tensor(counts, dtype=torch.float64), Crystal.from_system(t.spec, species=species).volume))
+        p = self.penalties
+        return tail_penalty(lambda q: self.pp.local_form_factor(q.to(self.device)).cpu(), systems,
+                            p["penalize_tail_radius"], p["penalize_tail_rmax"])
 
     def coupling_loss(self) -> torch.Tensor:
         """coupling_weight x the coupling losses of the systems that fit couplings."""

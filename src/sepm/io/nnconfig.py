@@ -100,6 +100,11 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     # sepm extension: which state the final_* potential is, the epoch of lowest cost after a step (best)
     # or the last epoch's (last, as DeepPseudopot)
     "final_state": "str",
+    # sepm extension: the real-space tail penalty (sepm.fitting.tail_penalty): the bulk-level shift a cut of
+    # v(r) at r in [penalize_tail_radius, penalize_tail_rmax] Bohr would cause, squared, times the lambda
+    "penalize_tail_lambda": "float",
+    "penalize_tail_radius": "float",
+    "penalize_tail_rmax": "float",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -131,9 +136,9 @@ NN_CONFIG_DEFAULTS: dict = {
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
                  "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
                  "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma",
-                 "coupling_weight", "lr_warmup_epochs", "lr_min_factor")  # lr 0: frozen
+                 "coupling_weight", "lr_warmup_epochs", "lr_min_factor", "penalize_tail_lambda")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
-_POSITIVE_REAL = ("memory_limit_GB",)
+_POSITIVE_REAL = ("memory_limit_GB", "penalize_tail_radius", "penalize_tail_rmax")
 
 
 _CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "

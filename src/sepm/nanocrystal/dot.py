@@ -68,7 +68,11 @@ class DotSettings:
 
 def bulk_edges(system, tables: dict, species, device="cpu") -> dict:
     """VBM, CBM (Hartree) of the bulk crystal with the dot's local potential, and where they are."""
-    local = LibraryFormFactor(tables, species)
+    return bulk_edges_of(system, LibraryFormFactor(tables, species), species, device)
+
+
+def bulk_edges_of(system, local, species, device="cpu") -> dict:
+    """VBM, CBM (Hartree) of the bulk crystal with the local form factor ``local(q) -> (nq, n_species)``."""
     pp = Pseudopotential(tuple(species), torch.zeros((len(species), 9), dtype=torch.float64, device=device),
                          local=local)
     crystal = Crystal.from_system(system, species=species)
