@@ -32,11 +32,12 @@ def export_client_files(args, pp) -> None:
     if not args.nanocrystal:
         return
     from ..io import read_bundle
-    from ..nanocrystal.client_export import compositions_of, export_for_client
+    from ..nanocrystal.client_export import compositions_of, export_for_client, volumes_of
 
-    compositions = compositions_of(read_bundle(args.bundle)) if args.bundle else None
+    bundle = read_bundle(args.bundle) if args.bundle else None
     export_for_client(args.nanocrystal, pp, source=f"{args.fitdir}/{args.prefix}", rows=args.nc_rows, dr=args.nc_dr,
-                      include_long_range=args.nc_long_range, compositions=compositions)
+                      include_long_range=args.nc_long_range, compositions=bundle and compositions_of(bundle),
+                      volumes=bundle and volumes_of(bundle))
 
 
 def _tables(folder, species):

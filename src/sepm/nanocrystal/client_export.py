@@ -12,6 +12,15 @@ The files hold the local potential only. Left out, and recorded in the sidecar:
 The grid is the group's (1024 rows, dr = pi/125 Bohr) unless told otherwise; the transform's
 convergence and the decay at the last row (what the client's shift by the last value removes) are
 measured and recorded beside the files, never inside them.
+
+Decay guarantee. The client subtracts the last row and takes zero beyond, which changes every atom's
+v(q -> 0) by Delta v_s(0) = v_table_s(0) - v_s(0) and shifts every bulk level of a system by
+sum_s N_s Delta v_s(0) / Omega (the G = 0 term of the local potential). When max |v| over the last Bohr
+exceeds ``DECAY_TOL`` (1e-6 Hartree) the grid is lengthened (same dr, rows doubled, at most the
+client's 8192); if it still has not decayed the files are written with a WARNING in the log and
+``"decayed": false`` in the sidecar. The sidecar and the log state Delta v_s(0) and, for the systems
+given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
+reference is then not the fit's).
 """
 
 from __future__ import annotations
@@ -22,18 +31,24 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+
+from ..constants import HARTREE_EV
+from ..crystal import Crystal
 from ..errors import Defect, InputError
 from ..output import write_text
 from ..terms.longrange import long_range_form_factor
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
 from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, tail_value, write_pot_file
-from .radial import tables_from_form_factor
+from .radial import LibraryFormFactor, tables_from_form_factor
 
 log = logging.getLogger("sepm")
 
 SIDECAR = "nanocrystal_potentials.json"
-#: max |v| over the last Bohr of a table above which the export says the potential has not decayed.
-DECAY_TOL = 1e-4
+#: max |v| over the last Bohr of a table above which the export lengthens the grid, then warns (Hartree).
+DECAY_TOL = 1e-6
+#: |implied bulk-level shift| (eV) from which the log warns.
+SHIFT_WARN = 0.02
 #: |sum of a4| per formula unit below which a tail counts as charge-neutral.
 NEUTRAL_TOL = 1e-8
 
@@ -43,13 +58,41 @@ def tail_charge(a4: dict[str, float], composition: dict[str, int]) -> float:
     return float(sum(a4[s] * n for s, n in composition.items()))
 
 
+def decayed_tables(vq, species, rows: int, dr: float):
+    """Tables on the shortest grid of ``rows`` x 2^k rows (at most MAX_ROWS) whose last Bohr is within
+    DECAY_TOL of zero, else on MAX_ROWS rows: (tables, transform record, rows)."""
+    while True:
+        tables, transform = tables_from_form_factor(vq, species, rows, dr)
+        if max(tail_value(t) for t in tables.values()) <= DECAY_TOL or rows >= MAX_ROWS:
+            return tables, transform, rows
+        log.info("v(r) has not decayed to %.0e Hartree at r = %.2f Bohr (%d rows): trying %d rows", DECAY_TOL,
+                 dr * (rows - 1), rows, min(2 * rows, MAX_ROWS))
+        rows = min(2 * rows, MAX_ROWS)
+
+
+def level_shift(vq, tables: dict, species, cells: dict[str, tuple[dict[str, int], float]]) -> dict:
+    """Delta v_s(0) (Hartree Bohr^3) of the client's convention and the implied bulk-level shift (eV) of every
+    system of ``cells`` (name -> (atom counts per species, cell volume in Bohr^3))."""
+    zero = torch.zeros(1, dtype=torch.float64)
+    with torch.no_grad():
+        dv0 = (LibraryFormFactor(tables, species)(zero) - torch.as_tensor(vq(zero), dtype=torch.float64).cpu())[0]
+    dv0 = {s: float(v) for s, v in zip(species, dv0)}
+    shifts = {name: sum(n * dv0[s] for s, n in counts.items()) / volume * HARTREE_EV
+              for name, (counts, volume) in cells.items()}
+    return {"delta_v0_hartree_bohr3": dv0, "bulk_level_shift_ev": shifts,
+            "formula": "client tables: v(r) - v(r_last) on [0, r_last], 0 beyond; Delta v_s(0) = v_table_s(0) - "
+                       "v_s(0); every bulk level moves by sum_s N_s Delta v_s(0) / Omega"}
+
+
 def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEFAULT_ROWS, dr: float = DEFAULT_DR,
                       include_long_range: bool = False, compositions: dict[str, dict[str, int]] | None = None,
-                      write_ligands: bool = True) -> dict:
+                      write_ligands: bool = True, volumes: dict[str, float] | None = None) -> dict:
     """Write ``pot<Sym>.par`` of every species (and the ligands P1-P4) of ``pseudopotential`` to ``outdir``.
 
     ``compositions`` maps a system name to its atom counts per species; with ``include_long_range`` the
-    tail is added only if every composition is neutral (else ``InputError``). Returns the sidecar record.
+    tail is added only if every composition is neutral (else ``InputError``). ``volumes`` (system name ->
+    cell volume, Bohr^3) give the implied bulk-level shift of those systems. ``rows`` is the shortest grid
+    tried (see the module's decay guarantee). Returns the sidecar record.
     """
     if not 2 <= rows <= MAX_ROWS or dr <= 0:
         raise ValueError(f"grid of {rows} rows, dr = {dr}: the client reads 2..{MAX_ROWS} rows, dr > 0")
@@ -68,16 +111,26 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         v = pp.local_form_factor(q)
         return v + long_range_form_factor(q, pp.params[:, 4], pp.lr_gamma) if include_long_range else v
 
-    tables, transform = tables_from_form_factor(vq, species, rows, dr)
+    tables, transform, rows = decayed_tables(vq, species, rows, dr)
+    cells = {name: (comp, volumes[name]) for name, comp in (compositions or {}).items() if name in (volumes or {})}
+    shift = level_shift(vq, tables, species, cells)
     outdir = Path(outdir)
     files, decay = {}, {}
     for s, table in tables.items():
         files[s] = write_pot_file(pot_path(outdir, s), table).name
         decay[s] = dict(max_abs_last_bohr=tail_value(table), last_row=float(table.v[-1]))
         if decay[s]["max_abs_last_bohr"] > DECAY_TOL:
-            log.warning("pot%s.par: |v| reaches %.2e Hartree within 1 Bohr of the last row (r = %.2f Bohr); the "
-                        "client subtracts the last value and cuts there: use more rows or a larger dr",
-                        s, decay[s]["max_abs_last_bohr"], table.rmax)
+            log.warning("pot%s.par: v(r) has not decayed: |v| reaches %.2e Hartree within 1 Bohr of the last row "
+                        "(r = %.2f Bohr, %d rows, the client's most is %d; target %.0e). The client subtracts the "
+                        "last value and cuts there, which moves v(q->0) by %+.4g Hartree Bohr^3: the dots will not "
+                        "see the fitted bulk levels (fit with penalize_tail_lambda > 0)", s,
+                        decay[s]["max_abs_last_bohr"], table.rmax, rows, MAX_ROWS, DECAY_TOL,
+                        shift["delta_v0_hartree_bohr3"][s])
+    for name, ev in shift["bulk_level_shift_ev"].items():
+        (log.warning if abs(ev) >= SHIFT_WARN else log.info)(
+            "%s: the client's cut of these tables shifts every bulk level by %+.4f eV (from Delta v(0) %s Hartree "
+            "Bohr^3)%s", name, ev, " ".join(f"{s} {v:+.3g}" for s, v in shift["delta_v0_hartree_bohr3"].items()),
+            "" if abs(ev) < SHIFT_WARN else f": WARNING, more than {SHIFT_WARN} eV; dots will not be aligned with the fit")
     if write_ligands:
         for s, table in ligand_tables(rows, dr).items():
             files[s] = write_pot_file(pot_path(outdir, s), table).name
@@ -91,7 +144,9 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
                       "qmax": transform["qmax"], "nq": transform["nq"], "tol_hartree": transform["tol"],
                       "max_change_hartree": transform["max_change"], "converged": transform["converged"]},
         "decay": decay,
+        "decay_tol_hartree": DECAY_TOL,
         "decayed": all(d["max_abs_last_bohr"] <= DECAY_TOL for d in decay.values()),
+        "level_shift": shift,
         "long_range": {
             "included": include_long_range, "a4": a4, "gamma": float(pp.lr_gamma),
             "sum_a4_per_system": charges, "neutral": neutral,
@@ -113,6 +168,11 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
              "tail %s)", " ".join(files.values()), outdir, rows, dr, transform["max_change"],
              "included" if include_long_range else "left out")
     return record
+
+
+def volumes_of(bundle) -> dict[str, float]:
+    """Cell volume (Bohr^3) of every system of a bundle, keyed 'system_X'."""
+    return {f"system_{i}": float(Crystal.from_system(system).volume) for i, system in enumerate(bundle.systems)}
 
 
 def compositions_of(bundle) -> dict[str, dict[str, int]]:

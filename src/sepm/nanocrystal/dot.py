@@ -12,6 +12,8 @@ the farthest level kept, are recorded: a state outside both (a gap state between
 
 Files (``outdir``): ``conf.par`` (the client's atom file), ``dot.json`` (everything measured),
 ``levels.dat`` and ``homo.cube`` / ``lumo.cube`` (|psi|^2 in 1/Bohr^3, averaged over a degenerate level).
+Every level's location (shares of |psi|^2 on core atoms, surface atoms, ligands, vacuum) and the sanity
+flags of the band edges (:mod:`.location`) are in ``dot.json``; a flagged dot is a WARNING in the log.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from .conffile import write_conf
 from .grid import CUT_TOL, VACUUM, DotGrid, centred, potential_on_grid
 from .hamiltonian import KINETIC_CAP, GridHamiltonian
 from .ligands import Passivation, is_cation
+from .location import (REGIONS, SURFACE_EXCESS, SURFACE_MAX, VACUUM_MAX, grid_regions, location_weights,
+                       sanity_flags, surface_volume_share)
 from .radial import LibraryFormFactor
 from .solver import DEGENERACY, SHIFT, TOL, edge_states
 
@@ -169,6 +173,11 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     con, cb, con_run = _side(H, edges["cbm"], settings.n_conduction, mid, True, settings)
     homo, lumo = float(val.energies[vb].max()), float(con.energies[cb].min())
     rows = _levels_table(val, con, vb, cb, nc.homo_index)
+    regions = grid_regions(grid, positions, nc.n_core, nc.bond_length)
+    where = _locations(val, con, vb, cb, regions)
+    edge_where = {"homo": _edge_location(where, homo), "lumo": _edge_location(where, lumo)}
+    surface_share = surface_volume_share(regions)
+    flags = sanity_flags(homo, lumo, edges["vbm"], edges["cbm"], edge_where, surface_share)
     box = np.diag(2.0 * np.asarray(grid.half_width))
     for name, levels, energy in (("homo", val, homo), ("lumo", con, lumo)):
         write_cube(outdir / f"{name}.cube", _level_density(levels, energy, grid), box,
@@ -183,7 +192,12 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
         "homo_ev": homo * HARTREE_EV, "lumo_ev": lumo * HARTREE_EV, "gap_ev": (lumo - homo) * HARTREE_EV,
         "bulk": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in edges.items()},
         "levels": [dict(index=int(i), energy_ev=e * HARTREE_EV, residual_hartree=r,
-                        edge="conduction" if s else "valence") for i, e, r, s in rows],
+                        edge="conduction" if s else "valence", location=_edge_location(where, e)) for i, e, r, s in rows],
+        "sanity": {"flags": flags, "ok": not flags, "homo_location": edge_where["homo"],
+                   "lumo_location": edge_where["lumo"], "surface_volume_share": surface_share,
+                   "rules": "location.py: HOMO <= bulk VBM, LUMO >= bulk CBM; an edge state with more than "
+                            f"{SURFACE_MAX:g} of its weight (and {SURFACE_EXCESS:g} x the volume share) on surface atoms, "
+                            f"ligands and vacuum, or more than {VACUUM_MAX:g} in the vacuum, is flagged"},
         "grid": {"shape": list(grid.shape), "spacing_bohr": grid.spacing.tolist(), "half_width_bohr":
                  list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
         "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,
@@ -193,4 +207,28 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")
     log.info("dot R = %g Bohr: HOMO %.4f eV, LUMO %.4f eV, gap %.4f eV (bulk %.4f eV)", settings.radius,
              record["homo_ev"], record["lumo_ev"], record["gap_ev"], record["bulk"]["gap"])
+    log.info("dot R = %g Bohr: HOMO weights %s; LUMO weights %s", settings.radius,
+             *(" ".join(f"{k} {v:.2f}" for k, v in edge_where[e].items()) for e in ("homo", "lumo")))
+    if flags:
+        log.warning("dot R = %g Bohr: UNPHYSICAL %s (HOMO %.4f vs bulk VBM %.4f eV, LUMO %.4f vs bulk CBM %.4f eV): "
+                    "this gap is not a confinement gap of the bulk material; check the potential's decay (export "
+                    "sidecar) and the passivation", settings.radius, ", ".join(flags), record["homo_ev"],
+                    record["bulk"]["vbm"], record["lumo_ev"], record["bulk"]["cbm"])
     return record
+
+
+def _locations(val, con, vb, cb, regions) -> list[tuple[float, dict]]:
+    """(energy, region weights averaged over the level's degenerate states) of every level kept."""
+    out = []
+    for levels, mask in ((val, vb), (con, cb)):
+        weights = location_weights(levels.vectors[mask].cpu().numpy(), regions)
+        energies = levels.energies[mask].cpu().numpy()
+        for e in energies:
+            pick = np.abs(energies - e) < DEGENERACY
+            out.append((float(e), dict(zip(REGIONS, weights[pick].mean(axis=0).tolist()))))
+    return out
+
+
+def _edge_location(where, energy: float) -> dict:
+    """The region weights of the level at ``energy`` (Hartree)."""
+    return min(where, key=lambda item: abs(item[0] - energy))[1]

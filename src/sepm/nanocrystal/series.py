@@ -1,14 +1,16 @@
 r"""The gap against dot size: a table and a plot from the ``dot.json`` records of several radii.
 
-``gap_vs_size.dat`` columns: radius (Bohr), diameter (nm), core atoms, ligands, HOMO, LUMO, gap (eV);
-the header records the bulk VBM, CBM and gap of the same local potential. The plot shows the gap
-against the radius with the bulk gap dashed (left) and the HOMO and LUMO against the bulk edges
-(right); PNG and PDF.
+``gap_vs_size.dat`` columns: radius (Bohr), diameter (nm), core atoms, ligands, HOMO, LUMO, gap (eV),
+flagged (1 when the dot failed a sanity check of :mod:`.location`, listed in the header); the header
+records the bulk VBM, CBM and gap of the same local potential. The plot shows the gap against the radius
+with the bulk gap dashed (left) and the HOMO and LUMO against the bulk edges (right); flagged dots are
+red crosses; PNG and PDF.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ from matplotlib.figure import Figure
 
 from ..constants import BOHR_PER_ANGSTROM
 from ..output import save_figure, write_table
+
+log = logging.getLogger("sepm")
 
 
 def read_records(paths) -> list[dict]:
@@ -29,19 +33,30 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
     bulk = records[0]["bulk"]
     radius = np.array([r["radius_bohr"] for r in records])
     diameter_nm = 2.0 * radius / BOHR_PER_ANGSTROM / 10.0
+    flags = [r.get("sanity", {}).get("flags", []) for r in records]
+    bad = np.array([bool(f) for f in flags])
     data = np.column_stack([radius, diameter_nm, [r["n_core"] for r in records], [r["n_ligands"] for r in records],
                             [r["homo_ev"] for r in records], [r["lumo_ev"] for r in records],
-                            [r["gap_ev"] for r in records]])
+                            [r["gap_ev"] for r in records], bad.astype(int)])
+    for r, f in zip(radius, flags):
+        if f:
+            log.warning("dot R = %g Bohr is FLAGGED unphysical: %s (marked in %s.png)", r, ", ".join(f), Path(stem).name)
     stem = Path(stem)
     write_table(stem.with_suffix(".dat"), ["radius_bohr", "diameter_nm", "n_atoms", "n_ligands", "HOMO_eV",
-                                           "LUMO_eV", "gap_eV"], data,
+                                           "LUMO_eV", "gap_eV", "flagged"], data,
                 header_lines=["sepm quantum dots: gap against size (spin-free local potential, passivated)",
                               f"bulk (same local potential, plane waves, maxKE {bulk['maxke']:g} Hartree): "
-                              f"VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, gap {bulk['gap']:.6f} eV"],
-                fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f"])
+                              f"VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, gap {bulk['gap']:.6f} eV",
+                              *(f"FLAGGED R = {r:g} Bohr: {', '.join(f)}" for r, f in zip(radius, flags) if f)],
+                fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f", "%d"])
     fig = Figure(figsize=(11, 4.4))
     left, right = fig.subplots(1, 2)
     left.plot(radius, data[:, 6], "o-", color="C0", label="dot gap (LUMO − HOMO)")
+    if bad.any():
+        for ax, columns in ((left, [6]), (right, [4, 5])):
+            for j, c in enumerate(columns):
+                ax.plot(radius[bad], data[bad, c], "x", color="red", ms=12, mew=2.5, zorder=5,
+                        label="unphysical (sanity flags, dot.json)" if j == 0 else None)
     left.axhline(bulk["gap"], color="k", ls="--", lw=1, label=f"bulk gap {bulk['gap']:.3f} eV")
     left.set_ylabel("gap (eV)")
     left.set_title("Gap against size")
@@ -61,6 +76,8 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
                         ha="center", fontsize=7, color="gray")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    if bad.any():
+        title = (title or "Passivated quantum dots") + f" — {int(bad.sum())} of {len(bad)} dots FLAGGED unphysical"
     fig.suptitle(title or "Passivated quantum dots (numbers: atoms without ligands)")
     fig.tight_layout()
     return [stem.with_suffix(".dat"), *save_figure(fig, stem)]
