@@ -103,6 +103,44 @@ def test_export_writes_client_files_and_sidecar_without_the_tail(tmp_path, gaas_
     assert np.allclose(p2.v, LIGAND_A["P2"] * np.exp(-p2.r**2 / LIGAND_B), atol=1e-12)
 
 
+def gaussian_pp(alpha):
+    """v_s(r) = exp(-alpha_s r^2) for As and Ga, as a pseudopotential."""
+    a = torch.tensor(alpha, dtype=torch.float64)
+    return Pseudopotential(("As", "Ga"), torch.zeros((2, 9), dtype=torch.float64),
+                           local=lambda q: (math.pi / a) ** 1.5 * torch.exp(-q[:, None] ** 2 / (4 * a)))
+
+
+def test_export_lengthens_the_grid_until_the_tail_has_decayed(tmp_path, caplog):
+    """exp(-0.12 r^2) is 8e-3 Hartree at the 64-row grid's end (6.3 Bohr), < 1e-7 over the last Bohr of 128 rows."""
+    with caplog.at_level("WARNING", logger="sepm"):
+        side = export_for_client(tmp_path, gaussian_pp([0.12, 0.15]), rows=64, dr=0.1, write_ligands=False)
+    assert side["grid"]["rows"] == 128 and side["decayed"] and not caplog.records
+    assert max(d["max_abs_last_bohr"] for d in side["decay"].values()) <= 1e-6
+    assert len(read_pot_file(tmp_path / "potGa.par").v) == 128
+
+
+def test_export_warns_when_the_tail_never_decays_and_states_the_level_shift(tmp_path, caplog):
+    """At most 8192 rows of dr = 1e-3 Bohr end at 8.19 Bohr, where exp(-0.1 r^2) is 1.2e-3 Hartree. The shift
+    of v(0) by the client's cut is -4 pi int_rc^inf r^2 v dr - (4 pi / 3) rc^3 v(rc), in closed form."""
+    from scipy.special import erfc
+
+    alpha = np.array([0.1, 0.12])
+    with caplog.at_level("WARNING", logger="sepm"):
+        side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=4096, dr=1e-3, write_ligands=False,
+                                 compositions={"s": {"As": 1, "Ga": 3}}, volumes={"s": 300.0})
+    rc = 8191e-3
+    assert side["grid"]["rows"] == MAX_ROWS and not side["decayed"]
+    tail = rc * np.exp(-alpha * rc**2) / (2 * alpha) + np.sqrt(np.pi) / (4 * alpha**1.5) * erfc(np.sqrt(alpha) * rc)
+    dv0 = -4 * np.pi * tail - 4 * np.pi / 3 * rc**3 * np.exp(-alpha * rc**2)
+    got = side["level_shift"]["delta_v0_hartree_bohr3"]
+    assert [got["As"], got["Ga"]] == pytest.approx(dv0.tolist(), rel=1e-4)
+    assert side["level_shift"]["bulk_level_shift_ev"]["s"] == pytest.approx((dv0[0] + 3 * dv0[1]) / 300 * 27.211386,
+                                                                            rel=1e-4)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("potAs.par: v(r) has not decayed" in w for w in warnings)
+    assert any("shifts every bulk level by" in w and "WARNING" in w for w in warnings)
+
+
 def test_a_non_neutral_tail_is_refused_and_a_neutral_one_is_exactly_the_erf_tail(tmp_path, gaas_pp):
     comps = compositions_of(read_bundle(GAAS))
     with pytest.raises(InputError, match="not charge-neutral.*system_0: sum of a4 = \\+0.762"):

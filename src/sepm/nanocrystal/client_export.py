@@ -17,7 +17,7 @@ Decay guarantee. The client subtracts the last row and takes zero beyond, which 
 v(q -> 0) by Delta v_s(0) = v_table_s(0) - v_s(0) and shifts every bulk level of a system by
 sum_s N_s Delta v_s(0) / Omega (the G = 0 term of the local potential). When max |v| over the last Bohr
 exceeds ``DECAY_TOL`` (1e-6 Hartree) the grid is lengthened (same dr, rows doubled, at most the
-client's 8192); if it still has not decayed the files are written with a WARNING in the log and
+client's 8192; not with the long-range tail, which never decays); if it still has not decayed the files are written with a WARNING in the log and
 ``"decayed": false`` in the sidecar. The sidecar and the log state Delta v_s(0) and, for the systems
 given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
 reference is then not the fit's).
@@ -111,7 +111,9 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         v = pp.local_form_factor(q)
         return v + long_range_form_factor(q, pp.params[:, 4], pp.lr_gamma) if include_long_range else v
 
-    tables, transform, rows = decayed_tables(vq, species, rows, dr)
+    # A long-range tail is a 1/r tail by design (neutral only in the sum over atoms): no grid makes it decay.
+    tables, transform, rows = (decayed_tables(vq, species, rows, dr) if not include_long_range else
+                               (*tables_from_form_factor(vq, species, rows, dr), rows))
     cells = {name: (comp, volumes[name]) for name, comp in (compositions or {}).items() if name in (volumes or {})}
     shift = level_shift(vq, tables, species, cells)
     outdir = Path(outdir)

@@ -1,0 +1,58 @@
+"""The real-space tail penalty (sepm.fitting.tail_penalty): value against a closed form, gradient against
+finite differences, and its place in the fitting objective."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from small_bundles import small_gaas
+from sepm.constants import HARTREE_EV
+from sepm.crystal import Crystal
+from sepm.fitting.stage import FitSetup
+from sepm.fitting.tail_penalty import tail_penalty, tail_radii
+
+ALPHA = torch.tensor([0.02, 0.035], dtype=torch.float64)  # v_s(r) = exp(-alpha_s r^2): slow enough to be seen
+
+
+def gaussians(alpha):
+    """v_s(q) of v_s(r) = exp(-alpha_s r^2): (pi / alpha)^(3/2) exp(-q^2 / (4 alpha))."""
+    return lambda q: (math.pi / alpha) ** 1.5 * torch.exp(-q[:, None] ** 2 / (4 * alpha))
+
+
+def test_tail_penalty_is_the_mean_squared_level_shift_of_a_cut():
+    counts, volume, radius, rmax = torch.tensor([1.0, 3.0]), 300.0, 10.0, 20.0
+    value = float(tail_penalty(gaussians(ALPHA), [(counts, volume)], radius, rmax))
+    r = np.linspace(radius, rmax, len(tail_radii(radius, rmax)))
+    shift = (4 * np.pi / 3) * r[:, None] ** 3 * np.exp(-ALPHA.numpy() * r[:, None] ** 2) * counts.numpy() / volume
+    assert value == pytest.approx(float(np.mean(np.sum((shift * HARTREE_EV) ** 2, axis=1))), rel=1e-6)
+    assert value > 1e-3  # the test sees a real tail
+
+
+def test_tail_penalty_gradient_matches_finite_differences():
+    alpha = ALPHA.clone().requires_grad_(True)
+    systems = [(torch.tensor([1.0, 1.0]), 250.0), (torch.tensor([2.0, 1.0]), 400.0)]
+    tail_penalty(gaussians(alpha), systems, 9.0, 16.0).backward()
+    h = 1e-6
+    for i in range(2):
+        step = torch.zeros(2, dtype=torch.float64)
+        step[i] = h
+        up = float(tail_penalty(gaussians(ALPHA + step), systems, 9.0, 16.0))
+        down = float(tail_penalty(gaussians(ALPHA - step), systems, 9.0, 16.0))
+        assert float(alpha.grad[i]) == pytest.approx((up - down) / (2 * h), rel=1e-6)
+        assert abs(float(alpha.grad[i])) > 1.0
+
+
+def test_fit_objective_adds_lambda_times_the_tail_penalty(tmp_path):
+    folder = small_gaas(tmp_path, kstride=20, config={"penalize_tail_lambda": 50.0, "penalize_tail_radius": 8.0,
+                                                      "penalize_tail_rmax": 14.0})
+    setup = FitSetup(folder)
+    problem = setup.build_problem()
+    parts = problem.evaluate()
+    spec = setup.bundle.systems[0]
+    counts = torch.tensor([1.0, 1.0])  # one As, one Ga
+    with torch.no_grad():
+        expected = tail_penalty(setup.pp.local_form_factor, [(counts, Crystal.from_system(spec).volume)], 8.0, 14.0)
+    assert parts.penalty == pytest.approx(50.0 * float(expected), rel=1e-12) and parts.penalty > 0
+    assert parts.total == pytest.approx(sum(parts.bands) + parts.penalty, rel=1e-12)
