@@ -120,16 +120,17 @@ def test_export_lengthens_the_grid_until_the_tail_has_decayed(tmp_path, caplog):
 
 
 def test_export_warns_when_the_tail_never_decays_and_states_the_level_shift(tmp_path, caplog):
-    """At most 8192 rows of dr = 1e-3 Bohr end at 8.19 Bohr, where exp(-0.1 r^2) is 1.2e-3 Hartree. The shift
-    of v(0) by the client's cut is -4 pi int_rc^inf r^2 v dr - (4 pi / 3) rc^3 v(rc), in closed form."""
+    """At most 8192 rows of dr = 1e-3 Bohr end at 8.19 Bohr, where exp(-0.1 r^2) is 1.2e-3 Hartree: the files keep
+    the 4096 rows asked for. The shift of v(0) by the client's cut at rc is -4 pi int_rc^inf r^2 v dr - (4 pi / 3)
+    rc^3 v(rc), in closed form."""
     from scipy.special import erfc
 
     alpha = np.array([0.1, 0.12])
     with caplog.at_level("WARNING", logger="sepm"):
         side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=4096, dr=1e-3, write_ligands=False,
                                  compositions={"s": {"As": 1, "Ga": 3}}, volumes={"s": 300.0})
-    rc = 8191e-3
-    assert side["grid"]["rows"] == MAX_ROWS and not side["decayed"]
+    rc = 4095e-3
+    assert side["grid"]["rows"] == 4096 and not side["decayed"]
     tail = rc * np.exp(-alpha * rc**2) / (2 * alpha) + np.sqrt(np.pi) / (4 * alpha**1.5) * erfc(np.sqrt(alpha) * rc)
     dv0 = -4 * np.pi * tail - 4 * np.pi / 3 * rc**3 * np.exp(-alpha * rc**2)
     got = side["level_shift"]["delta_v0_hartree_bohr3"]

@@ -18,8 +18,9 @@ so the penalty is that shift, squared, averaged over a window of cut radii and s
     P = penalize_tail_lambda * mean_systems mean_{r in [R, R_max]} sum_s Delta_s(r)^2    (eV^2),
 
 R = ``penalize_tail_radius`` (Bohr, default 12: the bundle's Zunger potentials and the published
-library have |v| < 1e-4 Hartree there), R_max = ``penalize_tail_rmax`` (default 25.7 Bohr, the last
-row of the group's 1024-row grid). It is in the units of the band loss (eV^2), so lambda weighs a
+library have |v| < 1e-4 Hartree there), R_max = ``penalize_tail_rmax`` (default 30 Bohr, beyond the
+last row of the group's 1024-row grid at 25.7 Bohr, so that the whole last Bohr the export checks is
+inside the window). It is in the units of the band loss (eV^2), so lambda weighs a
 level shift against band errors directly. v_s(r) comes from the same Gauss-Legendre transform as the
 export (:func:`sepm.export.realspace_potential`, differentiable), at qmax = 12 1/Bohr (the range of
 DeepPseudopot's q-space penalties) with enough nodes to resolve j0(q R_max).
@@ -36,7 +37,7 @@ from ..export import realspace_potential
 
 #: Defaults of the NN_config keys (Bohr).
 TAIL_RADIUS = 12.0
-TAIL_RMAX = 1023 * math.pi / 125.0
+TAIL_RMAX = 30.0
 #: Cut radii per Bohr of the window, and the transform's cutoff (1/Bohr).
 POINTS_PER_BOHR = 4
 QMAX = 12.0

@@ -17,7 +17,8 @@ Decay guarantee. The client subtracts the last row and takes zero beyond, which 
 v(q -> 0) by Delta v_s(0) = v_table_s(0) - v_s(0) and shifts every bulk level of a system by
 sum_s N_s Delta v_s(0) / Omega (the G = 0 term of the local potential). When max |v| over the last Bohr
 exceeds ``DECAY_TOL`` (1e-6 Hartree) the grid is lengthened (same dr, rows doubled, at most the
-client's 8192; not with the long-range tail, which never decays); if it still has not decayed the files are written with a WARNING in the log and
+client's 8192; not with the long-range tail, which never decays); if it decays on none, the files are
+written on the first grid with a WARNING in the log and
 ``"decayed": false`` in the sidecar. The sidecar and the log state Delta v_s(0) and, for the systems
 given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
 reference is then not the fit's).
@@ -60,14 +61,22 @@ def tail_charge(a4: dict[str, float], composition: dict[str, int]) -> float:
 
 def decayed_tables(vq, species, rows: int, dr: float):
     """Tables on the shortest grid of ``rows`` x 2^k rows (at most MAX_ROWS) whose last Bohr is within
-    DECAY_TOL of zero, else on MAX_ROWS rows: (tables, transform record, rows)."""
+    DECAY_TOL of zero, else on ``rows`` rows (a longer grid of a tail that never decays only multiplies
+    the client's shift by r_last^3): (tables, transform record, rows)."""
+    first = None
+    n = rows
     while True:
-        tables, transform = tables_from_form_factor(vq, species, rows, dr)
-        if max(tail_value(t) for t in tables.values()) <= DECAY_TOL or rows >= MAX_ROWS:
-            return tables, transform, rows
+        tables, transform = tables_from_form_factor(vq, species, n, dr)
+        first = first or (tables, transform, n)
+        if max(tail_value(t) for t in tables.values()) <= DECAY_TOL:
+            return tables, transform, n
+        if n >= MAX_ROWS:
+            log.info("v(r) has not decayed to %.0e Hartree on any grid up to %d rows: keeping %d rows", DECAY_TOL,
+                     MAX_ROWS, rows)
+            return first
         log.info("v(r) has not decayed to %.0e Hartree at r = %.2f Bohr (%d rows): trying %d rows", DECAY_TOL,
-                 dr * (rows - 1), rows, min(2 * rows, MAX_ROWS))
-        rows = min(2 * rows, MAX_ROWS)
+                 dr * (n - 1), n, min(2 * n, MAX_ROWS))
+        n = min(2 * n, MAX_ROWS)
 
 
 def level_shift(vq, tables: dict, species, cells: dict[str, tuple[dict[str, int], float]]) -> dict:
