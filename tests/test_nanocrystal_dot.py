@@ -151,6 +151,7 @@ def test_sepm_dot_size_series_falls_toward_the_bulk_gap(tmp_path):
     assert gaps[0] > gaps[1] > bulk + 0.5
     assert records[0]["homo_index"] == 63 and records[1]["atoms"] == {"As": 16, "Ga": 19, "P1": 24, "P2": 12}
     for r in records:
+        assert r["sanity"]["ok"], r["sanity"]["flags"]  # the published library, passivated: confinement only
         assert r["solver"]["valence"]["converged"] and r["solver"]["conduction"]["converged"]
         assert max(level["residual_hartree"] for level in r["levels"]) < 1e-4
         homo = [level for level in r["levels"] if level["index"] == r["homo_index"]]
