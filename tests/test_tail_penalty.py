@@ -56,3 +56,12 @@ def test_fit_objective_adds_lambda_times_the_tail_penalty(tmp_path):
         expected = tail_penalty(setup.pp.local_form_factor, [(counts, Crystal.from_system(spec).volume)], 8.0, 14.0)
     assert parts.penalty == pytest.approx(50.0 * float(expected), rel=1e-12) and parts.penalty > 0
     assert parts.total == pytest.approx(sum(parts.bands) + parts.penalty, rel=1e-12)
+
+
+def test_an_empty_tail_window_is_refused_naming_the_keys(tmp_path):
+    from sepm.errors import InputError
+
+    folder = small_gaas(tmp_path, kstride=20, config={"penalize_tail_lambda": 1.0, "penalize_tail_radius": 30.0,
+                                                      "penalize_tail_rmax": 20.0})
+    with pytest.raises(InputError, match="NN_config.par: penalize_tail_radius = 30 must be below penalize_tail_rmax"):
+        FitSetup(folder).build_problem()

@@ -99,6 +99,13 @@ class FitProblem:
                            "penalize_tail_lambda")}
         self.penalties["penalize_tail_radius"] = float(cfg.get("penalize_tail_radius", TAIL_RADIUS))
         self.penalties["penalize_tail_rmax"] = float(cfg.get("penalize_tail_rmax", TAIL_RMAX))
+        if self.penalties["penalize_tail_lambda"] > 0 and \
+                self.penalties["penalize_tail_radius"] >= self.penalties["penalize_tail_rmax"]:
+            from ..errors import Defect, InputError
+
+            raise InputError(Defect(Path(bundle.path) / "NN_config.par", None, "penalize_tail_radius = "
+                                    f"{self.penalties['penalize_tail_radius']:g} must be below penalize_tail_rmax = "
+                                    f"{self.penalties['penalize_tail_rmax']:g} Bohr (the window of the tail penalty)"))
         self.targets = []
         for spec in bundle.systems:
             ham = system_hamiltonian(spec, pp, device=device)
