@@ -128,13 +128,15 @@ def main() -> None:
     dots = []
     for folder in args.dots:
         rec = json.loads((Path(folder) / "dot.json").read_text())
-        edge = {lv["edge"]: lv for lv in rec["levels"] if lv["index"] in (rec["homo_index"], rec["homo_index"] + 1)}
+        sanity = rec["sanity"]
         dots.append(dict(radius=rec["radius_bohr"], gap=rec["gap_ev"], homo=rec["homo_ev"], lumo=rec["lumo_ev"],
-                         vbm=rec["bulk"]["vbm"], cbm=rec["bulk"]["cbm"], flags=rec.get("sanity", {}).get("flags", []),
-                         where={k: v.get("location") for k, v in edge.items()}))
+                         vbm=rec["bulk"]["vbm"], cbm=rec["bulk"]["cbm"], flags=sanity["flags"],
+                         homo_location=sanity["homo_location"], lumo_location=sanity["lumo_location"]))
     for d in sorted(dots, key=lambda d: d["radius"]):
+        where = "; ".join(f"{e} " + " ".join(f"{k} {v:.2f}" for k, v in d[f"{e}_location"].items())
+                          for e in ("homo", "lumo"))
         print(f"  R {d['radius']:5g}: gap {d['gap']:.3f} eV, HOMO {d['homo']:.3f} (bulk VBM {d['vbm']:.3f}), LUMO "
-              f"{d['lumo']:.3f} (bulk CBM {d['cbm']:.3f}); flags {d['flags'] or 'none'}; where {d['where']}")
+              f"{d['lumo']:.3f} (bulk CBM {d['cbm']:.3f}); flags {', '.join(d['flags']) or 'none'}; {where}")
     (out / "transferability.json").write_text(json.dumps(dict(bulk=rows, dots=dots), indent=2) + "\n")
     print(f"wrote {out / 'potentials.png'} and {out / 'transferability.json'}")
 
