@@ -141,7 +141,7 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         (log.warning if abs(ev) >= SHIFT_WARN else log.info)(
             "%s: the client's cut of these tables shifts every bulk level by %+.4f eV (from Delta v(0) %s Hartree "
             "Bohr^3)%s", name, ev, " ".join(f"{s} {v:+.3g}" for s, v in shift["delta_v0_hartree_bohr3"].items()),
-            "" if abs(ev) < SHIFT_WARN else f": WARNING, more than {SHIFT_WARN} eV; dots will not be aligned with the fit")
+            "" if abs(ev) < SHIFT_WARN else f": more than {SHIFT_WARN} eV between the fit's bulk levels and those the client sees")
     if write_ligands:
         for s, table in ligand_tables(rows, dr).items():
             files[s] = write_pot_file(pot_path(outdir, s), table).name
