@@ -118,7 +118,8 @@ def main() -> None:
     for name, r in rows.items():
         if "vbm" in r:
             print(f"  {name:16s} VBM {r['vbm']:8.4f} CBM {r['cbm']:8.4f} | client VBM {r['vbm_client']:8.4f} "
-                  f"CBM {r['cbm_client']:8.4f} | shift {r['shift_measured']:+.4f} (analytic {r['shift_analytic']:+.4f}) "
+                  f"CBM {r['cbm_client']:8.4f} | shift {r['shift_measured']:+.4f} "
+                  f"(analytic {r['shift_analytic']:+.4f}) "
                   f"| last row " + " ".join(f"{s} {v:+.2e}" for s, v in r["last_row"].items()) + " Hartree")
         else:
             print(f"  {name:16s} client VBM {r['vbm_client']:8.4f} CBM {r['cbm_client']:8.4f} | last row "

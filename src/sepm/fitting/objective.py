@@ -287,10 +287,8 @@ class FitProblem:
         from ..crystal import Crystal
 
         species = list(self.pp.species)
-        systems = []
-        for t in self.targets:
-            counts = [sum(1 for a in t.spec.atom_species if a == s) for s in species]
-            systems.append((torch.tensor(counts, dtype=torch.float64), Crystal.from_system(t.spec, species=species).volume))
+        systems = [(torch.tensor([list(t.spec.atom_species).count(s) for s in species], dtype=torch.float64),
+                    Crystal.from_system(t.spec, species=species).volume) for t in self.targets]
         p = self.penalties
         return tail_penalty(lambda q: self.pp.local_form_factor(q.to(self.device)).cpu(), systems,
                             p["penalize_tail_radius"], p["penalize_tail_rmax"])

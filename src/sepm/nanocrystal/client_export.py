@@ -18,9 +18,8 @@ v(q -> 0) by Delta v_s(0) = v_table_s(0) - v_s(0) and shifts every bulk level of
 sum_s N_s Delta v_s(0) / Omega (the G = 0 term of the local potential). When max |v| over the last Bohr
 exceeds ``DECAY_TOL`` (1e-6 Hartree) the grid is lengthened (same dr, rows doubled, at most the
 client's 8192; not with the long-range tail, which never decays); if it decays on none, the files are
-written on the first grid with a WARNING in the log and
-``"decayed": false`` in the sidecar. The sidecar and the log state Delta v_s(0) and, for the systems
-given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
+written on the first grid with a WARNING in the log and ``"decayed": false`` in the sidecar. The
+sidecar and the log state Delta v_s(0) and, for the systems given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
 reference is then not the fit's).
 """
 
@@ -31,7 +30,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from ..constants import HARTREE_EV
@@ -63,8 +61,7 @@ def decayed_tables(vq, species, rows: int, dr: float):
     """Tables on the shortest grid of ``rows`` x 2^k rows (at most MAX_ROWS) whose last Bohr is within
     DECAY_TOL of zero, else on ``rows`` rows (a longer grid of a tail that never decays only multiplies
     the client's shift by r_last^3): (tables, transform record, rows)."""
-    first = None
-    n = rows
+    first, n = None, rows
     while True:
         tables, transform = tables_from_form_factor(vq, species, n, dr)
         first = first or (tables, transform, n)
@@ -141,7 +138,8 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         (log.warning if abs(ev) >= SHIFT_WARN else log.info)(
             "%s: the client's cut of these tables shifts every bulk level by %+.4f eV (from Delta v(0) %s Hartree "
             "Bohr^3)%s", name, ev, " ".join(f"{s} {v:+.3g}" for s, v in shift["delta_v0_hartree_bohr3"].items()),
-            "" if abs(ev) < SHIFT_WARN else f": more than {SHIFT_WARN} eV between the fit's bulk levels and those the client sees")
+            "" if abs(ev) < SHIFT_WARN else f": more than {SHIFT_WARN} eV between the fit's bulk levels and the "
+                                            "client's")
     if write_ligands:
         for s, table in ligand_tables(rows, dr).items():
             files[s] = write_pot_file(pot_path(outdir, s), table).name

@@ -192,12 +192,13 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
         "homo_ev": homo * HARTREE_EV, "lumo_ev": lumo * HARTREE_EV, "gap_ev": (lumo - homo) * HARTREE_EV,
         "bulk": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in edges.items()},
         "levels": [dict(index=int(i), energy_ev=e * HARTREE_EV, residual_hartree=r,
-                        edge="conduction" if s else "valence", location=_edge_location(where, e)) for i, e, r, s in rows],
+                        edge="conduction" if s else "valence", location=_edge_location(where, e))
+                   for i, e, r, s in rows],
         "sanity": {"flags": flags, "ok": not flags, "homo_location": edge_where["homo"],
                    "lumo_location": edge_where["lumo"], "surface_volume_share": surface_share,
                    "rules": "location.py: HOMO <= bulk VBM, LUMO >= bulk CBM; an edge state with more than "
-                            f"{SURFACE_MAX:g} of its weight (and {SURFACE_EXCESS:g} x the volume share) on surface atoms, "
-                            f"ligands and vacuum, or more than {VACUUM_MAX:g} in the vacuum, is flagged"},
+                            f"{SURFACE_MAX:g} of its weight (and {SURFACE_EXCESS:g} x the volume share) on surface "
+                            f"atoms, ligands and vacuum, or more than {VACUUM_MAX:g} in the vacuum, is flagged"},
         "grid": {"shape": list(grid.shape), "spacing_bohr": grid.spacing.tolist(), "half_width_bohr":
                  list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
         "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,

@@ -14,7 +14,8 @@ same potential as the bulk:
 - ``homo_on_surface`` / ``lumo_on_surface``: the edge state has more than ``SURFACE_MAX`` of its weight on
   the surface atoms, the ligands and the vacuum together, and more than ``SURFACE_EXCESS`` times the share
   of the dot's volume (points within d of a site) on the surface atoms and ligands, i.e. it is
-  concentrated at the surface rather than spread through the dot; ``homo_in_vacuum`` / ``lumo_in_vacuum``: more than ``VACUUM_MAX`` in the vacuum.
+  concentrated at the surface rather than spread through the dot; ``homo_in_vacuum`` /
+  ``lumo_in_vacuum``: more than ``VACUUM_MAX`` in the vacuum.
 
 Any flag means the gap is not a confinement gap of the bulk material; it is logged as a WARNING and
 marked in the gap-against-size plot.
@@ -73,11 +74,10 @@ def sanity_flags(homo: float, lumo: float, vbm: float, cbm: float, where: dict, 
         flags.append("homo_above_bulk_vbm")
     if lumo < cbm:
         flags.append("lumo_below_bulk_cbm")
-    outside_volume = surface_share
     for edge in ("homo", "lumo"):
         w = where[edge]
         outside = 1.0 - w["core"]
-        if outside > SURFACE_MAX and outside > SURFACE_EXCESS * outside_volume:
+        if outside > SURFACE_MAX and outside > SURFACE_EXCESS * surface_share:
             flags.append(f"{edge}_on_surface")
         if w["vacuum"] > VACUUM_MAX:
             flags.append(f"{edge}_in_vacuum")

@@ -40,7 +40,8 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
                             [r["gap_ev"] for r in records], bad.astype(int)])
     for r, f in zip(radius, flags):
         if f:
-            log.warning("dot R = %g Bohr is FLAGGED unphysical: %s (marked in %s.png)", r, ", ".join(f), Path(stem).name)
+            log.warning("dot R = %g Bohr is FLAGGED unphysical: %s (marked in %s.png)", r, ", ".join(f),
+                        Path(stem).name)
     stem = Path(stem)
     write_table(stem.with_suffix(".dat"), ["radius_bohr", "diameter_nm", "n_atoms", "n_ligands", "HOMO_eV",
                                            "LUMO_eV", "gap_eV", "flagged"], data,
