@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
@@ -25,6 +24,7 @@ from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
 from .plotting import plot_bands, system_title
+from .progress import Progress
 from .pseudopotential import Pseudopotential
 from .io.parfile import read_kpoint_labels
 from .structure.kpath import high_symmetry_path, write_kpoints
@@ -121,10 +121,10 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, firs
     nk = len(system.kpoints)
     log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), %d k-points, %d bands, matrix %d x %d",
              system.index, system.name, ham.basis.size, system.maxke, nk, system.nbands, ham.dim, ham.dim)
-    with torch.no_grad(), tqdm(total=nk, unit="k", desc=f"bands {system.name}", disable=None) as bar:
+    progress = Progress(f"bands of system {system.index} ({system.name})", "k-point", nk)
+    with torch.no_grad():
         bands = band_energies(ham, system.kpoints, system.nbands, system.order_matrix, memory,
-                              progress=lambda done: bar.update(done - bar.n),
-                              label=f"system {system.index} ({system.name})")
+                              progress=progress.update, label=f"system {system.index} ({system.name})")
     bands = bands.cpu()
     distance = path_distance(ham.basis.crystal, system.kpoints)
     loss = rmse = float("nan")
