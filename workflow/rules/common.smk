@@ -316,7 +316,7 @@ def analysis_targets():
 # --- optional tools (workflow/rules/tools.smk) -------------------------------------------------
 # Config key of each tool -> its sepm option (repeated for every list item when `repeat`).
 TOOL_OPTIONS = {
-    "kpath": {"density": ("--kpath-density", False)},
+    "kpath": {"density": ("--kpath-density", False), "align": ("--align", False)},
     "decompose": {"kpoints": ("--kpoint", True), "bands": ("--band", True)},
     "density": {
         "kgrid": ("--kgrid", False),
