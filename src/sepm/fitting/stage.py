@@ -237,7 +237,8 @@ class FitSetup:
 
         with torch.no_grad():
             plot_potentials(stem, lambda q: self.pp.local_form_factor(q), self.bundle.species,
-                            reference=self.zunger_reference(), title=title)
+                            reference=self.zunger_reference(), title=title,
+                            reference_name="starting Wang-Zunger")
 
     def save(self, outdir, prefix: str, optimizer=None):
         with torch.no_grad():

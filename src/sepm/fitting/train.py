@@ -246,7 +246,10 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
              else "a separate eval-mode evaluation (dropout, BatchNorm or smooth_reorder)")
 
+    evaluations = [0]  # cost and gradient evaluations of this run (a line search makes several per epoch)
+
     def closure():
+        evaluations[0] += 1
         optimizer.zero_grad()
         with PROFILER.stage("objective and gradient"):
             total = problem.evaluate(backward=True, separate_kpoints=settings.separate_kpoints).total
@@ -348,7 +351,8 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             stopped = f"stopped after epoch {epoch} on request"
             break
     last_epoch = history[-1][0] if history else start
-    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", last_epoch, stopped, best)
+    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g; %d cost and gradient evaluations "
+             "(%.2f per epoch)", last_epoch, stopped, best, evaluations[0], evaluations[0] / max(1, last_epoch - start))
     final_epoch = last_epoch
     if settings.final_state == "best" and best_epoch and best_epoch != last_epoch and stop_after is None:
         for name, module in modules.items():
