@@ -121,9 +121,11 @@ def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, d
     start_cost = problem.evaluate().total
     start = rmse_by_weight(problem)
     settings = TrainSettings.from_config(setup.config)
-    cpu, outdir, diverged = time.process_time(), workdir / name.replace(" ", "_").replace("/", "_"), None
+    outdir, diverged, evaluations = workdir / name.replace(" ", "_").replace("/", "_"), None, math.nan
+    cpu = time.process_time()
     try:
-        train(problem, {"coefficients": setup.coefficients, "model": setup.model}, settings, outdir, resume=False)
+        evaluations = train(problem, {"coefficients": setup.coefficients, "model": setup.model}, settings, outdir,
+                            resume=False)["evaluations"]
     except RunError as err:  # the divergence is this candidate's result: the best state is loaded
         diverged = str(err).split(":")[0]
     cpu = time.process_time() - cpu
@@ -134,6 +136,7 @@ def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, d
             "first_step_cost": float(history[0, 2]), "final_cost": float(history[-1, 2]),
             "best_cost": float(history[:, 2].min()), "epochs": len(history),
             "cpu_per_epoch": cpu / len(history), "final_rmse": final, "diverged": diverged,
+            "evaluations_per_epoch": evaluations / len(history),
             "epoch": history[:, 0].tolist(), "cost": history[:, 2].tolist(), "lr": history[:, 3].tolist(),
             "wall": np.cumsum(history[:, 4]).tolist()}
 
@@ -171,7 +174,8 @@ def report(r: dict, analytic: dict):
     end = f"; highest cost after a step after epoch 10 {max(r['cost'][10:], default=math.nan):.4g}{end}"
     print(f"{r['name']} [{' '.join(r['overrides'])}]: first step {r['start_cost']:.4g} -> {r['first_step_cost']:.4g}, "
           f"final cost {r['final_cost']:.4g} (best {r['best_cost']:.4g}) after {r['epochs']} epochs, "
-          f"{r['cpu_per_epoch']:.3f} CPU s/epoch, {r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
+          f"{r['cpu_per_epoch']:.3f} CPU s/epoch ({r.get('evaluations_per_epoch', math.nan):.2f} evaluations), "
+          f"{r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
           f"weight-20 {f['w20']:.1f}, weight-1 {f['w1']:.1f} meV (vs Zunger: all {f['all'] / analytic['all']:.2f}x, "
           f"weight-20 {f['w20'] / analytic['w20']:.2f}x, weight-1 {f['w1'] / analytic['w1']:.2f}x){end}", flush=True)
 

@@ -360,7 +360,8 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         final_epoch = best_epoch
         log.info("final state: epoch %d's, the lowest cost after a step (%.6g; the last epoch's was %.6g; "
                  "final_state = last keeps the last)", best_epoch, best, history[-1][2])
-    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch}
+    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch,
+            "evaluations": evaluations[0]}
 
 
 def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,
