@@ -17,8 +17,8 @@ def run() -> int:
     from sepm.progress import echo_to
 
     torch.set_num_threads(snakemake.threads)
-    wildcards = " ".join(f"{k}={v}" for k, v in snakemake.wildcards.items())
-    echo_to(sys.__stderr__, prefix=f"[{snakemake.rule} {wildcards}] ")  # progress lines on the terminal too
+    job = " ".join([snakemake.rule, *map(str, snakemake.wildcards)])
+    echo_to(sys.__stderr__, prefix=f"[{job}] ")  # progress lines on the terminal too
     argv = [str(a) for a in snakemake.params.argv]
     print("sepm " + " ".join(argv), flush=True)
     try:
