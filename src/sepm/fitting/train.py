@@ -5,7 +5,8 @@ parameters. The ``training_cost.dat`` columns are ``training_cost`` (the cost th
 taken of, in training mode) and ``cost_after_step`` (the cost after the step: the next epoch's training
 cost). For a deterministic model (no dropout, no BatchNorm; :func:`deterministic`) that cost is
 evaluated with its gradient, which drives the next step (L-BFGS, with max_iter 1, gets it as its one
-closure value), so an epoch costs one forward + backward; otherwise (and with smooth_reorder) it is a
+closure value), so an epoch costs one forward + backward (with ``lbfgs_line_search = strong_wolfe`` one per
+trial step, the last trial's reused when the search ended there); otherwise (and with smooth_reorder) it is a
 separate eval-mode evaluation (no dropout, BatchNorm
 running statistics). It is not a validation on held-out data: the bundle format has no held-out systems
 or k-points, and every cost is over the whole objective. ExponentialLR steps after epochs
