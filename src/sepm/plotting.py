@@ -118,13 +118,15 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     other corners are named from ``lattice`` (rows in Bohr; Γ, X, L, ... of cubic lattices) when given.
     Reference values at or below :data:`PLACEHOLDER_EV` (DeepPseudopot's -100 eV rows) are not drawn. The
     computed VBM and CBM are marked and the gap given in the legend, the valence band top being band
-    ``vb_index`` (0-based, idxVB; default: the band below the highest gap of the computed bands); ``vbm_zero``
+    ``vb_index`` (0-based, idxVB; default: the band below the highest gap of the reference, else of the computed
+    bands); ``vbm_zero``
     shifts every energy (the window too) so that the computed VBM is at 0 eV.
     """
     from .analysis.bandfiles import band_edges, detect_vb_index
 
     distance, kfrac, bands = np.asarray(distance), np.asarray(kfrac), np.asarray(bands)
-    vb_index = detect_vb_index(bands) if vb_index is None else vb_index
+    if vb_index is None:  # the reference's band slots when there is one (a poor fit's own gaps mislead)
+        vb_index = detect_vb_index(bands if reference is None else np.asarray(reference))
     edges = band_edges(bands, vb_index) if vb_index is not None and vb_index + 1 < bands.shape[1] else None
     shift = -edges.vbm if edges is not None and vbm_zero else 0.0
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
@@ -169,11 +171,12 @@ def _mark_gap(ax, x, edges, shift: float, namer, kfrac):
                     "idxVB names the wrong band)", edges.vb_index + 1, edges.vbm, edges.cbm)
         text = f"no gap: CBM {edges.vbm - edges.cbm:.3f} eV below the VBM (band {edges.vb_index + 1})"
     else:
-        where = f"{_name(namer, kfrac[edges.vbm_k])}→{_name(namer, kfrac[edges.cbm_k])}"
+        where = f"{_name(namer, kfrac, edges.vbm_k)}→{_name(namer, kfrac, edges.cbm_k)}"
         text = f"gap {edges.gap:.3f} eV, {'direct' if edges.is_direct else 'indirect'} ({where})"
     ax.plot([], [], ls="none", marker="^", color="tab:red", mec="black", label=text)
 
 
-def _name(namer, k) -> str:
-    name = namer(k)
-    return tick_label(name) if _is_point(name) else "k"
+def _name(namer, kfrac, i: int) -> str:
+    """A high-symmetry point's name, else the k index (k12)."""
+    name = namer(kfrac[i])
+    return tick_label(name) if _is_point(name) else f"k{i}"
