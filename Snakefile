@@ -21,6 +21,7 @@ except WorkflowError as err:  # one line: the config key path and what is wrong
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/interrupt.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/optimize.smk"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -46,6 +47,11 @@ CANDIDATES = {
                                 "scheduler_gamma=1.0"],
     "L-BFGS lr 1, warm-up 10, cosine to 0.1": ["optimizer=lbfgs", "optimizer_lr=1.0", "lr_warmup_epochs=10",
                                                "lr_schedule=cosine", "lr_min_factor=0.1", "max_num_epochs=250"],
+    "L-BFGS lr 1, warm-up 10, strong-Wolfe": ["max_num_epochs=250", "optimizer=lbfgs", "optimizer_lr=1.0",
+                                              "lr_warmup_epochs=10", "scheduler_gamma=1.0",
+                                              "lbfgs_line_search=strong_wolfe"],
+    "L-BFGS lr 1, strong-Wolfe": ["max_num_epochs=250", "optimizer=lbfgs", "optimizer_lr=1.0", "scheduler_gamma=1.0",
+                                  "lbfgs_line_search=strong_wolfe"],
 }
 
 
@@ -103,6 +109,7 @@ def analytic_rmse(device: str) -> tuple[float, dict]:
 
 
 def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, device: str) -> dict:
+    from sepm.errors import RunError
     from sepm.fitting.init import initialize
     from sepm.fitting.stage import FitSetup
     from sepm.fitting.train import TrainSettings, train
@@ -114,17 +121,22 @@ def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, d
     start_cost = problem.evaluate().total
     start = rmse_by_weight(problem)
     settings = TrainSettings.from_config(setup.config)
+    outdir, diverged, evaluations = workdir / name.replace(" ", "_").replace("/", "_"), None, math.nan
     cpu = time.process_time()
-    result = train(problem, {"coefficients": setup.coefficients, "model": setup.model}, settings,
-                   workdir / name.replace(" ", "_").replace("/", "_"), resume=False)
+    try:
+        evaluations = train(problem, {"coefficients": setup.coefficients, "model": setup.model}, settings, outdir,
+                            resume=False)["evaluations"]
+    except RunError as err:  # the divergence is this candidate's result: the best state is loaded
+        diverged = str(err).split(":")[0]
     cpu = time.process_time() - cpu
     setup.model.eval()
-    history = np.array(result["history"])
+    history = np.atleast_2d(np.loadtxt(outdir / "training_cost.dat"))
     final = rmse_by_weight(problem)
     return {"name": name, "overrides": overrides, "start_cost": start_cost, "start_rmse": start,
             "first_step_cost": float(history[0, 2]), "final_cost": float(history[-1, 2]),
             "best_cost": float(history[:, 2].min()), "epochs": len(history),
-            "cpu_per_epoch": cpu / len(history), "final_rmse": final,
+            "cpu_per_epoch": cpu / len(history), "final_rmse": final, "diverged": diverged,
+            "evaluations_per_epoch": evaluations / len(history),
             "epoch": history[:, 0].tolist(), "cost": history[:, 2].tolist(), "lr": history[:, 3].tolist(),
             "wall": np.cumsum(history[:, 4]).tolist()}
 
@@ -158,11 +170,14 @@ def plot(results: list[dict], analytic_cost: float, stem: Path):
 
 def report(r: dict, analytic: dict):
     f = r["final_rmse"]
+    end = f"; {r['diverged']} (final: its best state)" if r.get("diverged") else ""
+    end = f"; highest cost after a step after epoch 10 {max(r['cost'][10:], default=math.nan):.4g}{end}"
     print(f"{r['name']} [{' '.join(r['overrides'])}]: first step {r['start_cost']:.4g} -> {r['first_step_cost']:.4g}, "
           f"final cost {r['final_cost']:.4g} (best {r['best_cost']:.4g}) after {r['epochs']} epochs, "
-          f"{r['cpu_per_epoch']:.3f} CPU s/epoch, {r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
+          f"{r['cpu_per_epoch']:.3f} CPU s/epoch ({r.get('evaluations_per_epoch', math.nan):.2f} evaluations), "
+          f"{r['wall'][-1]:.0f} s wall; RMSE all {f['all']:.1f}, "
           f"weight-20 {f['w20']:.1f}, weight-1 {f['w1']:.1f} meV (vs Zunger: all {f['all'] / analytic['all']:.2f}x, "
-          f"weight-20 {f['w20'] / analytic['w20']:.2f}x, weight-1 {f['w1'] / analytic['w1']:.2f}x)", flush=True)
+          f"weight-20 {f['w20'] / analytic['w20']:.2f}x, weight-1 {f['w1'] / analytic['w1']:.2f}x){end}", flush=True)
 
 
 def main():

@@ -126,3 +126,34 @@ def test_detection_names_and_errors(tmp_path):
         read_band_table(bad)
     assert main(["plot-bands", str(XML), str(FILBAND), "-o", str(tmp_path / "p"), "--vb-band", "1", "2", "3"]) == 2
     assert not (tmp_path / "p.png").exists()
+
+
+def test_band_plot_window_honours_each_key_alone_and_leaves_placeholders_out():
+    from sepm.evaluate import plot_window
+
+    e = np.array([[-100.0, -9.7, -2.0, 1.5]])  # a DeepPseudopot placeholder column at -100 eV
+    assert plot_window({"BS_plot_center": -3.8}, e) == pytest.approx((-13.8, 6.2))  # the original's range 10
+    assert plot_window({"BS_plot_CBVB_range": 4.0}, e) == (-4.0, 4.0)
+    assert plot_window({"BS_plot_center": -3.0, "BS_plot_CBVB_range": [2.0, 5.0]}, e) == (-5.0, 2.0)
+    assert plot_window({}, e) == pytest.approx((-10.7, 2.5))
+
+
+def test_band_plot_skips_placeholder_rows_marks_the_gap_and_puts_the_vbm_at_zero(monkeypatch, tmp_path):
+    from sepm import plotting
+
+    figures = []
+    monkeypatch.setattr(plotting, "save_figure", lambda fig, stem: figures.append(fig))
+    k = np.array([[0.0, 0, 0], [0.25, 0, 0], [0.5, 0, 0]])
+    bands = np.array([[-1.0, 0.5, 2.0], [-1.2, 0.2, 2.5], [-1.5, 0.1, 3.0]])  # VBM 0.5 (k0), CBM 2.0 (k0)
+    reference = np.column_stack([np.full(3, -100.0), bands[:, 1:] + 0.1])
+    plotting.plot_bands(tmp_path / "b", np.arange(3.0), bands, k, reference, vb_index=1, vbm_zero=True)
+    ax = figures[0].axes[0]
+    drawn = np.concatenate([np.asarray(line.get_ydata(), dtype=float).ravel() for line in ax.lines])
+    assert np.nanmin(drawn) == pytest.approx(-1.5 - 0.5) and not np.any(drawn < -50)
+    markers = [line for line in ax.lines if line.get_marker() in ("^", "v") and len(line.get_xdata())]
+    assert [float(m.get_ydata()[0]) for m in markers] == pytest.approx([0.0, 1.5])
+    assert ax.get_legend().get_texts()[-1].get_text() == "gap 1.500 eV, direct (Γ→Γ)"
+    assert ax.get_ylabel() == "Energy - VBM (eV)"
+    bands[2, 1] = 2.2  # band 2 reaches above band 3's bottom: no gap, said instead of a negative one
+    plotting.plot_bands(tmp_path / "c", np.arange(3.0), bands, k, None, vb_index=1)
+    assert figures[1].axes[0].get_legend().get_texts()[0].get_text() == "no gap: CBM 0.200 eV below the VBM (band 2)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -157,11 +158,15 @@ def test_plot_potentials(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
-def test_unconverged_is_reported(tmp_path):
-    """A v(q) that does not decay has no converged transform: recorded and warned, still written."""
+def test_unconverged_is_reported(tmp_path, caplog):
+    """A v(q) that does not decay has no converged transform: recorded and logged (one line, no Python source
+    line as warnings.warn printed), still written."""
     flat = lambda q: torch.ones(len(q), 1, dtype=torch.float64)  # noqa: E731
-    with pytest.warns(UserWarning, match="not converged"):
+    with caplog.at_level(logging.WARNING, logger="sepm"):
         record = export_realspace(tmp_path / "flat.dat", flat, ["X"], rmax=5.0, nr=51)
+    assert caplog.messages == [f"{tmp_path / 'flat.dat'}: real-space potential not converged to 1e-06 Hartree: max "
+                               f"change {record['max_change']:.3g} at qmax = {record['qmax']:g}, nq = {record['nq']} "
+                               "(written with 'converged = no' in its header)"]
     assert not record["converged"] and record["max_change"] > 1e-6
     assert "converged = no" in (tmp_path / "flat.dat").read_text()
 

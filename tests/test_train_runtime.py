@@ -140,3 +140,18 @@ def test_final_potential_is_the_lowest_cost_epoch_unless_asked_for_the_last(tmp_
     assert last["final_epoch"] == 8 and last["final_cost"] == pytest.approx(after[-1], rel=1e-9)
     with pytest.raises(Exception, match="final_state must be one of best, last, got first"):
         run_fit(bundle, tmp_path / "bad", overrides=[*adam, "final_state=first"])
+
+
+def test_lbfgs_strong_wolfe_line_search_never_climbs_where_the_fixed_step_diverges(tiny, tmp_path):
+    """lbfgs_line_search = strong_wolfe: a first trial step of lr 1e4 (DeepPseudopot's fixed step diverges) is cut
+    back until the cost falls, so every epoch's cost after the step is below its training cost."""
+    lbfgs = ["optimizer=lbfgs", "optimizer_lr=1e4", "trainable_params=a0 a1 a2 a3"]
+    with pytest.raises(RunError, match="training diverged at epoch 1"):
+        run_fit(tiny, tmp_path / "fixed", overrides=lbfgs)
+    summary = run_fit(tiny, tmp_path / "wolfe", overrides=[*lbfgs, "lbfgs_line_search=strong_wolfe"])
+    cost = np.loadtxt(tmp_path / "wolfe" / "training_cost.dat")
+    assert len(cost) == 5 and np.all(cost[:, 2] < cost[:, 1])
+    assert np.all(cost[1:, 1] == cost[:-1, 2])  # the next epoch's training cost is the one after the step
+    assert summary["final_cost"] < 0.5 * summary["start_cost"]
+    with pytest.raises(Exception, match="lbfgs_line_search must be one of none, strong_wolfe, got wolfe"):
+        run_fit(tiny, tmp_path / "bad", overrides=[*lbfgs, "lbfgs_line_search=wolfe"])

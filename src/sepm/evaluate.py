@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .errors import Defect, InputError
 from .bands import band_energies, path_distance, system_hamiltonian
@@ -24,7 +23,8 @@ from .io.limits import kpoint_defects
 from .io.parfile import read_table
 from .losses import band_loss, band_rmse
 from .output import write_table
-from .plotting import plot_bands, system_title
+from .plotting import PLACEHOLDER_EV, plot_bands, system_title
+from .progress import Progress
 from .pseudopotential import Pseudopotential
 from .io.parfile import read_kpoint_labels
 from .structure.kpath import high_symmetry_path, write_kpoints
@@ -34,21 +34,26 @@ log = logging.getLogger("sepm")
 
 #: The name of the potential evaluated when none is given (logs, table header, plot title).
 ANALYTIC_NAME = "bundle's analytic potential"
+#: DeepPseudopot's half-widths of the plot windows when input_X.par gives only BS_plot_center (eV)
+DEFAULT_PLOT_RANGE = {"BS_plot_CBVB_range": 10.0, "BS_plot_CBVB_range_zoom": 5.0}
 
 
 def plot_window(settings: dict, energies: np.ndarray, key: str = "BS_plot_CBVB_range"):
-    """(emin, emax) from input_X.par's BS_plot_center +- |BS_plot_CBVB_range|, else all bands."""
-    if key in settings:
-        rng = np.atleast_1d(settings[key]).astype(float)
+    """(emin, emax) from input_X.par: BS_plot_center +- |BS_plot_CBVB_range| (lower, upper when two values); the
+    centre alone keeps DeepPseudopot's default range (:data:`DEFAULT_PLOT_RANGE`), the range alone is about 0 eV;
+    neither: every band (DeepPseudopot's placeholder energies, <= PLACEHOLDER_EV, left out)."""
+    if key in settings or "BS_plot_center" in settings:
+        rng = np.atleast_1d(settings.get(key, DEFAULT_PLOT_RANGE[key])).astype(float)
         lo, hi = (abs(rng[0]), abs(rng[-1]))
         center = float(settings.get("BS_plot_center", 0.0))
         return center - lo, center + hi
-    return float(energies.min()) - 1.0, float(energies.max()) + 1.0
+    real = energies[energies > PLACEHOLDER_EV]
+    return float(real.min()) - 1.0, float(real.max()) + 1.0
 
 
 def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None = None, device="cpu",
                     memory_limit_gb: float | None = None, systems=None, kpoints_file=None, kpath: bool = False,
-                    kpath_density: float | None = None, name: str | None = None) -> list[dict]:
+                    kpath_density: float | None = None, name: str | None = None, vbm_zero: bool = False) -> list[dict]:
     """Band structures of ``pseudopotential`` (default: the bundle's analytic potential) for the
     systems with indices in ``systems`` (default: all). ``kpoints_file`` (rows ``k1 k2 k3 weight``,
     e.g. a dense path; trailing ``# name`` comments label high-symmetry rows) replaces the bundle's
@@ -56,7 +61,7 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     system along its seekpath high-symmetry path (``kpath_density`` points per 1/Bohr), written to
     ``outdir/kpath_X.par``, with the point names on the plot's x axis. ``name`` names the potential in the
     logs, the table header and the plot title (default: "bundle's analytic potential", or "potential" when one
-    is given)."""
+    is given). ``vbm_zero`` plots energies relative to the computed VBM (the tables keep absolute ones)."""
     bundle = read_bundle(bundle_dir)
     # NN_config.par's settings only matter for the bundle's own potential (a fit's comes with its own)
     for notice in bundle.notices + (bundle.config_notices() if pseudopotential is None else []):
@@ -91,7 +96,7 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
         for x in wanted:
             use_kpath(bundle.systems[x], bundle.path, kpath_density, outdir, force=kpath)
     first_k = bundle.config.get("relE_bIdx")
-    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, name, first_k)
+    return [_evaluate_system(bundle.systems[x], pp, outdir, device, memory, bundle.path, name, first_k, vbm_zero)
             for x in wanted]
 
 
@@ -115,16 +120,17 @@ def use_kpath(system, bundle_path, density=None, outdir=None, force=True) -> Non
                       f"{path.label_string()} of {source} (space group {path.spacegroup}), written by sepm")
 
 
-def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, first_k_band=None) -> dict:
+def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, first_k_band=None,
+                     vbm_zero: bool = False) -> dict:
     labels = system.klabels or None
     ham = system_hamiltonian(system, pp, device=device)
     nk = len(system.kpoints)
     log.info("system %d (%s): N = %d plane waves (maxKE %g Ha), %d k-points, %d bands, matrix %d x %d",
              system.index, system.name, ham.basis.size, system.maxke, nk, system.nbands, ham.dim, ham.dim)
-    with torch.no_grad(), tqdm(total=nk, unit="k", desc=f"bands {system.name}", disable=None) as bar:
+    progress = Progress(f"bands of system {system.index} ({system.name})", "k-point", nk)
+    with torch.no_grad():
         bands = band_energies(ham, system.kpoints, system.nbands, system.order_matrix, memory,
-                              progress=lambda done: bar.update(done - bar.n),
-                              label=f"system {system.index} ({system.name})")
+                              progress=progress.update, label=f"system {system.index} ({system.name})")
     bands = bands.cpu()
     distance = path_distance(ham.basis.crystal, system.kpoints)
     loss = rmse = float("nan")
@@ -151,10 +157,12 @@ def _evaluate_system(system, pp, outdir, device, memory, bundle_path, name, firs
     energies = bands.numpy() if system.ref_bands is None else np.concatenate([bands.numpy(), system.ref_bands])
     title = f"{system_title(system, bundle_path)}: {name}"
     title += f", RMSE {1e3 * rmse:.1f} meV" if np.isfinite(rmse) else ""
+    edges = dict(vb_index=system.settings.get("idxVB"), vbm_zero=vbm_zero)
     plot_bands(outdir / f"bands_{system.index}", distance, bands.numpy(), system.kpoints, system.ref_bands,
-               title=title, window=plot_window(system.settings, energies), labels=labels, lattice=system.lattice)
+               title=title, window=plot_window(system.settings, energies), labels=labels, lattice=system.lattice,
+               **edges)
     if "BS_plot_CBVB_range_zoom" in system.settings:
         plot_bands(outdir / f"bands_{system.index}_zoom", distance, bands.numpy(), system.kpoints, system.ref_bands,
                    title=f"{title}, zoom", labels=labels, lattice=system.lattice,
-                   window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"))
+                   window=plot_window(system.settings, energies, "BS_plot_CBVB_range_zoom"), **edges)
     return {"index": system.index, "nk": nk, "loss": loss, "rmse_meV": 1e3 * rmse}

@@ -38,8 +38,8 @@ the header of ``final_pot.dat`` and returned.
 from __future__ import annotations
 
 import functools
+import logging
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,8 @@ from .errors import Defect, InputError
 from .output import save_figure, write_table
 
 #: qmax values (1/Bohr) tried in turn by ``export_realspace`` when qmax is not given.
+log = logging.getLogger("sepm")
+
 QMAX_SCHEDULE = (8.0, 12.0, 16.0, 24.0, 32.0)
 #: Convergence target for v(r), Hartree, and the r from which it is measured, Bohr.
 CONVERGENCE_TOL = 1e-6
@@ -263,8 +265,9 @@ def export_realspace(path, vq, species, rmax: float = 15.0, nr: int = 1501, qmax
     if v.shape[1] != len(species):
         raise ValueError(f"vq returned {v.shape[1]} columns for {len(species)} species {species}")
     if not res["converged"]:
-        warnings.warn(f"real-space potential not converged to {res['tol']:g} Hartree: "
-                      f"max change {res['max_change']:.3g} at qmax={res['qmax']:g}, nq={res['nq']}")
+        log.warning("%s: real-space potential not converged to %g Hartree: max change %.3g at qmax = %g, nq = %d "
+                    "(written with 'converged = no' in its header)", path, res["tol"], res["max_change"], res["qmax"],
+                    res["nq"])
     per = " ".join(f"{s}={c:.2e}" for s, c in zip(species, res["max_change_per_species"]))
     header = [
         "sepm real-space local pseudopotentials",
@@ -315,11 +318,11 @@ def plot_convergence(stem, result: dict, species) -> list[Path]:
 
 
 def plot_potentials(stem, vq, species, qmax: float = 10.0, reference=None, title: str = "",
-                    nq: int = 501) -> list[Path]:
+                    nq: int = 501, reference_name: str = "reference") -> list[Path]:
     """Plot v(q) of every species on [0, qmax] (the training "plotPP" plot) to ``stem``.png/.pdf.
 
     ``reference`` (another callable with the same columns, e.g. the Zunger prior) is drawn dashed in
-    the same colour.
+    the same colour, labelled ``<Sym> (reference_name)``.
     """
     q = torch.linspace(0.0, float(qmax), int(nq), dtype=torch.float64)
     v = _evaluate(vq, q).numpy()
@@ -329,7 +332,7 @@ def plot_potentials(stem, vq, species, qmax: float = 10.0, reference=None, title
     for i, s in enumerate(species):
         (line,) = ax.plot(q, v[:, i], label=s)
         if ref is not None:
-            ax.plot(q, ref[:, i], "--", color=line.get_color(), label=f"{s} (reference)")
+            ax.plot(q, ref[:, i], "--", color=line.get_color(), label=f"{s} ({reference_name})")
     ax.axhline(0.0, color="gray", lw=0.5)
     # A long-range tail diverges as 1/q^2 at q -> 0 (and is omitted at q = 0 itself): scale the axis
     # to q = 0 and q >= qmax/20 when the values in between would otherwise flatten everything else.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,12 @@ import numpy as np  # noqa: E402
 
 from .output import save_figure  # noqa: E402
 from .structure.points import k_label, point_name  # noqa: E402
+
+log = logging.getLogger("sepm")
+
+#: Reference energies at or below this (eV) are DeepPseudopot's placeholders for bands a bundle does not give
+#: (it writes -100 eV; its own plots skip E <= -50 too): not drawn, and no part of a plot window.
+PLACEHOLDER_EV = -50.0
 
 
 def path_jumps(distance: np.ndarray, factor: float = 4.0) -> np.ndarray:
@@ -103,22 +110,37 @@ def _is_point(name: str) -> bool:
     return bool(name) and not name.startswith("(")
 
 
-def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None, lattice=None):
+def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=None, labels=None, lattice=None,
+               vb_index=None, vbm_zero=False):
     """Computed bands (lines) against reference bands (dots). ``window`` = (emin, emax) in eV.
 
     ``labels``: optional {k index: name} of high-symmetry points for the x axis (see :func:`path_ticks`);
     other corners are named from ``lattice`` (rows in Bohr; Γ, X, L, ... of cubic lattices) when given.
+    Reference values at or below :data:`PLACEHOLDER_EV` (DeepPseudopot's -100 eV rows) are not drawn. The
+    computed VBM and CBM are marked and the gap given in the legend, the valence band top being band
+    ``vb_index`` (0-based, idxVB; default: the band below the highest gap of the reference, else of the computed
+    bands); ``vbm_zero``
+    shifts every energy (the window too) so that the computed VBM is at 0 eV.
     """
-    distance, kfrac = np.asarray(distance), np.asarray(kfrac)
+    from .analysis.bandfiles import band_edges, detect_vb_index
+
+    distance, kfrac, bands = np.asarray(distance), np.asarray(kfrac), np.asarray(bands)
+    if vb_index is None:  # the reference's band slots when there is one (a poor fit's own gaps mislead)
+        vb_index = detect_vb_index(bands if reference is None else np.asarray(reference))
+    edges = band_edges(bands, vb_index) if vb_index is not None and vb_index + 1 < bands.shape[1] else None
+    shift = -edges.vbm if edges is not None and vbm_zero else 0.0
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     jumps, ticks = path_ticks(distance, kfrac, labels, namer=lattice_namer(lattice))
     distance = collapse_jumps(distance, jumps)[0]
     for lo, hi in zip([0, *jumps], [*jumps, len(distance)]):
-        ax.plot(distance[lo:hi], bands[lo:hi], color="tab:blue", lw=1.2)
-    ax.plot([], [], color="tab:blue", lw=1.2, label="sepm")
+        ax.plot(distance[lo:hi], bands[lo:hi] + shift, color="tab:blue", lw=1.2)
     if reference is not None:
-        ax.plot(distance, reference, ls="none", marker="o", ms=2.2, color="black")
+        ax.plot([], [], color="tab:blue", lw=1.2, label="sepm")
+        shown = np.where(np.asarray(reference) > PLACEHOLDER_EV, reference, np.nan)
+        ax.plot(distance, shown + shift, ls="none", marker="o", ms=2.2, color="black")
         ax.plot([], [], ls="none", marker="o", ms=2.2, color="black", label="reference")
+    if edges is not None:
+        _mark_gap(ax, distance, edges, shift, lattice_namer(lattice), kfrac)
     for i, _ in ticks:
         ax.axvline(distance[i], color="0.7", lw=0.6)
     ax.set_xticks([distance[i] for i, _ in ticks])
@@ -126,10 +148,35 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     ax.set_xticklabels(names, fontsize=10 if all(map(_is_point, names)) else 8)  # coordinates take room
     ax.set_xlim(distance[0], distance[-1])
     if window is not None:
-        ax.set_ylim(*window)
-    ax.set_ylabel("Energy (eV)")
+        ax.set_ylim(window[0] + shift, window[1] + shift)
+    if vbm_zero and edges is not None:
+        ax.axhline(0.0, color="0.5", lw=0.6, ls="--", zorder=0)
+    ax.set_ylabel("Energy - VBM (eV)" if shift else "Energy (eV)")
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     paths = save_figure(fig, stem)
     plt.close(fig)
     return paths
+
+
+def _mark_gap(ax, x, edges, shift: float, namer, kfrac):
+    """VBM (up triangle) and CBM (down triangle) of the computed bands, the gap in the legend; a CBM at or below
+    the VBM (a metal, or idxVB naming the wrong band) is said in the legend and the log instead of a gap."""
+    for k, energy, marker, color in ((edges.vbm_k, edges.vbm, "^", "tab:red"), (edges.cbm_k, edges.cbm, "v", "tab:green")):
+        ax.plot([x[k]], [energy + shift], marker=marker, ms=7, color=color, mec="black", ls="none", zorder=5,
+                clip_on=False)
+    if edges.gap <= 0:
+        log.warning("band %d: its top (%.4f eV) is above the next band's bottom (%.4f eV): no gap (a metal, or "
+                    "idxVB names the wrong band)", edges.vb_index + 1, edges.vbm, edges.cbm)
+        text = f"no gap: CBM {edges.vbm - edges.cbm:.3f} eV below the VBM (band {edges.vb_index + 1})"
+    else:
+        where = f"{_name(namer, kfrac, edges.vbm_k)}→{_name(namer, kfrac, edges.cbm_k)}"
+        text = f"gap {edges.gap:.3f} eV, {'direct' if edges.is_direct else 'indirect'} ({where})"
+    ax.plot([], [], ls="none", marker="^", color="tab:red", mec="black", label=text)
+
+
+def _name(namer, kfrac, i: int) -> str:
+    """A high-symmetry point's name, else the k index (k12)."""
+    name = namer(kfrac[i])
+    return tick_label(name) if _is_point(name) else f"k{i}"

@@ -41,11 +41,11 @@ rule cost_plot:
         mem_mb=1000,
         runtime=5,
     params:
-        argv=lambda wildcards, output: [
+        argv=lambda wildcards: [
             "plot-cost",
-            str(Path(output.png).with_suffix(".dat")),
+            f"{stage_dir(wildcards.material, wildcards.step)}/{wildcards.table}.dat",
             "-o",
-            str(Path(output.png).with_suffix("")),
+            f"{stage_dir(wildcards.material, wildcards.step)}/{wildcards.table}",
         ],
     script:
         "../scripts/sepm_stage.py"
@@ -94,10 +94,10 @@ rule ensemble_export:
         mem_mb=2000,
         runtime=10,
     params:
-        argv=lambda wildcards, input: [
+        argv=lambda wildcards: [
             "export",
-            str(Path(input.fit).parent),
-            str(Path(input.fit).parent),
+            ensemble_dir(wildcards.material, wildcards.member),
+            ensemble_dir(wildcards.material, wildcards.member),
             "--prefix",
             STAGE_PREFIX[ensemble_method(wildcards.material)],
             "--name",
@@ -146,11 +146,6 @@ rule cluster:
         mem_mb=2000,
         runtime=10,
     params:
-        argv=lambda wildcards, input, output: cluster_argv(
-            wildcards.material,
-            str(Path(output.representatives).parent),
-            list(input.tables),
-            list(input.summaries),
-        ),
+        argv=lambda wildcards: cluster_argv(wildcards.material),
     script:
         "../scripts/sepm_stage.py"

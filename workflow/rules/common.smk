@@ -276,15 +276,16 @@ def ensemble_summaries(name):
     return [ensemble_marker(name, i) for i in ensemble_members(name)]
 
 
-def cluster_argv(name, outdir, tables, summaries):
+def cluster_argv(name):
     """`sepm cluster` arguments of a material's ensemble."""
     block = ensemble(name)
+    tables = ensemble_tables(name)
     return [
         "cluster",
-        outdir,
+        f"results/{name}/cluster",
         *tables,
         "--costs-from",
-        *summaries,
+        *ensemble_summaries(name),
         "--clusters",
         str(block.get("clusters", 2)),
         "--seed",
@@ -315,7 +316,7 @@ def analysis_targets():
 # --- optional tools (workflow/rules/tools.smk) -------------------------------------------------
 # Config key of each tool -> its sepm option (repeated for every list item when `repeat`).
 TOOL_OPTIONS = {
-    "kpath": {"density": ("--kpath-density", False)},
+    "kpath": {"density": ("--kpath-density", False), "align": ("--align", False)},
     "decompose": {"kpoints": ("--kpoint", True), "bands": ("--band", True)},
     "density": {
         "kgrid": ("--kgrid", False),
@@ -348,10 +349,11 @@ def tool_options(name, tool):
     return args
 
 
-def tool_argv(name, tool, outdir, system):
+def tool_argv(name, tool, system):
     """`sepm bands|decompose|density|masses` arguments for one system and the final potential
     (the kpath tool is `sepm bands --kpath`)."""
     last = last_step(name)
+    outdir = f"results/{name}/{tool}" + (f"/{system}" if tool == "decompose" else "")
     return [
         "bands" if tool == "kpath" else tool,
         str(bundle_dir(name)),
@@ -432,10 +434,11 @@ def dot_records(name):
     ]
 
 
-def dot_argv(name, radius, pot_dir, outdir):
+def dot_argv(name, radius):
     """`sepm dot` arguments of one radius of a material's nanocrystal series."""
     settings = nanocrystal_settings(name)
-    args = ["dot", str(bundle_dir(name)), outdir, "--pot-dir", pot_dir]
+    folder = f"results/{name}/nanocrystal"
+    args = ["dot", str(bundle_dir(name)), f"{folder}/dots/R{radius}", "--pot-dir", folder]
     args += ["--radius", radius, "--system", str(settings["system"])]
     for key, flag in DOT_OPTIONS.items():
         if key in settings:

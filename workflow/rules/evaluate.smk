@@ -32,10 +32,10 @@ rule eval_bands_initial:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, output: [
+        argv=lambda wildcards: [
             "bands",
             str(bundle_dir(wildcards.material)),
-            str(Path(output.table).parent),
+            f"results/{wildcards.material}/bands",
             "--system",
             wildcards.system,
         ],
@@ -76,14 +76,14 @@ rule eval_bands_final:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, input, output: [
+        argv=lambda wildcards: [
             "bands",
             str(bundle_dir(wildcards.material)),
-            str(Path(output.table).parent),
+            f"results/{wildcards.material}/eval",
             "--system",
             wildcards.system,
             "--potential",
-            str(Path(input.fit).parent),
+            stage_dir(wildcards.material, last_step(wildcards.material)),
             "--prefix",
             prefix_of(wildcards.material, last_step(wildcards.material)),
         ],
@@ -123,14 +123,14 @@ rule eval_couplings_final:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, input, output: [
+        argv=lambda wildcards: [
             "couplings",
             str(bundle_dir(wildcards.material)),
-            str(Path(output.table).parent),
+            f"results/{wildcards.material}/eval",
             "--system",
             wildcards.system,
             "--potential",
-            str(Path(input.fit).parent),
+            stage_dir(wildcards.material, last_step(wildcards.material)),
             "--prefix",
             prefix_of(wildcards.material, last_step(wildcards.material)),
         ],

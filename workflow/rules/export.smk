@@ -37,16 +37,16 @@ rule export:
         mem_mb=2000,
         runtime=10,
     params:
-        argv=lambda wildcards, input, output: [
+        argv=lambda wildcards: [
             "export",
-            str(Path(input.fit).parent),
-            str(Path(output.pot).parent),
+            stage_dir(wildcards.material, last_step(wildcards.material)),
+            f"results/{wildcards.material}",
             "--prefix",
             prefix_of(wildcards.material, last_step(wildcards.material)),
             "--name",
             "final",
             "--nanocrystal",
-            str(Path(output.nanocrystal).parent),
+            f"results/{wildcards.material}/nanocrystal",
             "--bundle",
             str(bundle_dir(wildcards.material)),
         ],

@@ -27,12 +27,7 @@ rule dot:
         mem_mb=dot_resources("mem_mb"),
         runtime=dot_resources("runtime"),
     params:
-        argv=lambda wildcards, input, output: dot_argv(
-            wildcards.material,
-            wildcards.radius,
-            str(Path(input.potentials).parent),
-            str(Path(output.record).parent),
-        ),
+        argv=lambda wildcards: dot_argv(wildcards.material, wildcards.radius),
     script:
         "../scripts/sepm_stage.py"
 
@@ -59,10 +54,10 @@ rule gap_vs_size:
         mem_mb=1000,
         runtime=5,
     params:
-        argv=lambda wildcards, input, output: [
+        argv=lambda wildcards: [
             "dot-series",
-            str(Path(output.table).with_suffix("")),
-            *input.records,
+            f"results/{wildcards.material}/nanocrystal/gap_vs_size",
+            *dot_records(wildcards.material),
             "--title",
             f"{wildcards.material}: passivated dots, fitted potential",
         ],

@@ -35,13 +35,8 @@ rule eval_bands_path:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, output: [
-            *tool_argv(
-                wildcards.material,
-                "kpath",
-                str(Path(output.table).parent),
-                wildcards.system,
-            ),
+        argv=lambda wildcards: [
+            *tool_argv(wildcards.material, "kpath", wildcards.system),
             "--kpath",
         ],
     script:
@@ -79,12 +74,7 @@ rule decompose:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, output: tool_argv(
-            wildcards.material,
-            "decompose",
-            str(Path(output.table).parent),
-            wildcards.system,
-        ),
+        argv=lambda wildcards: tool_argv(wildcards.material, "decompose", wildcards.system),
     script:
         "../scripts/sepm_stage.py"
 
@@ -120,12 +110,7 @@ rule density:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, output: tool_argv(
-            wildcards.material,
-            "density",
-            str(Path(output.cube).parent),
-            wildcards.system,
-        ),
+        argv=lambda wildcards: tool_argv(wildcards.material, "density", wildcards.system),
     script:
         "../scripts/sepm_stage.py"
 
@@ -170,12 +155,7 @@ rule masses:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards, output: tool_argv(
-            wildcards.material,
-            "masses",
-            str(Path(output.table).parent),
-            wildcards.system,
-        ),
+        argv=lambda wildcards: tool_argv(wildcards.material, "masses", wildcards.system),
     script:
         "../scripts/sepm_stage.py"
 
@@ -207,10 +187,10 @@ rule movie:
         mem_mb=2000,
         runtime=30,
     params:
-        argv=lambda wildcards, input, output: [
+        argv=lambda wildcards: [
             "movie",
-            str(Path(input.fit).parent),
-            str(output[0]),
+            stage_dir(wildcards.material, wildcards.step),
+            f"{stage_dir(wildcards.material, wildcards.step)}/movie.gif",
             "--bundle",
             str(bundle_dir(wildcards.material)),
             *tool_options(wildcards.material, "movie"),

@@ -7,14 +7,18 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+INTERRUPTED = 130  # sepm's exit status after Ctrl-C (sepm.cli.main)
 
 
 def run() -> int:
     import torch
 
     from sepm.cli import main
+    from sepm.progress import echo_to
 
     torch.set_num_threads(snakemake.threads)
+    job = " ".join([snakemake.rule, *map(str, snakemake.wildcards)])
+    echo_to(sys.__stderr__, prefix=f"[{job}] ")  # progress lines on the terminal too
     argv = [str(a) for a in snakemake.params.argv]
     print("sepm " + " ".join(argv), flush=True)
     try:
@@ -29,9 +33,14 @@ with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(l
     print("SLURM_JOB_ID=" + os.environ.get("SLURM_JOB_ID", "none"), flush=True)
     try:
         status = run()
+    except KeyboardInterrupt:  # before sepm's own handler was reached
+        print("interrupted (Ctrl-C)", flush=True)
+        status = INTERRUPTED
     except Exception:
         traceback.print_exc()
         status = 1
 
+if status == INTERRUPTED:
+    sys.exit(status)  # quietly: workflow/rules/interrupt.smk tells the user how to resume
 if status:
     sys.exit(f"sepm failed (exit {status}); see {snakemake.log[0]}")

@@ -46,6 +46,10 @@ def main(argv=None) -> int:
     except RunError as err:
         log.error("%s", err)
         return 1
+    except KeyboardInterrupt:  # files are written atomically: nothing half-written is left as if complete
+        log.error("interrupted (Ctrl-C); run the same command again to resume (sepm train and sepm mc continue "
+                  "from their saved state)")
+        return 130
 
 
 if __name__ == "__main__":

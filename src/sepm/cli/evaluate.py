@@ -26,7 +26,8 @@ def _bands(args) -> int:
                  "tail)", args.pot_dir)
     results = evaluate_bundle(args.bundle, args.outdir, pseudopotential=pp, device=args.device, name=name,
                               memory_limit_gb=args.memory_limit_gb, systems=args.system, kpoints_file=args.kpoints,
-                              kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density)
+                              kpath=args.kpath or args.kpath_density is not None, kpath_density=args.kpath_density,
+                              vbm_zero=args.align == "vbm")
     for r in results:
         log.info("wrote %s/bands_%d.dat, .png, .pdf", args.outdir, r["index"])
     return 0
@@ -61,6 +62,10 @@ def register(sub) -> None:
                        "high-symmetry path of each system's crystal (seekpath; written to OUTDIR/kpath_X.par)")
     bands.add_argument("--kpath-density", type=float, metavar="D", default=None,
                        help="points per 1/Bohr along the --kpath path (implies --kpath; default 30)")
+    bands.add_argument("--align", choices=("vbm", "none"), default="none",
+                       help="plot energies relative to the computed valence-band maximum (vbm) or as they are (none, "
+                       "the default; the tables always hold them as they are). The plots mark the VBM and CBM and give "
+                       "the gap (valence band: idxVB of input_X.par, else the band below the highest gap)")
     bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=float, default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")

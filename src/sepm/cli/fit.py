@@ -65,6 +65,15 @@ def _add_fit_inputs(p):
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
 
+SPIN_ORBIT = ("Spin-orbit: with SObool = 1 in NN_config.par the Hamiltonian acts on spinors (2N x 2N for N plane "
+              "waves, about 8x the cost of a spin-doubled evaluation) and adds each species' spin-orbit term of "
+              "strength a5 and its l = 1 nonlocal terms a6, a7 (lines 6-8 of init_<Sym>Params.par); the reference "
+              "bands are then the lowest nBands levels of the spinor spectrum, while without it every level is "
+              "counted twice (spin-doubled) and a5..a7 play no part. a5..a7 keep their starting values unless "
+              "trainable_params names them (a network fit trains the network only, as DeepPseudopot); cacheSO = 1 "
+              "keeps the SO/NL matrices between epochs (faster, more memory).")
+
+
 def register(sub) -> None:
     prior = sub.add_parser("prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
                            "or the network's own initializer) and save it as init_*",
@@ -78,7 +87,8 @@ def register(sub) -> None:
                             description="Initialize, evaluate the initial potential, then train by gradients "
                             "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
-                            "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json.")
+                            "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json. "
+                            + SPIN_ORBIT)
     _add_fit_inputs(trainp)
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
     trainp.add_argument("--stop-after", type=int, metavar="N", help="stop after epoch N as if killed (resume later)")

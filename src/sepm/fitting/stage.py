@@ -207,7 +207,7 @@ class FitSetup:
                             [f"{title}: system {x} ({spec.name}); energies in eV; RMSE {1e3 * rmse:.3f} meV"])
                 plot_bands(outdir / f"{stem}_plotBS_{x}", distance, bands_x.numpy(), spec.kpoints, spec.ref_bands,
                            title=f"{system_title(spec, self.bundle.path)}: {title}, RMSE {1e3 * rmse:.1f} meV",
-                           labels=spec.klabels, lattice=spec.lattice)
+                           labels=spec.klabels, lattice=spec.lattice, vb_index=spec.settings.get("idxVB"))
                 if spec.couplings is not None:  # qpoints_X.par: the couplings beside the bands
                     write_system_couplings(outdir / f"{stem}_couplingBands_{x}.dat", target.couplings or SystemCouplings(
                         target.ham, spec, self.config.get("coupling_average", "rms")), title)
@@ -237,7 +237,8 @@ class FitSetup:
 
         with torch.no_grad():
             plot_potentials(stem, lambda q: self.pp.local_form_factor(q), self.bundle.species,
-                            reference=self.zunger_reference(), title=title)
+                            reference=self.zunger_reference(), title=title,
+                            reference_name="starting Wang-Zunger")
 
     def save(self, outdir, prefix: str, optimizer=None):
         with torch.no_grad():

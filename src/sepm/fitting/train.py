@@ -5,7 +5,8 @@ parameters. The ``training_cost.dat`` columns are ``training_cost`` (the cost th
 taken of, in training mode) and ``cost_after_step`` (the cost after the step: the next epoch's training
 cost). For a deterministic model (no dropout, no BatchNorm; :func:`deterministic`) that cost is
 evaluated with its gradient, which drives the next step (L-BFGS, with max_iter 1, gets it as its one
-closure value), so an epoch costs one forward + backward; otherwise (and with smooth_reorder) it is a
+closure value), so an epoch costs one forward + backward (with ``lbfgs_line_search = strong_wolfe`` one per
+trial step, the last trial's reused when the search ended there); otherwise (and with smooth_reorder) it is a
 separate eval-mode evaluation (no dropout, BatchNorm
 running statistics). It is not a validation on held-out data: the bundle format has no held-out systems
 or k-points, and every cost is over the whole objective. ExponentialLR steps after epochs
@@ -37,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..errors import InputError, RunError
 from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from ..profiling import PROFILER
+from ..progress import Progress
 from .schedule import LRSchedule
 
 log = logging.getLogger("sepm")
@@ -52,6 +53,13 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta,
     "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam, "asgd": torch.optim.ASGD,
 }
+
+#: lbfgs_line_search: none (a step of lr along the L-BFGS direction, DeepPseudopot's) or strong_wolfe (torch's
+#: strong-Wolfe line search: the step is lengthened or shortened until the cost has fallen enough and the slope
+#: has flattened, so a step never climbs; lr is the first trial length). LINE_SEARCH_EVALS bounds its
+#: evaluations per epoch (torch's max_ls).
+LINE_SEARCHES = ("none", "strong_wolfe")
+LINE_SEARCH_EVALS = 25
 
 #: Relative size of a perturbEvery kick (DeepPseudopot's): w <- w (1 + U(-0.1, 0.1)) for the network and the
 #: trainable coefficients, a5..a7 <- a (1 + U(-0.001, 0.001)) whether trainable or not.
@@ -68,16 +76,20 @@ DIVERGENCE_FACTOR = 1e4
 
 
 def make_optimizer(name: str, params, lr: float, options: dict | None = None) -> torch.optim.Optimizer:
-    """``options``: adam_beta1 / adam_beta2 (Adam-family betas), sgd_momentum (SGD) from NN_config.par.
+    """``options``: adam_beta1 / adam_beta2 (Adam-family betas), sgd_momentum (SGD), lbfgs_line_search (L-BFGS)
+    from NN_config.par.
 
     DeepPseudopot accepts these keys but assigns them to attributes torch never reads, so there they
     change nothing; here they are applied (a notice says so)."""
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not supported; choose one of {', '.join(sorted(OPTIMIZERS))}")
-    if key == "lbfgs":
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
     options, extra = options or {}, {}
+    if key == "lbfgs":
+        if options.get("lbfgs_line_search", "none") == "strong_wolfe":  # max_eval: the first evaluation + the search's
+            return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe",
+                                     max_eval=1 + LINE_SEARCH_EVALS)
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
     if key in ("adam", "adamw", "adamax", "nadam", "radam") and ("adam_beta1" in options or "adam_beta2" in options):
         extra["betas"] = (float(options.get("adam_beta1", 0.9)), float(options.get("adam_beta2", 0.999)))
     if key == "sgd" and "sgd_momentum" in options:
@@ -124,7 +136,8 @@ class TrainSettings:
                    seed=int(cfg.get("seed", 0)), print_grad=bool(cfg.get("printGrad", False)),
                    pre_adjust_moves=int(cfg.get("pre_adjust_moves", 0)),
                    pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
-                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum") if k in cfg},
+                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum", "lbfgs_line_search")
+                                      if k in cfg},
                    lr_schedule=str(cfg.get("lr_schedule", "step")), warmup_epochs=int(cfg.get("lr_warmup_epochs", 0)),
                    lr_min_factor=float(cfg.get("lr_min_factor", 0.0)),
                    final_state=str(cfg.get("final_state", "best")))
@@ -234,7 +247,10 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
              else "a separate eval-mode evaluation (dropout, BatchNorm or smooth_reorder)")
 
+    evaluations = [0]  # cost and gradient evaluations of this run (a line search makes several per epoch)
+
     def closure():
+        evaluations[0] += 1
         optimizer.zero_grad()
         with PROFILER.stage("objective and gradient"):
             total = problem.evaluate(backward=True, separate_kpoints=settings.separate_kpoints).total
@@ -242,25 +258,34 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             log_gradients(modules, "training")
         return total
 
-    def step(pending: float | None) -> float:
-        """One optimizer step; ``pending``: the cost at the current parameters whose gradient is in .grad."""
+    def flat() -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in params])
+
+    def step(pending: float | None) -> tuple[float, float | None]:
+        """One optimizer step; ``pending``: the cost at the current parameters whose gradient is in .grad.
+        Returns the training cost and, when the step's last evaluation was at the parameters it ended at (a
+        line search that stopped at its last trial), the cost there, whose gradient is then in .grad."""
         for m in modules.values():
             m.train()
-        if isinstance(optimizer, torch.optim.LBFGS):  # max_iter 1: one closure call per step, first thing
-            cached = [pending]
+        if isinstance(optimizer, torch.optim.LBFGS):  # max_iter 1: the first closure call is at the current point
+            cached, last = [pending], {}
 
             def once():
                 value, cached[0] = cached[0], None
-                return closure() if value is None else value
+                if value is None:  # a fresh evaluation (a line search's trials included)
+                    value = closure()
+                    last.update(cost=float(value), at=flat())
+                return value
 
             with PROFILER.stage("optimizer step"):
-                return float(optimizer.step(once))
+                cost = float(optimizer.step(once))
+            return cost, last["cost"] if last and torch.equal(last["at"], flat()) else None
         cost = closure() if pending is None else pending
         if not math.isfinite(cost) or not all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None):
             raise _Diverged(f"the training cost ({cost:.4g}) or its gradient is not finite")
         with PROFILER.stage("optimizer step"):
             optimizer.step()
-        return cost
+        return cost, None
 
     def snapshot(epoch: int) -> dict:
         return copy.deepcopy({
@@ -280,38 +305,41 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     good = snapshot(start)  # the last state that did not diverge
     start_cost = history[0][1] if history else None
     stopped, pending = "max_num_epochs reached", None
-    bar = tqdm(range(start + 1, settings.epochs + 1), initial=start, total=settings.epochs, unit="epoch",
-               desc="train", disable=None)
-    for epoch in bar:
+    progress = Progress(f"train {outdir}", "epoch", settings.epochs, start=start)
+    for epoch in range(start + 1, settings.epochs + 1):
         t0 = time.perf_counter()
         try:
             with PROFILER.stage("epoch", epoch):
-                train_cost = step(pending)
+                train_cost, known = step(pending)
                 if start_cost is None:
                     start_cost = train_cost
                     log.info("divergence check: stop when a cost, gradient or parameter is not finite or the cost "
                              "after a step exceeds %g x the starting cost %.6g", DIVERGENCE_FACTOR, start_cost)
                 if settings.perturb_every > 0 and scheduler_steps_after(epoch, settings.perturb_every):
                     _perturb(modules, settings.seed, epoch)
+                    known = None
                 scheduler.step(epoch, train_cost)
                 if not reuse:
                     for m in modules.values():
                         m.eval()
                 with PROFILER.stage("cost_after_step"):
-                    after = pending = closure() if reuse else problem.evaluate().total
+                    if reuse:
+                        after = pending = closure() if known is None else known
+                    else:  # the next step evaluates its own training-mode cost and gradient
+                        after, pending = problem.evaluate().total, None
             limit = DIVERGENCE_FACTOR * start_cost if start_cost > 0 else float("inf")
             reason = _diverged_reason(after, params, limit, start_cost)
         except (_Diverged, torch.linalg.LinAlgError, InputError) as err:
             reason = str(err).splitlines()[0]
         if reason is not None:
-            bar.close()
             _stop_diverged(outdir, epoch, reason, good, modules, settings, on_checkpoint, start_cost)
         history.append([epoch, train_cost, after, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
         if after < best:
             best, best_epoch, since_best, best_modules = after, epoch, 0, _module_states(modules)
         else:
             since_best += 1
-        bar.set_postfix(train=f"{train_cost:.4g}", after=f"{after:.4g}")
+        progress.update(epoch, f"cost {after:.5g} eV^2", f"best {best:.5g} (epoch {best_epoch})",
+                        f"lr {optimizer.param_groups[0]['lr']:.3g}")
         _write_cost(outdir, history)
         if settings.plot_every > 0 and epoch % settings.plot_every == 0:
             _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
@@ -323,9 +351,9 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         if stop_after is not None and epoch >= stop_after:
             stopped = f"stopped after epoch {epoch} on request"
             break
-    bar.close()
     last_epoch = history[-1][0] if history else start
-    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g", last_epoch, stopped, best)
+    log.info("training ended at epoch %d (%s); lowest cost after a step %.6g; %d cost and gradient evaluations "
+             "(%.2f per epoch)", last_epoch, stopped, best, evaluations[0], evaluations[0] / max(1, last_epoch - start))
     final_epoch = last_epoch
     if settings.final_state == "best" and best_epoch and best_epoch != last_epoch and stop_after is None:
         for name, module in modules.items():
@@ -333,7 +361,8 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         final_epoch = best_epoch
         log.info("final state: epoch %d's, the lowest cost after a step (%.6g; the last epoch's was %.6g; "
                  "final_state = last keeps the last)", best_epoch, best, history[-1][2])
-    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch}
+    return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch,
+            "evaluations": evaluations[0]}
 
 
 def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,

@@ -22,6 +22,7 @@ from pathlib import Path
 from sepm.errors import Defect
 from sepm.fitting.perturb_modes import MODES as MC_PERTURB_MODES
 from sepm.fitting.schedule import SCHEDULES as LR_SCHEDULES
+from sepm.fitting.train import LINE_SEARCHES
 from sepm.io.parfile import _finish, _sink, read_keyvalue
 from sepm.observables.coupling import AVERAGES as COUPLING_AVERAGES
 
@@ -105,6 +106,8 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "penalize_tail_lambda": "float",
     "penalize_tail_radius": "float",
     "penalize_tail_rmax": "float",
+    # sepm extension: L-BFGS's line search, none (DeepPseudopot's fixed step) or strong_wolfe (sepm.fitting.train)
+    "lbfgs_line_search": "str",
 }
 
 NN_CONFIG_DEFAULTS: dict = {
@@ -156,7 +159,8 @@ def range_defects(given: dict, place) -> list[Defect]:
               ("mc_perturb_mode", lambda v: v in MC_PERTURB_MODES, f"one of {MC_PERTURB_MODES}"),
               ("coupling_average", lambda v: v in COUPLING_AVERAGES, f"one of {', '.join(COUPLING_AVERAGES)}"),
               ("lr_schedule", lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
-              ("final_state", lambda v: v in FINAL_STATES, f"one of {', '.join(FINAL_STATES)}")]
+              ("final_state", lambda v: v in FINAL_STATES, f"one of {', '.join(FINAL_STATES)}"),
+              ("lbfgs_line_search", lambda v: v in LINE_SEARCHES, f"one of {', '.join(LINE_SEARCHES)}")]
     return [Defect(*place(key), f"{key} must be {what}, got {_show(given[key])}")
             for key, ok, what in rules if key in given and not ok(given[key])]
 

@@ -173,6 +173,15 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
                     if write_ligands else {}),
     }
     write_text(outdir / SIDECAR, json.dumps(record, indent=2) + "\n")
+    dropped = []
+    for s in species:
+        a5, (a6, a7) = record["left_out"]["spin_orbit_a5"][s], record["left_out"]["nonlocal_a6_a7"][s]
+        if a5 or a6 or a7:
+            dropped.append(f"{s}: spin-orbit a5 = {a5:.6g}" + (f", nonlocal a6 = {a6:.6g}, a7 = {a7:.6g}" if a6 or a7
+                                                               else ""))
+    if dropped:
+        log.warning("nanocrystal files: local potential only, left out %s (the client has no nonlocal term; its "
+                    "spinor version takes the SO strengths from its own input)", "; ".join(dropped))
     log.info("nanocrystal files: %s in %s (%d rows, dr %.6g Bohr; transform max change %.1e Hartree; long-range "
              "tail %s)", " ".join(files.values()), outdir, rows, dr, transform["max_change"],
              "included" if include_long_range else "left out")

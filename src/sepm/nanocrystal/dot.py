@@ -32,6 +32,7 @@ from ..bands import band_energies, system_hamiltonian
 from ..constants import HARTREE_EV
 from ..crystal import Crystal
 from ..output import write_table, write_text
+from ..progress import Progress
 from ..pseudopotential import Pseudopotential
 from .builder import build_nanocrystal
 from .conffile import write_conf
@@ -92,10 +93,11 @@ def bulk_edges_of(system, local, species, device="cpu") -> dict:
 def _side(H, sigma, n_want, mid, conduction: bool, settings: DotSettings):
     label = "conduction" if conduction else "valence"
     start, applications = time.perf_counter(), H.applications
+    progress = Progress(f"dot {label} states", "iteration")
 
     def report(it, e, res):
-        if it % 100 == 0:
-            log.info("%s states: iteration %d, residuals %s", label, it, " ".join(f"{r:.1e}" for r in res.tolist()))
+        progress.update(it, f"largest residual {float(res.max()):.1e} Ha (tolerance {settings.tol:.0e}, at most "
+                        f"{settings.max_iter} iterations)")
 
     levels, side, tried = edge_states(H, sigma, n_want, mid, conduction, tol=settings.tol, max_iter=settings.max_iter,
                                       shift=settings.shift, seed=settings.seed, progress=report)

@@ -72,9 +72,11 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
         top = ax.secondary_xaxis("top", functions=(lambda r: 2 * r / BOHR_PER_ANGSTROM / 10,
                                                    lambda d: d * 10 * BOHR_PER_ANGSTROM / 2))
         top.set_xlabel("diameter (nm)")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo - 0.1 * (hi - lo), hi)  # a strip below the data for the atom counts
         for r, n in zip(radius, data[:, 2]):
-            ax.annotate(f"{int(n)}", (r, ax.get_ylim()[0]), textcoords="offset points", xytext=(0, 3),
-                        ha="center", fontsize=7, color="gray")
+            ax.annotate(f"{int(n)}", (r, 0.0), xycoords=("data", "axes fraction"), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=7, color="gray")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     if bad.any():
