@@ -57,3 +57,42 @@ def save_figure(fig, stem) -> list[Path]:
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
         paths.append(target)
     return paths
+
+
+def check_output_folder(folder, what: str) -> Path:
+    """Create ``folder`` if needed and prove it writable, before any compute: a plain file on the path, a
+    read-only folder or file system, a full disk give one :class:`~sepm.errors.InputError` naming ``what``
+    (the option or argument) and the path."""
+    from .errors import Defect, InputError
+
+    folder = Path(folder)
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            raise InputError(Defect(part, None, f"{what}: {'this' if part == folder else 'a parent'} is a file, not "
+                                    "a folder; choose another output path or move the file"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sepm-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InputError(Defect(folder, None, f"{what}: cannot write here ({err.strerror}); choose another output "
+                                "folder or make this one writable")) from None
+    return folder
+
+
+def remove_stale(folder, names, why: str) -> list[Path]:
+    """Remove the files ``names`` of a previous run from ``folder`` before a new run writes there, so that no
+    old record stands beside new partial files; logs what went."""
+    import logging
+
+    gone = []
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            gone.append(path)
+    if gone:
+        logging.getLogger("sepm").info("removed %s of a previous run (%s): %s", "its outputs" if len(gone) > 1 else
+                                       "an output", why, " ".join(p.name for p in gone))
+    return gone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .inputs import add_system_potential_args, number_above, system_and_potential
+from .inputs import add_system_potential_args, finite_number, number_above, system_and_potential
 
 log = logging.getLogger("sepm")
 
@@ -120,7 +120,7 @@ def register(sub) -> None:
                       help="band number of the valence-band top, 1-based like E_N (default: idxVB + 1 of input_X.par, "
                       "else the band below the highest gap "
                       "of the reference bands)")
-    mass.add_argument("--direction", type=float, nargs=3, action="append", metavar=("H", "K", "L"),
+    mass.add_argument("--direction", type=finite_number, nargs=3, action="append", metavar=("H", "K", "L"),
                       help="an extra Cartesian direction (repeatable)")
     mass.add_argument("--ref-mass", type=_name_value, action="append", metavar="NAME=VALUE",
                       help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB9, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import number_above
 from .nanocrystal import add_client_export_args, export_client_files
 
 log = logging.getLogger("sepm")
@@ -44,8 +45,8 @@ def register(sub) -> None:
     export.add_argument("outdir", help="output folder")
     export.add_argument("--prefix", default="final_", help="which potential: final_ (default), best_, init_, epoch_<N>_")
     export.add_argument("--name", help="output file stem (default: the prefix without '_', e.g. final, best)")
-    export.add_argument("--rmax", type=float, default=15.0, help="real-space grid end (Bohr, default 15)")
-    export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
-    export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")
+    export.add_argument("--rmax", type=number_above(0.0), default=15.0, help="real-space grid end (Bohr, default 15)")
+    export.add_argument("--nr", type=number_above(2, int, inclusive=True), default=1501, help="real-space grid points (default 1501)")
+    export.add_argument("--qmax-table", type=number_above(0.0), default=10.0, help="q-space table end (1/Bohr, default 10)")
     add_client_export_args(export)
     export.set_defaults(func=_export)

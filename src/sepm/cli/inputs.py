@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 log = logging.getLogger("sepm")
 
@@ -53,16 +54,25 @@ def system_and_potential(args, device="cpu", kpath=True):
     return bundle, system, pp
 
 
-def number_above(low, kind=float, inclusive=False):
-    """argparse type: a number > low (>= low when ``inclusive``)."""
+def number_above(low, kind=float, inclusive=False, at_most=None):
+    """argparse type: a finite number > low (>= low when ``inclusive``), and <= ``at_most`` when given."""
 
     def check(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < low or (value == low and not inclusive):
             raise argparse.ArgumentTypeError(f"must be {'>=' if inclusive else '>'} {low}, got {text}")
+        if at_most is not None and value > at_most:
+            raise argparse.ArgumentTypeError(f"must be <= {at_most}, got {text}")
         return value
 
     return check
+
+
+def finite_number(text):
+    """argparse type: any finite float."""
+    return number_above(-math.inf)(text)

@@ -98,7 +98,7 @@ from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from ..profiling import PROFILER
 from .folder_lock import folder_lock
-from .stage import FitSetup, run_prior, write_profile
+from .stage import FitSetup, remove_previous_outputs, run_prior, write_profile
 
 log = logging.getLogger("sepm")
 
@@ -383,6 +383,8 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     the lock on ``outdir`` (one run per folder) for the whole stage."""
     outdir = Path(outdir)
     with folder_lock(outdir, "sepm mc"):
+        fresh = not (outdir / CHECKPOINT).is_file()  # else the checkpoint holds this run's best so far
+        remove_previous_outputs(outdir, "mc_summary.json", "best_*" if fresh else None, (init_model, None, init_params))
         return _run_mc(bundle_dir, outdir, overrides, init_model, init_params, device, stop_after)
 
 

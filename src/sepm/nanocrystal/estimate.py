@@ -1,0 +1,67 @@
+r"""Size of a dot before anything is built: atoms, grid points and memory, checked against a limit (the
+``--memory-limit-gb`` option, else this machine's memory), as :mod:`sepm.io.limits` checks a bulk basis.
+
+- atoms: the sphere's volume over the cell's, times the atoms per cell, N ~ n_basis (4/3) pi R^3 / Omega;
+- builder: every lattice site of the box of cells around the sphere is enumerated,
+  prod_i (2 s_i + 1) n_basis sites with s_i = ceil((R + r_basis + d) |b_i| / 2 pi) + 1 (its rule), each
+  carrying ``BUILDER_BYTES`` bytes of coordinates, norms and masks;
+- grid: per axis n_i ~ 2 L / h with L = R + d + vacuum (the box of :mod:`.grid` around the ligands;
+  the FFT-friendly rounding adds a few per cent), N_grid = n_1 n_2 n_3;
+- solver: ``VECTORS_PER_STATE`` float64 grid vectors per block vector (LOBPCG's X, W, P, their H and
+  folded images, the FFT work) for the larger side's block (states + guard), plus ``FIXED_VECTORS``
+  (potential, kinetic energy, workspace).
+
+The larger of builder and solver memory is compared with the limit; the estimate is logged either way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: float64 grid vectors held per block vector by the solver.
+VECTORS_PER_STATE = 12
+#: float64 grid vectors held besides (potential, kinetic energy, FFT workspace).
+FIXED_VECTORS = 6
+#: Block vectors beyond the wanted states (the solver's guard, and a degenerate level completed).
+EXTRA_STATES = 4
+#: Bytes per enumerated lattice site in the builder (coordinates, kind, distance, masks and copies).
+BUILDER_BYTES = 80
+
+
+@dataclass(frozen=True)
+class DotEstimate:
+    atoms: float
+    sites: float
+    grid_shape: tuple[float, float, float]
+    grid_points: float
+    builder_bytes: float
+    solver_bytes: float
+
+    @property
+    def bytes(self) -> float:
+        return max(self.builder_bytes, self.solver_bytes)
+
+    def summary(self) -> str:
+        return (f"about {self.atoms:.3g} atoms, a grid of about {' x '.join(f'{n:.0f}' for n in self.grid_shape)} = "
+                f"{self.grid_points:.3g} points, about {self.bytes / 2**30:.3g} GiB")
+
+
+def estimate_dot(crystal, radius: float, spacing: float, vacuum: float, n_states: int,
+                 bond_length: float) -> DotEstimate:
+    """Estimate of one dot of radius ``radius`` Bohr cut from ``crystal`` (:class:`sepm.crystal.Crystal`);
+    ``n_states`` the larger of the valence and conduction states wanted."""
+    lattice, basis = np.asarray(crystal.lattice), np.asarray(crystal.positions)
+    volume = abs(float(np.linalg.det(lattice)))
+    atoms = len(basis) * 4.0 / 3.0 * math.pi * radius**3 / volume
+    reach = radius + float(np.linalg.norm(basis - basis.mean(axis=0), axis=1).max()) + bond_length
+    span = np.ceil(reach * np.linalg.norm(crystal.reciprocal, axis=1) / (2 * math.pi)) + 1
+    sites = float(np.prod(2 * span + 1)) * len(basis)
+    n = float(np.ceil(2.0 * (radius + bond_length + vacuum) / spacing))
+    points = n**3
+    block = n_states + EXTRA_STATES
+    return DotEstimate(atoms=atoms, sites=sites, grid_shape=(n, n, n), grid_points=points,
+                       builder_bytes=sites * BUILDER_BYTES,
+                       solver_bytes=(VECTORS_PER_STATE * block + FIXED_VECTORS) * points * 8.0)
