@@ -16,10 +16,14 @@ def _export(args) -> int:
     from ..analysis.potential_plot import plot_final_potential
     from ..export import export_realspace, write_qspace_table
     from ..fitting.potential_files import load_potential
+    from ..output import remove_stale
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
     out = Path(args.outdir)
     name = args.name or args.prefix.rstrip("_") or "final"
+    remove_stale(out, [f"{name}_{stem}.{ext}" for stem, exts in (("qSpace_pot", "dat"), ("pot", "dat"),
+                 ("pot_convergence", "png pdf"), ("plotPP", "png pdf")) for ext in exts.split()],
+                 "written again by this run")
 
     def vq(q):
         return pp.total_local_form_factor(q)

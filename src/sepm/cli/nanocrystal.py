@@ -56,15 +56,15 @@ def _tables(folder, species):
     return tables
 
 
-def _check_size(args, system, species) -> None:
-    """--center-atom against the cell, and every radius's atoms, grid and memory against --memory-limit-gb
-    (else this machine's memory), before anything is built."""
+def _check_size(args, system, species, passivation) -> None:
+    """--center-atom against the cell; every radius's atoms, grid and memory against --memory-limit-gb
+    (else this machine's memory) before anything is built, then its atoms once built (cheap then)."""
     from pathlib import Path
 
     from ..crystal import Crystal
     from ..errors import Defect, InputError
     from ..io.limits import machine_memory_gb
-    from ..nanocrystal.builder import bond_vectors
+    from ..nanocrystal.builder import bond_vectors, build_nanocrystal
     from ..nanocrystal.estimate import estimate_dot
 
     crystal = Crystal.from_system(system, species=species)
@@ -79,13 +79,21 @@ def _check_size(args, system, species) -> None:
     bond = bond_vectors(crystal.lattice, crystal.positions)[1]
     for radius in args.radius:
         estimate = estimate_dot(crystal, radius, args.spacing, args.vacuum, max(args.n_valence, args.n_conduction),
-                                bond)
+                                bond, max(args.cation_fraction, args.anion_fraction, args.anion_single_fraction))
         log.info("dot R = %g Bohr, spacing %g Bohr: %s (limit: %s)", radius, args.spacing, estimate.summary(),
                  limit_text)
         if not estimate.bytes <= limit * 2**30:
             raise InputError(Defect(Path("--radius"), None, f"{radius:g} with --spacing {args.spacing:g}: "
                                     f"{estimate.summary()}, more than {limit_text}; lower --radius, raise --spacing"
                                     f"{change}"))
+        try:
+            nc = build_nanocrystal(crystal, radius, args.center, args.center_atom, passivation, args.min_bonds)
+        except ValueError as err:  # species the builder cannot classify
+            raise InputError(Defect(Path(args.bundle) / f"system_{args.system}.par", None, str(err))) from None
+        if nc.n_core == 0:
+            raise InputError(Defect(Path("--radius"), None, f"{radius:g} leaves no atom with --min-bonds "
+                                    f"{args.min_bonds} or more bonds: use a larger radius (the bond length is "
+                                    f"{bond:.3f} Bohr)"))
 
 
 def _dot(args) -> int:
@@ -95,9 +103,10 @@ def _dot(args) -> int:
 
     from ..errors import Defect, InputError
     from ..io import read_bundle
-    from ..nanocrystal.dot import DotSettings, run_dot
+    from ..nanocrystal.dot import DOT_FILES, DotSettings, run_dot
     from ..nanocrystal.ligands import Passivation
     from ..nanocrystal.series import write_series
+    from ..output import remove_stale
 
     bundle = read_bundle(args.bundle)
     if not 0 <= args.system < len(bundle.systems):
@@ -105,19 +114,22 @@ def _dot(args) -> int:
                                 f"system(s), 0..{len(bundle.systems) - 1}"))
     system = bundle.systems[args.system]
     species = sorted(set(system.atom_species))
-    _check_size(args, system, species)
-    tables = _tables(Path(args.pot_dir), species)
     passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
                               args.anion_single_fraction)
+    _check_size(args, system, species, passivation)
+    tables = _tables(Path(args.pot_dir), species)
     out = Path(args.outdir)
+    folders = [out if len(args.radius) == 1 else out / f"R{radius:g}" for radius in args.radius]
+    for folder in folders:
+        remove_stale(folder, DOT_FILES, "written again by this run")
+    remove_stale(out, [f"gap_vs_size.{ext}" for ext in ("dat", "png", "pdf")], "written again by this run")
     records = []
-    for radius in args.radius:
+    for radius, folder in zip(args.radius, folders):
         settings = DotSettings(radius=radius, spacing=args.spacing, vacuum=args.vacuum,
                                center=tuple(args.center) if args.center else None, center_atom=args.center_atom,
                                min_bonds=args.min_bonds, passivation=passivation, n_valence=args.n_valence,
                                n_conduction=args.n_conduction, tol=args.tol, kinetic_cap=args.kinetic_cap,
                                max_iter=args.max_iter)
-        folder = out if len(args.radius) == 1 else out / f"R{radius:g}"
         try:
             records.append(run_dot(system, tables, settings, folder, device=args.device,
                                    source=f"{args.bundle} system {args.system}; {args.pot_dir}"))

@@ -320,7 +320,7 @@ def param_files(init_params) -> list[Path]:
 
 
 def remove_previous_outputs(outdir: Path, marker: str, pattern: str | None, inputs) -> None:
-    """Before a stage writes into ``outdir``: remove a previous run's completion ``marker`` and its potential
+    """Once a stage's inputs are checked, before it computes: remove a previous run's completion ``marker`` and its potential
     files (``pattern``), except this run's own inputs (init_model, init_optimizer, init_params), so that no
     finished run's record stands beside this run's partial files."""
     model, optimizer, params = inputs
@@ -337,7 +337,6 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     outdir = Path(outdir)
     with folder_lock(outdir, "sepm train"):
         tidy_outdir(outdir)
-        remove_previous_outputs(outdir, "fit_summary.json", "final_*", (init_model, init_optimizer, init_params))
         return _run_fit(bundle_dir, outdir, overrides, init_model, init_optimizer, init_params, device, stop_after)
 
 
@@ -353,6 +352,7 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
         setup.require_reference("training (max_num_epochs > 0)")
         # before the prior and the first evaluation: a corrupt train_state.pth is refused, a diverged one too
         refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
+    remove_previous_outputs(outdir, "fit_summary.json", "final_*", (init_model, init_optimizer, init_params))
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()

@@ -5,8 +5,8 @@ r"""Size of a dot before anything is built: atoms, grid points and memory, check
 - builder: every lattice site of the box of cells around the sphere is enumerated,
   prod_i (2 s_i + 1) n_basis sites with s_i = ceil((R + r_basis + d) |b_i| / 2 pi) + 1 (its rule), each
   carrying ``BUILDER_BYTES`` bytes of coordinates, norms and masks;
-- grid: per axis n_i ~ 2 L / h with L = R + d + vacuum (the box of :mod:`.grid` around the ligands;
-  the FFT-friendly rounding adds a few per cent), N_grid = n_1 n_2 n_3;
+- grid: per axis n_i ~ 2 L / h with L = R + f d + vacuum (the box of :mod:`.grid` around the ligands at f d
+  beyond the outermost atoms; the FFT-friendly rounding adds a few per cent), N_grid = n_1 n_2 n_3;
 - solver: ``VECTORS_PER_STATE`` float64 grid vectors per block vector (LOBPCG's X, W, P, their H and
   folded images, the FFT work) for the larger side's block (states + guard), plus ``FIXED_VECTORS``
   (potential, kinetic energy, workspace).
@@ -49,17 +49,18 @@ class DotEstimate:
                 f"{self.grid_points:.3g} points, about {self.bytes / 2**30:.3g} GiB")
 
 
-def estimate_dot(crystal, radius: float, spacing: float, vacuum: float, n_states: int,
-                 bond_length: float) -> DotEstimate:
+def estimate_dot(crystal, radius: float, spacing: float, vacuum: float, n_states: int, bond_length: float,
+                 ligand_reach: float = 0.55) -> DotEstimate:
     """Estimate of one dot of radius ``radius`` Bohr cut from ``crystal`` (:class:`sepm.crystal.Crystal`);
-    ``n_states`` the larger of the valence and conduction states wanted."""
+    ``n_states`` the larger of the valence and conduction states wanted, ``ligand_reach`` the largest ligand
+    distance over the bond length."""
     lattice, basis = np.asarray(crystal.lattice), np.asarray(crystal.positions)
     volume = abs(float(np.linalg.det(lattice)))
     atoms = len(basis) * 4.0 / 3.0 * math.pi * radius**3 / volume
     reach = radius + float(np.linalg.norm(basis - basis.mean(axis=0), axis=1).max()) + bond_length
     span = np.ceil(reach * np.linalg.norm(crystal.reciprocal, axis=1) / (2 * math.pi)) + 1
     sites = float(np.prod(2 * span + 1)) * len(basis)
-    n = float(np.ceil(2.0 * (radius + bond_length + vacuum) / spacing))
+    n = float(np.ceil(2.0 * (radius + ligand_reach * bond_length + vacuum) / spacing))
     points = n**3
     block = n_states + EXTRA_STATES
     return DotEstimate(atoms=atoms, sites=sites, grid_shape=(n, n, n), grid_points=points,
