@@ -60,24 +60,25 @@ def save_figure(fig, stem) -> list[Path]:
 
 
 def check_output_folder(folder, what: str) -> Path:
-    """Create ``folder`` if needed and prove it writable, before any compute: a plain file on the path, a
-    read-only folder or file system, a full disk give one :class:`~sepm.errors.InputError` naming ``what``
-    (the option or argument) and the path."""
+    """Refuse, before any compute and without creating anything, an output folder that cannot be made or
+    written: a plain file on the path, a read-only folder or file system give one
+    :class:`~sepm.errors.InputError` naming ``what`` (the option or argument) and the path. The folder, or
+    its nearest existing parent when it is still to be made, is proved writable by a probe file."""
     from .errors import Defect, InputError
 
     folder = Path(folder)
-    for part in (folder, *folder.parents):
-        if part.exists() and not part.is_dir():
-            raise InputError(Defect(part, None, f"{what}: {'this' if part == folder else 'a parent'} is a file, not "
-                                    "a folder; choose another output path or move the file"))
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor) or str(p) == ".")
+    if not existing.is_dir():
+        raise InputError(Defect(existing, None, f"{what}: {'this' if existing == folder else 'a parent'} is a file, "
+                                "not a folder; choose another output path or move the file"))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".sepm-write-test.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=".sepm-write-test.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise InputError(Defect(folder, None, f"{what}: cannot write here ({err.strerror}); choose another output "
-                                "folder or make this one writable")) from None
+        where = "here" if existing == folder else f"in {existing}, where it would be made"
+        raise InputError(Defect(folder, None, f"{what}: cannot write {where} ({err.strerror}); choose another "
+                                "output folder or make this one writable")) from None
     return folder
 
 

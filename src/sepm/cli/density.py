@@ -14,13 +14,9 @@ def _density(args) -> int:
 
     from ..analysis.density import electron_count, grid_density, write_density
     from ..bands import system_hamiltonian
-    from ..errors import Defect, InputError
 
-    for name, values in (("--kgrid", args.kgrid), ("--fft-grid", args.fft_grid)):
-        if values is not None and min(values) < 1:
-            raise InputError(Defect(Path(name), None, f"grid sizes must be >= 1, got {' '.join(map(str, values))}"))
     bundle, system, pp = system_and_potential(args, device=args.device, kpath=False)
-    n_electrons, source = electron_count(system, bundle.path, args.electrons)
+    n_electrons, source = electron_count(system, bundle.path, args.electrons, spinor=pp.soc)
     ham = system_hamiltonian(system, pp, device=args.device)
     where = None if args.electrons is not None else Path(bundle.path) / f"input_{system.index}.par"
     result = grid_density(ham, tuple(args.kgrid), args.shift, n_electrons, args.fft_grid, source=source, where=where)
