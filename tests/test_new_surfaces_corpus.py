@@ -342,6 +342,34 @@ def test_the_dot_estimate_counts_atoms_and_grid_like_the_builder_and_the_grid(tm
     assert est.solver_bytes == (12 * 8 + 6) * np.prod(est.grid_shape) * 8
 
 
+def snakemake_dry_run(tmp_path, *targets, config: str | None = None) -> tuple[int, str]:
+    import subprocess
+
+    from pipeline_copy import copy_pipeline
+
+    work = copy_pipeline(tmp_path / "work")
+    if config is not None:
+        (work / "config" / "config.yaml").write_text(config)
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n", *targets], cwd=work,
+                         capture_output=True, text=True, timeout=300)
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_pipeline_target_of_an_unknown_material_names_the_config_key(tmp_path):
+    rc, text = snakemake_dry_run(tmp_path, "results/NoSuch/final_pot.dat")
+    assert rc != 0
+    assert "config materials: no material 'NoSuch' (target results/NoSuch/final_pot.dat; configured: GaAs)" in text
+    assert "KeyError" not in text and "Traceback" not in text and "InputFunctionException" not in text
+
+
+def test_pipeline_config_yaml_error_names_file_and_line(tmp_path):
+    rc, text = snakemake_dry_run(tmp_path, config="materials:\n  GaAs:\n    bundle: [resources/bundles/GaAs\n"
+                                 "    optimize: []\n")
+    assert rc != 0
+    assert "config/config.yaml:4: not valid YAML" in text, text
+    assert "not valid JSON or YAML" not in text
+
+
 if __name__ == "__main__":  # the corpus table
     import contextlib
     import io
