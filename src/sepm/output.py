@@ -82,18 +82,15 @@ def check_output_folder(folder, what: str) -> Path:
     return folder
 
 
-def remove_stale(folder, names, why: str) -> list[Path]:
-    """Remove the files ``names`` of a previous run from ``folder`` before a new run writes there, so that no
-    old record stands beside new partial files; logs what went."""
+def remove_stale(folder, names) -> list[Path]:
+    """Remove the files ``names`` that a previous run left in ``folder`` and this run writes again, before it
+    computes, so that no old record stands beside new partial files; logs what went."""
     import logging
 
-    gone = []
-    for name in names:
-        path = Path(folder) / name
-        if path.is_file() or path.is_symlink():
-            path.unlink()
-            gone.append(path)
+    gone = [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+    for path in gone:
+        path.unlink()
     if gone:
-        logging.getLogger("sepm").info("removed %s of a previous run (%s): %s", "its outputs" if len(gone) > 1 else
-                                       "an output", why, " ".join(p.name for p in gone))
+        logging.getLogger("sepm").info("removed %d file(s) of a previous run from %s (this run writes them again): "
+                                       "%s", len(gone), folder, " ".join(p.name for p in gone))
     return gone

@@ -17,7 +17,7 @@ log = logging.getLogger("sepm")
 
 #: Arguments that name an output folder, and those that name an output file (its folder is checked).
 OUTPUT_FOLDERS = {"outdir": "OUTDIR", "nanocrystal": "--nanocrystal"}
-OUTPUT_FILES = {"stem": "STEM", "out": "OUT", "output": "--output"}
+OUTPUT_FILES = {"stem": "STEM", "out": "OUT", "out_file": "OUT_FILE", "output": "OUTPUT"}
 
 COMMANDS = ("evaluate", "couplings", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
             "cost", "structure", "nanocrystal")
@@ -59,7 +59,8 @@ def main(argv=None) -> int:
 
 
 def _check_outputs(args) -> None:
-    """Every output folder (and the folder of every output file) exists or is made, and is writable."""
+    """Every output folder, and the folder of every output file (or its nearest existing parent, when still to
+    be made), is a writable folder."""
     from pathlib import Path
 
     from ..output import check_output_folder

@@ -41,14 +41,16 @@ def register(sub) -> None:
         "grids, occupied levels, min/max rho, band edges on the k-grid) and density_X.png/.pdf (rho on the "
         "plane through the shortest bond and along that bond).")
     add_system_potential_args(den)
-    den.add_argument("--kgrid", type=number_above(1, int, inclusive=True), nargs=3, default=[4, 4, 4], metavar=("N1", "N2", "N3"),
+    den.add_argument("--kgrid", type=number_above(1, int, inclusive=True), nargs=3, default=[4, 4, 4],
+                     metavar=("N1", "N2", "N3"),
                      help="Monkhorst-Pack k-grid along b1 b2 b3 (default 4 4 4), Gamma-centred; each point is "
                      "moved to the Wigner-Seitz cell, boundary points split their weight over equivalent images")
     den.add_argument("--shift", action="store_true", help="shift the k-grid by half a step along every axis")
     den.add_argument("--fft-grid", type=number_above(1, int, inclusive=True), nargs=3, metavar=("M1", "M2", "M3"),
                      help="real-space grid (default: 2 max|n_i| + 1 of the basis Miller indices, rounded up to "
                      "a 2,3,5-smooth size; any larger grid gives exact values of rho at finer points)")
-    den.add_argument("--electrons", type=number_above(1, int, inclusive=True), metavar="N", help="valence electrons per cell (default: idxVB + 1 from "
-                     "input_X.par, else the s+p valence electrons of the species, e.g. GaAs 8)")
+    den.add_argument("--electrons", type=number_above(1, int, inclusive=True), metavar="N",
+                     help="valence electrons per cell (default: from idxVB of "
+                     "input_X.par, idxVB + 1 with SOC and 2 (idxVB + 1) without, else the s+p valence electrons of the species, e.g. GaAs 8)")
     den.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     den.set_defaults(func=_density)

@@ -21,9 +21,8 @@ def _export(args) -> int:
     pp, _, _ = load_potential(args.fitdir, args.prefix)
     out = Path(args.outdir)
     name = args.name or args.prefix.rstrip("_") or "final"
-    remove_stale(out, [f"{name}_{stem}.{ext}" for stem, exts in (("qSpace_pot", "dat"), ("pot", "dat"),
-                 ("pot_convergence", "png pdf"), ("plotPP", "png pdf")) for ext in exts.split()],
-                 "written again by this run")
+    remove_stale(out, [f"{name}_qSpace_pot.dat", f"{name}_pot.dat"] +
+                 [f"{name}_{stem}.{ext}" for stem in ("pot_convergence", "plotPP") for ext in ("png", "pdf")])
 
     def vq(q):
         return pp.total_local_form_factor(q)
@@ -50,7 +49,9 @@ def register(sub) -> None:
     export.add_argument("--prefix", default="final_", help="which potential: final_ (default), best_, init_, epoch_<N>_")
     export.add_argument("--name", help="output file stem (default: the prefix without '_', e.g. final, best)")
     export.add_argument("--rmax", type=number_above(0.0), default=15.0, help="real-space grid end (Bohr, default 15)")
-    export.add_argument("--nr", type=number_above(2, int, inclusive=True), default=1501, help="real-space grid points (default 1501)")
-    export.add_argument("--qmax-table", type=number_above(0.0), default=10.0, help="q-space table end (1/Bohr, default 10)")
+    export.add_argument("--nr", type=number_above(2, int, inclusive=True), default=1501,
+                        help="real-space grid points (default 1501)")
+    export.add_argument("--qmax-table", type=number_above(0.0), default=10.0,
+                        help="q-space table end (1/Bohr, default 10)")
     add_client_export_args(export)
     export.set_defaults(func=_export)

@@ -26,7 +26,7 @@ def _prior(args) -> int:
     from ..output import remove_stale
 
     setup = FitSetup(args.bundle, **_fit_inputs(args))
-    remove_stale(args.outdir, ["init_record.json"], "written again by this run")
+    remove_stale(args.outdir, ["init_record.json"])
     prior = run_prior(setup, Path(args.outdir), args.init_model, record_name="init_record.json.part")
     setup.save(args.outdir, "init_")
     setup.plot_potential(Path(args.outdir) / "init_plotPP", f"prior: {prior['record']['strategy']}")
@@ -85,7 +85,8 @@ def register(sub) -> None:
                             "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json.")
     _add_fit_inputs(trainp)
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
-    trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N", help="stop after epoch N as if killed (resume later)")
+    trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
+                        help="stop after epoch N as if killed (resume later)")
     trainp.set_defaults(func=_train)
     mcp = sub.add_parser("mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
                          description="Initialize (as sepm prior), then fit by parallel tempering: one replica per "

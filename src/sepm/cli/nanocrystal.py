@@ -72,7 +72,8 @@ def _check_size(args, system, species, passivation) -> None:
         raise InputError(Defect(Path("--center-atom"), None, f"{args.center_atom}: the cell of system {args.system} "
                                 f"has {len(crystal.positions)} atoms, 0..{len(crystal.positions) - 1}"))
     if args.memory_limit_gb is None:
-        limit, limit_text, change = machine_memory_gb(), f"this machine's memory ({machine_memory_gb():.0f} GiB)", ""
+        limit, change = machine_memory_gb(), ""
+        limit_text = f"this machine's memory ({limit:.0f} GiB)"
     else:
         limit, limit_text = args.memory_limit_gb, f"--memory-limit-gb {args.memory_limit_gb:g}"
         change = " or raise --memory-limit-gb"
@@ -121,8 +122,8 @@ def _dot(args) -> int:
     out = Path(args.outdir)
     folders = [out if len(args.radius) == 1 else out / f"R{radius:g}" for radius in args.radius]
     for folder in folders:
-        remove_stale(folder, DOT_FILES, "written again by this run")
-    remove_stale(out, [f"gap_vs_size.{ext}" for ext in ("dat", "png", "pdf")], "written again by this run")
+        remove_stale(folder, DOT_FILES)
+    remove_stale(out, [f"gap_vs_size.{ext}" for ext in ("dat", "png", "pdf")])
     records = []
     for radius, folder in zip(args.radius, folders):
         settings = DotSettings(radius=radius, spacing=args.spacing, vacuum=args.vacuum,
@@ -176,8 +177,8 @@ def _fraction(text):
 
 def register(sub) -> None:
     from ..nanocrystal.grid import VACUUM
-    from ..nanocrystal.ligands import LIGAND_A
     from ..nanocrystal.hamiltonian import KINETIC_CAP
+    from ..nanocrystal.ligands import LIGAND_A
     from ..nanocrystal.solver import TOL
 
     dot = sub.add_parser(
@@ -199,7 +200,8 @@ def register(sub) -> None:
     dot.add_argument("--spacing", type=number_above(0.0), default=0.8, help="largest grid spacing, Bohr (default 0.8)")
     dot.add_argument("--vacuum", type=number_above(0.0, inclusive=True), default=VACUUM,
                      help=f"vacuum beyond the outermost site, Bohr (default {VACUUM:g}, the client's)")
-    dot.add_argument("--center", type=finite_number, nargs=3, metavar=("X", "Y", "Z"), help="dot centre, Cartesian Bohr "
+    dot.add_argument("--center", type=finite_number, nargs=3, metavar=("X", "Y", "Z"),
+                     help="dot centre, Cartesian Bohr "
                      "(default: atom --center-atom of the cell)")
     dot.add_argument("--center-atom", type=number_above(0, int, inclusive=True), default=0,
                      help="cell atom at the dot centre (default 0)")

@@ -320,13 +320,13 @@ def param_files(init_params) -> list[Path]:
 
 
 def remove_previous_outputs(outdir: Path, marker: str, pattern: str | None, inputs) -> None:
-    """Once a stage's inputs are checked, before it computes: remove a previous run's completion ``marker`` and its potential
-    files (``pattern``), except this run's own inputs (init_model, init_optimizer, init_params), so that no
-    finished run's record stands beside this run's partial files."""
+    """Once a stage's inputs are checked, before it computes: remove a previous run's completion ``marker``
+    and its potential files (``pattern``), except this run's own inputs (init_model, init_optimizer,
+    init_params), so that no finished run's record stands beside this run's partial files."""
     model, optimizer, params = inputs
     keep = {Path(p).resolve() for p in (model, optimizer, *param_files(params)) if p}
     names = sorted(p.name for p in outdir.glob(pattern) if p.resolve() not in keep) if pattern else []
-    remove_stale(outdir, [marker, *names], "written again by this run")
+    remove_stale(outdir, [marker, *names])
 
 
 def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
