@@ -80,7 +80,7 @@ def _check_size(args, system, species, passivation) -> None:
     bond = bond_vectors(crystal.lattice, crystal.positions)[1]
     for radius in args.radius:
         estimate = estimate_dot(crystal, radius, args.spacing, args.vacuum, max(args.n_valence, args.n_conduction),
-                                bond, max(args.cation_fraction, args.anion_fraction, args.anion_single_fraction))
+                                bond)
         log.info("dot R = %g Bohr, spacing %g Bohr: %s (limit: %s)", radius, args.spacing, estimate.summary(),
                  limit_text)
         if not estimate.bytes <= limit * 2**30:
