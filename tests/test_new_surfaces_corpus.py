@@ -140,7 +140,7 @@ def couplings(w):
 
 
 def kill(target):
-    """A patch: the compute step ``module:function`` raises Killed."""
+    """A patch: the compute step ``target`` (a dotted name) raises Killed."""
     def patch(monkeypatch):
         def stop(*args, **kwargs):
             raise Killed(target)
