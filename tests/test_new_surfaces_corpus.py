@@ -201,6 +201,7 @@ CASES = [
                                                       "--pot-dir", str(w.pots), "--radius", "10"],
                                                      (RESOURCES / "bundles" / "CsPbI3_soc" / "system_0.par", None),
                                                      "III-V and II-VI")),
+    Case("dot-device-gpu", "dot options", option(dot("--device", "gpu"), "--device", "not a torch device")),
     Case("dot-n-valence-0", "dot options", option(dot("--n-valence", "0"), "--n-valence", ">= 1")),
     # dot size: refused from the estimate, before anything is built
     Case("dot-radius-3", "dot size", option(dot(radius=("3",)), "--radius", "leaves no atom")),

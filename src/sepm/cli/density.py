@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .inputs import add_system_potential_args, number_above, system_and_potential
+from .inputs import add_system_potential_args, device_name, number_above, system_and_potential
 
 log = logging.getLogger("sepm")
 
@@ -52,5 +52,6 @@ def register(sub) -> None:
     den.add_argument("--electrons", type=number_above(1, int, inclusive=True), metavar="N",
                      help="valence electrons per cell (default: from idxVB of "
                      "input_X.par, idxVB + 1 with SOC and 2 (idxVB + 1) without, else the s+p valence electrons of the species, e.g. GaAs 8)")
-    den.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    den.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device, e.g. cpu or cuda (default: cpu)")
     den.set_defaults(func=_density)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .inputs import number_above, potential_arg
+from .inputs import device_name, number_above, potential_arg
 
 log = logging.getLogger("sepm")
 
@@ -61,7 +61,8 @@ def register(sub) -> None:
                        "high-symmetry path of each system's crystal (seekpath; written to OUTDIR/kpath_X.par)")
     bands.add_argument("--kpath-density", type=number_above(0.0), metavar="D", default=None,
                        help="points per 1/Bohr along the --kpath path (implies --kpath; default 30)")
-    bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    bands.add_argument("--device", type=device_name, default="cpu",
+                       help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=number_above(0.0), default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
     bands.set_defaults(func=_bands)

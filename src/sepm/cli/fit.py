@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .inputs import number_above
+from .inputs import device_name, number_above
 
 
 def _fit_inputs(args) -> dict:
@@ -66,7 +66,8 @@ def _add_fit_inputs(p):
                    "(when present) and <prefix><Sym>Params.par initialize this stage (hybrid chains)")
     p.add_argument("--init-prefix", default="final_", metavar="PREFIX",
                    help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="torch device, e.g. cpu or cuda (default: cpu)")
 
 
 def register(sub) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from .inputs import number_above
+from .inputs import device_name, number_above
 
 log = logging.getLogger("sepm")
 
@@ -36,5 +36,6 @@ def register(sub) -> None:
                      "ffmpeg)")
     mov.add_argument("--max-frames", type=number_above(1, int, inclusive=True), default=200, metavar="N",
                      help="at most N frames, evenly spaced, first and last kept (default 200; 0 = all)")
-    mov.add_argument("--device", default="cpu", help="torch device for recomputed bands (default: cpu)")
+    mov.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device for recomputed bands (default: cpu)")
     mov.set_defaults(func=_movie)

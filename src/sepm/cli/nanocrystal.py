@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .inputs import finite_number, number_above
+from .inputs import device_name, finite_number, number_above
 
 log = logging.getLogger("sepm")
 
@@ -228,7 +228,8 @@ def register(sub) -> None:
                      help="LOBPCG iterations per edge (default 2000)")
     dot.add_argument("--memory-limit-gb", type=number_above(0.0), metavar="GB", help="refuse a dot whose estimated "
                      "memory (atoms, grid, solver vectors) exceeds GB (default: this machine's memory)")
-    dot.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    dot.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device, e.g. cpu or cuda (default: cpu)")
     dot.set_defaults(func=_dot)
 
     series = sub.add_parser("dot-series", help="gap against size from several dots' dot.json",
