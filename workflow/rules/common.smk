@@ -2,9 +2,9 @@
 # command lines of the stages.
 
 import json
-import sys
 import mimetypes
 import re
+import sys
 from pathlib import Path
 
 # sepm's .dat outputs are text tables: so the report shows them as text (Python knows no .dat type)
