@@ -19,7 +19,8 @@ Occupations: without SOC the Hamiltonian is spin-free and each of the N_e/2 lowe
 electrons; with SOC the 2N-component spinors hold f = 1 each (N_e levels) and |psi|^2 = |psi_up|^2 +
 |psi_down|^2. The electron count comes from ``--electrons``, else from ``idxVB`` of input_X.par (the
 0-based top valence level, :mod:`sepm.io.band_index`: N_e = idxVB + 1 with SOC, 2 (idxVB + 1) without),
-else from the s + p valence electrons of the species (filled d shells count as core: Ga 3, As 5, Cd 2, Pb 4, I 7, Cs 1).
+else from the s + p valence electrons of the species (filled d shells count as core: Ga 3, As 5, Cd 2,
+Pb 4, I 7, Cs 1).
 
 k-points: a Monkhorst-Pack grid (Gamma-centred k = j/N_i, or shifted by half a step), each point moved
 to its shortest image k + G0 (the Wigner-Seitz cell). The plane-wave basis is cut on |G|, not |k+G|,

@@ -5,8 +5,8 @@ Band numbers. Everything written (logs, masses_X.dat, gaps_X.json, --ref-mass na
 
 Band edges. With the valence-band top in band slot b (from idxVB of input_X.par, :mod:`sepm.io.band_index`,
 else the highest gap of the reference table, else of the computed bands), E_v(k) = E_b(k) and
-E_c(k) = E_{b+1}(k) are evaluated at the
-bundle's k-points and at the 8 time-reversal-invariant points k = (n1, n2, n3)/2 (Γ, X, L for fcc). The
+E_c(k) = E_{b+1}(k) are evaluated at the bundle's k-points and at the 8 time-reversal-invariant points
+k = (n1, n2, n3)/2 (Γ, X, L for fcc). The
 VBM is max_k E_v, the CBM min_k E_c; an edge found between two path points is refined by a bounded 1-D
 search along the path (scipy ``minimize_scalar``). Fundamental gap Eg = CBM - VBM (indirect when the
 two k differ); direct gap = min_k (E_c(k) - E_v(k)) over the same points.
