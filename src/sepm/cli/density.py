@@ -51,7 +51,8 @@ def register(sub) -> None:
                      "a 2,3,5-smooth size; any larger grid gives exact values of rho at finer points)")
     den.add_argument("--electrons", type=number_above(1, int, inclusive=True), metavar="N",
                      help="valence electrons per cell (default: from idxVB of "
-                     "input_X.par, idxVB + 1 with SOC and 2 (idxVB + 1) without, else the s+p valence electrons of the species, e.g. GaAs 8)")
+                     "input_X.par, idxVB + 1 with SOC and 2 (idxVB + 1) without, else the s+p valence electrons "
+                     "of the species, e.g. GaAs 8)")
     den.add_argument("--device", type=device_name, default="cpu",
                      help="torch device, e.g. cpu or cuda (default: cpu)")
     den.set_defaults(func=_density)
