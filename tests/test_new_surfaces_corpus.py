@@ -267,8 +267,9 @@ CASES = [
          patch=kill("sepm.fitting.montecarlo.run_prior"), stale=("mc_summary.json", "best_GaParams.par")),
     Case("stale-dot", "stale outputs", rerun(dot()), patch=kill("sepm.nanocrystal.dot.bulk_edges"),
          stale=("dot.json", "levels.dat", "homo.cube", "lumo.cube", "conf.par")),
-    Case("stale-export", "stale outputs", rerun(export()), patch=kill("sepm.export.export_realspace"),
-         stale=("final_pot.dat", "final_qSpace_pot.dat", "final_plotPP.png")),
+    Case("stale-export", "stale outputs", rerun(lambda w: export("--nanocrystal", str(w.out))(w)),
+         patch=kill("sepm.export.export_realspace"),
+         stale=("final_pot.dat", "final_qSpace_pot.dat", "final_plotPP.png", "nanocrystal_potentials.json")),
 ]
 
 

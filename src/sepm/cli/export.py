@@ -16,6 +16,7 @@ def _export(args) -> int:
     from ..analysis.potential_plot import plot_final_potential
     from ..export import export_realspace, write_qspace_table
     from ..fitting.potential_files import load_potential
+    from ..nanocrystal.client_export import SIDECAR
     from ..output import remove_stale
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
@@ -23,6 +24,8 @@ def _export(args) -> int:
     name = args.name or args.prefix.rstrip("_") or "final"
     remove_stale(out, [f"{name}_qSpace_pot.dat", f"{name}_pot.dat"] +
                  [f"{name}_{stem}.{ext}" for stem in ("pot_convergence", "plotPP") for ext in ("png", "pdf")])
+    if args.nanocrystal:  # the client files' record, written last
+        remove_stale(args.nanocrystal, [SIDECAR])
 
     def vq(q):
         return pp.total_local_form_factor(q)
