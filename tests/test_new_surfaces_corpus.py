@@ -302,15 +302,16 @@ def run_case(case: Case, tmp_path: Path, stderr, monkeypatch) -> tuple[str, str]
         return "silent success", text
     if "Traceback" in text:
         return "traceback", text
-    errors = [t for t in text.splitlines() if " ERROR " in t or ": error: " in t]
-    if isinstance(where, str):
-        located = f"argument {where}" in errors[0] or f"bad input: {where}" in errors[0] if errors else False
+    errors = [t for t in text.splitlines() if " ERROR " in t or ": error: " in t]  # logged, or argparse's
+    if len(errors) != 1:
+        return "no line", text
+    if isinstance(where, str):  # an option: argparse's "argument --x:" or a Defect on the option
+        marks = (f"argument {where}", f"bad input: {where}")
     else:
         path, line = where
-        located = bool(errors) and (f"{path}:{line}: " if line else f"{path}: ") in errors[0]
-    if len(errors) == 1 and located and fragment in errors[0]:
-        return "clean", text
-    return "no line", text
+        marks = (f"{path}:{line}: " if line else f"{path}: ",)
+    located = any(m in errors[0] for m in marks)
+    return ("clean" if located and fragment in errors[0] else "no line"), text
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
