@@ -243,6 +243,12 @@ CASES = [
                                                     "Ga", "--nq", "1"], "--nq", ">= 2")),
     Case("import-species-missing", "export", lambda w: (["import-realspace", str(w.pots), str(w.out / "t.par"),
                                                          "--species", "In"], (w.pots / "potIn.par", None), "missing")),
+    # inputs of the fitting stages named on the command line
+    Case("train-init-optimizer-missing", "fit inputs",
+         lambda w: (train(w) + ["--init-optimizer", str(w.root / "x.pth")], (w.root / "x.pth", None), "file not found")),
+    Case("mc-init-from-missing", "fit inputs", lambda w: (["mc", str(w.bundle), str(w.out), "--init-from",
+                                                           str(w.root / "nofit"), *MC_SETTINGS],
+                                                          (w.root / "nofit", None), "folder not found")),
     # output folders
     Case("out-file-bands", "output folders", out_is_file(bands)),
     Case("out-file-train", "output folders", out_is_file(train)),

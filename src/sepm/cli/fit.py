@@ -6,9 +6,19 @@ from .inputs import device_name, number_above
 
 
 def _fit_inputs(args) -> dict:
-    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model."""
+    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model, once every named
+    file and folder is found (one that is not is refused, not ignored)."""
     from pathlib import Path
 
+    from ..errors import Defect, InputError
+
+    named = [("--init-model", getattr(args, "init_model", None), Path.is_file),
+             ("--init-optimizer", getattr(args, "init_optimizer", None), Path.is_file),
+             ("--init-params", args.init_params, Path.is_dir), ("--init-from", args.init_from, Path.is_dir)]
+    missing = [Defect(Path(path), None, f"{option}: {'file' if kind is Path.is_file else 'folder'} not found")
+               for option, path, kind in named if path and not kind(Path(path))]
+    if missing:
+        raise InputError(missing)
     params_dir, prefix = args.init_params, args.init_params_prefix
     if args.init_from:
         params_dir, prefix = args.init_from, args.init_prefix
