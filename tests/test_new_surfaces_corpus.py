@@ -245,7 +245,8 @@ CASES = [
                                                          "--species", "In"], (w.pots / "potIn.par", None), "missing")),
     # inputs of the fitting stages named on the command line
     Case("train-init-optimizer-missing", "fit inputs",
-         lambda w: (train(w) + ["--init-optimizer", str(w.root / "x.pth")], (w.root / "x.pth", None), "file not found")),
+         lambda w: (train(w) + ["--init-optimizer", str(w.root / "x.pth")], (w.root / "x.pth", None),
+                    "file not found")),
     Case("mc-init-from-missing", "fit inputs", lambda w: (["mc", str(w.bundle), str(w.out), "--init-from",
                                                            str(w.root / "nofit"), *MC_SETTINGS],
                                                           (w.root / "nofit", None), "folder not found")),
