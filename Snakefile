@@ -6,6 +6,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+include: "workflow/rules/common.smk"  # helpers only; they read config when called
+
+
+check_config_syntax("config/config.yaml")  # file and line of a YAML error
+
+
 configfile: "config/config.yaml"
 
 
@@ -19,8 +25,9 @@ except WorkflowError as err:  # one line: the config key path and what is wrong
     key = ".".join(map(str, cause.absolute_path)) or "(top level)"
     raise WorkflowError(f"config {key}: {cause.message}") from None
 
+check_targets(sys.argv[1:])  # results/<name>/... of a material the config does not have
 
-include: "workflow/rules/common.smk"
+
 include: "workflow/rules/interrupt.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/prior.smk"

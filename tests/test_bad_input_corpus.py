@@ -110,6 +110,14 @@ def kpoint_file(b, out):
     return "path.par", 2, "k3 = 1e+200"
 
 
+def zero_cell(b, out):
+    path = b / "system_0.par"
+    line = line_of(path, "cell")
+    for row in range(line + 1, line + 4):
+        set_line(path, row, "0.0 0.0 0.0")
+    return path.name, line, "singular cell"
+
+
 def override(fragment):
     def mutate(b, out):
         return "--set", None, fragment
@@ -177,6 +185,7 @@ CASES = [
     Case("zunger-pole", "values", zunger_pole),
     Case("a0-1e300", "values", param("Ga", 0, "1e300", "a0")),
     Case("k-1e200", "values", huge_k),
+    Case("cell-all-zero", "values", zero_cell),
     Case("bands-kpoints-1e200", "values", kpoint_file, ("--kpoints", "{bundle}/path.par"), command="bands"),
     Case("set-hiddenLayers-0", "overrides", override("hiddenLayers"), ("--set", "hiddenLayers=0"), NETWORK),
     Case("set-max_num_epochs--5", "overrides", override("max_num_epochs"), ("--set", "max_num_epochs=-5")),

@@ -313,6 +313,7 @@ def test_defpot_rows_checked(tmp_path):
     assert has(msg, path, 2, "column 1: index 61 out of range (0..60, kpoints_0.par has 61 k-points)")
     assert has(msg, path, 2, "column 4: index 16 out of range (0..15, nBands = 16 from input_0.par)")
     assert has(msg, path, 3, "column 1: 0.5 is not a non-negative integer index")
+    assert has(msg, path, 2, "column 5: latConst_ratio = 1 is no strain")  # D divides by 1 - ratio^3
     assert has(msg, path, 3, "column 5: latConst_ratio must be > 0")
     assert has(msg, path, 3, "column 7: weight must be >= 0")
     assert has(msg, path, 4, "expected 7 columns")

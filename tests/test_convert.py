@@ -155,7 +155,7 @@ def test_convert_writes_a_valid_bundle(tmp_path):
     (system,) = bundle.systems
     qe = read_qe_xml(XML)
     assert system.nbands == 12 and system.maxke == 5 and system.scale == pytest.approx(10.26)
-    assert system.settings["idxVB"] == 7 and system.settings["idxCB"] == 8
+    assert system.settings["idxVB"] == 3 and system.settings["idxCB"] == 4  # spatial levels (8 electrons)
     assert np.allclose(system.kpoints, qe.kpoints_frac) and np.all(system.kweights == 1)
     assert np.allclose(system.ref_bands[:, ::2], qe.energies[:, :6], atol=1e-6)  # spin-doubled
     assert np.allclose(system.ref_bands[:, 1::2], system.ref_bands[:, ::2])

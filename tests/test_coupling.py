@@ -16,6 +16,7 @@ from sepm.crystal import Crystal
 from sepm.errors import InputError
 from sepm.hamiltonian import Hamiltonian
 from sepm.io import read_bundle, read_system_file
+from sepm.io.band_index import table_slot
 from sepm.observables import SystemCouplings, average, matrix_elements
 from sepm.observables.coupling import DerivativeGeometry
 from sepm.pseudopotential import Pseudopotential
@@ -31,7 +32,8 @@ def cdse_bundle(tmp_path, soc: bool, maxke=3.0) -> Path:
     folder.mkdir()
     for name in ("system_0.par", "kpoints_0.par", "qpoints_0.par"):
         shutil.copy(COUPLE / name, folder / name)
-    (folder / "input_0.par").write_text(f"maxKE = {maxke}\nnBands = 16\nidxVB = 7\nidxCB = 8\nidxGap = 0\n")
+    vb = 7 if soc else 3  # the valence top: a level of the spinor spectrum, or a spatial level (DeepPseudopot's)
+    (folder / "input_0.par").write_text(f"maxKE = {maxke}\nnBands = 16\nidxVB = {vb}\nidxCB = {vb + 1}\nidxGap = 0\n")
     for sym in ("Cd", "Se"):
         shutil.copy(COUPLE / f"{sym}Params_{'soc' if soc else 'tmp'}.par", folder / f"init_{sym}Params.par")
     (folder / "NN_config.par").write_text(f"nSystem = 1\nSObool = {int(soc)}\nPPmodel = ZeroFunction\n")
@@ -45,8 +47,10 @@ def cspbi3_bundle(tmp_path, maxke=1.5, soc=True, extra_q=()) -> Path:
     for p in MONTECARLO.iterdir():
         name = f"init_{p.name}" if p.name.endswith("Params.par") else p.name
         shutil.copy(p, folder / name)
-    (folder / "input_0.par").write_text((MONTECARLO / "input_0.par").read_text().replace("maxKE = 6.0",
-                                                                                          f"maxKE = {maxke}"))
+    text = (MONTECARLO / "input_0.par").read_text().replace("maxKE = 6.0", f"maxKE = {maxke}")
+    if not soc:  # spatial levels: 13 below the gap
+        text = text.replace("idxVB = 25", "idxVB = 12").replace("idxCB = 26", "idxCB = 13")
+    (folder / "input_0.par").write_text(text)
     if extra_q:
         with open(folder / "qpoints_0.par", "a") as f:
             f.writelines(" ".join(map(str, q)) + " 1.0\n" for q in extra_q)
@@ -71,6 +75,20 @@ def full_derivative(ham, k, kp):
 
 def hamiltonian_at(crystal, miller, pp, maxke, k):
     return Hamiltonian(PlaneWaveBasis(crystal, maxke, miller=miller), pp).matrices(k)[0]
+
+
+def test_without_soc_idxvb_and_idxcb_are_spatial_levels_as_in_deeppseudopot(tmp_path):
+    """DeepPseudopot takes eigenvector idxVB of the N x N spin-free matrix: in a no-SOC bundle idxVB = 3 and
+    idxCB = 4 are CdSe's valence top and conduction bottom (4 spatial valence levels; slots 7 and 8 of the
+    spin-doubled band table)."""
+    bundle, spec, pp, ham = setup(cdse_bundle(tmp_path, False))
+    assert not ham.spinor
+    states = SystemCouplings(ham, spec).states()[0]
+    e = torch.linalg.eigvalsh(ham.matrices(ham.basis.kpoints(spec.kpoints[:1]))[0])
+    assert float(states["vb"][1].max()) == pytest.approx(float(e[3]), abs=1e-12)
+    assert float(states["cb"][1].min()) == pytest.approx(float(e[4]), abs=1e-12)
+    assert float(e[4] - e[3]) * HARTREE_EV > 0.5  # the gap lies between them
+    assert (table_slot(3, False, "vb"), table_slot(4, False, "cb")) == (7, 8)
 
 
 @pytest.mark.parametrize("soc", [False, True], ids=["local", "soc_nl"])

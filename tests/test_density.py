@@ -127,7 +127,8 @@ def test_cspbi3_with_soc_integrates_to_26_and_matches_spin_free_at_zero_soc():
     system = bundle.systems[0]
     assert electron_count(system, bundle.path)[0] == 26  # Cs 1 + Pb 4 + 3 I 7
     mc = read_bundle(BUNDLES / "CsPbI3_mc")
-    assert electron_count(mc.systems[0], mc.path) == (26, "input_0.par: idxVB + 1")
+    assert electron_count(mc.systems[0], mc.path, spinor=True) == (26, "input_0.par: idxVB + 1")  # an SOC bundle
+    assert electron_count(mc.systems[0], mc.path) == (52, "input_0.par: 2 (idxVB + 1)")  # read as spatial levels
     pp = Pseudopotential.from_bundle(bundle)
     crystal = system_hamiltonian(system, pp).basis.crystal
     ham = Hamiltonian(PlaneWaveBasis(crystal, 2.0), pp)
@@ -202,15 +203,12 @@ def test_density_cli_rejects_bad_counts_and_grids(tmp_path, capsys):
     out = str(tmp_path / "out")
     assert main(["density", str(folder), out, "--kgrid", "1", "1", "1", "--electrons", "7"]) == 2
     assert "7 electrons (--electrons) is odd" in capsys.readouterr().err
-    (folder / "input_0.par").write_text("maxKE = 3.0\nnBands = 16\nidxVB = 6\n")
-    assert main(["density", str(folder), out, "--kgrid", "1", "1", "1"]) == 2
-    assert f"{folder / 'input_0.par'}:3: 7 electrons (input_0.par: idxVB + 1) is odd" in capsys.readouterr().err
-    (folder / "input_0.par").write_text("maxKE = 3.0\nnBands = 16\nidxVB = 7\n")
+    (folder / "input_0.par").write_text("maxKE = 3.0\nnBands = 16\nidxVB = 3\n")  # spatial level (no SOC)
     assert main(["density", str(folder), out, "--kgrid", "1", "1", "1", "--fft-grid", "4", "5", "5"]) == 2
     err = capsys.readouterr().err
     assert "--fft-grid: 4 5 5 is too small for the basis" in err and "need at least 5 5 5" in err
     assert not (tmp_path / "out" / "density_0.cube").exists()
     assert main(["density", str(folder), out, "--kgrid", "1", "1", "1", "--fft-grid", "5", "5", "5"]) == 0
     assert json.loads((tmp_path / "out" / "density_0.json").read_text())["electrons_source"] == \
-        "input_0.par: idxVB + 1"
+        "input_0.par: 2 (idxVB + 1)"
 

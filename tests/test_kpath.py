@@ -173,7 +173,7 @@ def test_structure_without_kpoints_follows_its_path(tmp_path):
     shutil.copytree(BUNDLES / "GaAs", bundle)
     for name in ("kpoints_0.par", "expBandStruct_0.par"):
         (bundle / name).unlink()
-    (bundle / "input_0.par").write_text("maxKE = 4\nnBands = 16\nidxVB = 7\n")
+    (bundle / "input_0.par").write_text("maxKE = 4\nnBands = 16\nidxVB = 3\n")  # spatial level (no SOC)
     assert len(read_bundle(bundle).systems[0].kpoints) == 0
     with pytest.raises(InputError, match="kpoints_0.par"):
         read_bundle(bundle, require_reference=True)

@@ -57,3 +57,40 @@ def save_figure(fig, stem) -> list[Path]:
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
         paths.append(target)
     return paths
+
+
+def check_output_folder(folder, what: str) -> Path:
+    """Refuse, before any compute and without creating anything, an output folder that cannot be made or
+    written: a plain file on the path, a read-only folder or file system give one
+    :class:`~sepm.errors.InputError` naming ``what`` (the option or argument) and the path. The folder, or
+    its nearest existing parent when it is still to be made, is proved writable by a probe file."""
+    from .errors import Defect, InputError
+
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor) or str(p) == ".")
+    if not existing.is_dir():
+        raise InputError(Defect(existing, None, f"{what}: {'this' if existing == folder else 'a parent'} is a file, "
+                                "not a folder; choose another output path or move the file"))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sepm-write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        where = "here" if existing == folder else f"in {existing}, where it would be made"
+        raise InputError(Defect(folder, None, f"{what}: cannot write {where} ({err.strerror}); choose another "
+                                "output folder or make this one writable")) from None
+    return folder
+
+
+def remove_stale(folder, names) -> list[Path]:
+    """Remove the files ``names`` that a previous run left in ``folder`` and this run writes again, before it
+    computes, so that no old record stands beside new partial files; logs what went."""
+    import logging
+
+    gone = [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+    for path in gone:
+        path.unlink()
+    if gone:
+        logging.getLogger("sepm").info("removed %d file(s) of a previous run from %s (this run writes them again): "
+                                       "%s", len(gone), folder, " ".join(p.name for p in gone))
+    return gone

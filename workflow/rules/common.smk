@@ -4,6 +4,7 @@
 import json
 import mimetypes
 import re
+import sys
 from pathlib import Path
 
 # sepm's .dat outputs are text tables: so the report shows them as text (Python knows no .dat type)
@@ -20,7 +21,39 @@ STAGE_MARKER = {
 STAGE_PREFIX = {"prior": "init_", "gradient": "final_", "mc": "best_"}
 
 
+def check_config_syntax(path):
+    """One line naming the file and line of a config file that is not valid YAML (Snakemake's own message
+    names neither); a missing file is left to Snakemake."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            yaml.safe_load(handle)
+    except FileNotFoundError:
+        return
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise WorkflowError(f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
+
+
+def check_targets(argv):
+    """Every target named on the command line under results/<name>/ is a configured material: one line
+    naming the config key before the DAG is built (an input function's error comes with a traceback)."""
+    for target in argv:
+        parts = Path(target).parts
+        if len(parts) > 2 and parts[0] == "results" and parts[1] not in config["materials"]:
+            raise WorkflowError(
+                f"config materials: no material {parts[1]!r} (target {target}; configured: "
+                f"{', '.join(config['materials'])}); add it under materials or ask for a configured one"
+            )
+
+
 def material(name):
+    if name not in config["materials"]:  # a target the command line did not name (check_targets)
+        raise WorkflowError(
+            f"config materials: no material {name!r} (configured: {', '.join(config['materials'])})"
+        )
     return config["materials"][name]
 
 

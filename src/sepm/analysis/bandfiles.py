@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Defect, InputError
+from ..io.band_index import slot_text, table_slot
 from ..structure.points import point_name  # noqa: F401  (re-exported: band tables name their k-points)
 
 log = logging.getLogger("sepm")
@@ -130,8 +131,17 @@ def _bundle_context(folder: Path, x: int, nk: int) -> dict:
         defects = []
         settings = read_keyvalue(inpfile, INPUT_SCHEMA, defects)[0]
         if "idxVB" in settings and not defects:
-            out["vb_index"], out["vb_source"] = int(settings["idxVB"]), f"idxVB of {inpfile}"
+            spinor = _sobool(folder / "NN_config.par")
+            out["vb_index"] = table_slot(settings["idxVB"], spinor)
+            out["vb_source"] = f"idxVB of {inpfile}, {slot_text(spinor)}"
     return out
+
+
+def _sobool(path: Path) -> bool:
+    """SObool of an NN_config.par (False when the file or the key is missing or unreadable)."""
+    from ..io.nnconfig import read_nn_config
+
+    return bool(read_nn_config(path, [])[0].get("SObool")) if path.is_file() else False
 
 
 def _system_index(name: str) -> int | None:

@@ -18,8 +18,9 @@ bands gives psi at the grid points r_j = sum_i (j_i/M_i) a_i exactly (no aliasin
 Occupations: without SOC the Hamiltonian is spin-free and each of the N_e/2 lowest levels holds f = 2
 electrons; with SOC the 2N-component spinors hold f = 1 each (N_e levels) and |psi|^2 = |psi_up|^2 +
 |psi_down|^2. The electron count comes from ``--electrons``, else from ``idxVB`` of input_X.par (the
-0-based slot of the top valence band in the band tables, so N_e = idxVB + 1), else from the s + p
-valence electrons of the species (filled d shells count as core: Ga 3, As 5, Cd 2, Pb 4, I 7, Cs 1).
+0-based top valence level, :mod:`sepm.io.band_index`: N_e = idxVB + 1 with SOC, 2 (idxVB + 1) without),
+else from the s + p valence electrons of the species (filled d shells count as core: Ga 3, As 5, Cd 2,
+Pb 4, I 7, Cs 1).
 
 k-points: a Monkhorst-Pack grid (Gamma-centred k = j/N_i, or shifted by half a step), each point moved
 to its shortest image k + G0 (the Wigner-Seitz cell). The plane-wave basis is cut on |G|, not |k+G|,
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import Defect, InputError
+from ..io.band_index import table_slot
 
 log = logging.getLogger("sepm")
 
@@ -85,21 +87,23 @@ def _idxvb_line(path: Path) -> int | None:
     return read_keyvalue(path, INPUT_SCHEMA, [])[1].get("idxVB") if path.is_file() else None
 
 
-def electron_count(system, bundle_path, electrons: int | None = None) -> tuple[int, str]:
-    """(N_e, where it came from): ``electrons`` if given, else idxVB + 1 of input_X.par, else the sum of
-    the species' s + p valence electrons. InputError when none of them gives a count."""
+def electron_count(system, bundle_path, electrons: int | None = None, spinor: bool = False) -> tuple[int, str]:
+    """(N_e, where it came from): ``electrons`` if given, else from idxVB of input_X.par (a level of the
+    spinor spectrum when ``spinor``, else a spatial level), else the sum of the species' s + p valence
+    electrons. InputError when none of them gives a count."""
     if electrons is not None:
         if electrons <= 0:
             raise InputError(Defect(Path("--electrons"), None, f"must be a positive integer, got {electrons}"))
         return int(electrons), "--electrons"
     inp = Path(bundle_path) / f"input_{system.index}.par"
     if system.settings.get("idxVB") is not None:
-        return int(system.settings["idxVB"]) + 1, f"{inp.name}: idxVB + 1"
+        idx = int(system.settings["idxVB"])
+        return table_slot(idx, spinor) + 1, f"{inp.name}: {'idxVB + 1' if spinor else '2 (idxVB + 1)'}"
     counts = {s: valence_electrons(s) for s in set(system.atom_species)}
     unknown = sorted(s for s, v in counts.items() if v is None)
     if unknown:
         raise InputError(Defect(inp, None, f"no idxVB and no s+p valence count for species {', '.join(unknown)}: "
-                                "set idxVB (0-based slot of the top valence band) or pass --electrons N"))
+                                "set idxVB (0-based top valence level) or pass --electrons N"))
     total = sum(counts[s] for s in system.atom_species)
     detail = " + ".join(f"{s} {counts[s]}" for s in system.atom_species)
     return total, f"s+p valence electrons ({detail})"

@@ -3,9 +3,10 @@ r"""Band gaps, band edges and effective masses of a potential, next to the refer
 Band numbers. Everything written (logs, masses_X.dat, gaps_X.json, --ref-mass names) numbers bands from
 1, like the E_1 .. E_nBands columns of the band tables; the library's slots b are 0-based (band b + 1).
 
-Band edges. With the valence-band top in band slot b (idxVB of input_X.par, else the highest gap of the
-reference table, else of the computed bands), E_v(k) = E_b(k) and E_c(k) = E_{b+1}(k) are evaluated at the
-bundle's k-points and at the 8 time-reversal-invariant points k = (n1, n2, n3)/2 (Γ, X, L for fcc). The
+Band edges. With the valence-band top in band slot b (from idxVB of input_X.par, :mod:`sepm.io.band_index`,
+else the highest gap of the reference table, else of the computed bands), E_v(k) = E_b(k) and
+E_c(k) = E_{b+1}(k) are evaluated at the bundle's k-points and at the 8 time-reversal-invariant points
+k = (n1, n2, n3)/2 (Γ, X, L for fcc). The
 VBM is max_k E_v, the CBM min_k E_c; an edge found between two path points is refined by a bounded 1-D
 search along the path (scipy ``minimize_scalar``). Fundamental gap Eg = CBM - VBM (indirect when the
 two k differ); direct gap = min_k (E_c(k) - E_v(k)) over the same points.
@@ -43,6 +44,7 @@ from scipy.optimize import minimize_scalar  # noqa: E402
 
 from ..bands import band_energies  # noqa: E402
 from ..constants import HARTREE_EV  # noqa: E402
+from ..io.band_index import slot_text, table_slot  # noqa: E402
 from ..output import save_figure, write_text  # noqa: E402
 from .bandfiles import band_edges, detect_vb_index, point_name  # noqa: E402
 
@@ -231,7 +233,9 @@ def mass_report(sampler, system, vb: int | None = None, step: float = 0.01, dire
     kpath = sampler.ham.basis.crystal.kpoints_cartesian(kfrac)
     vb_source = "given"
     if vb is None and "idxVB" in system.settings:
-        vb, vb_source = int(system.settings["idxVB"]), f"idxVB of input_{system.index}.par"
+        spinor = sampler.ham.spinor
+        vb = table_slot(system.settings["idxVB"], spinor)
+        vb_source = f"idxVB of input_{system.index}.par, {slot_text(spinor)}"
     if vb is None and system.ref_bands is not None:
         vb, vb_source = detect_vb_index(system.ref_bands), "highest gap of the reference table"
     if vb is None:

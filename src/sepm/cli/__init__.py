@@ -15,6 +15,10 @@ from ..errors import ComputeFailure, InputError, RunError
 
 log = logging.getLogger("sepm")
 
+#: Arguments that name an output folder, and those that name an output file (its folder is checked).
+OUTPUT_FOLDERS = {"outdir": "OUTDIR", "nanocrystal": "--nanocrystal"}
+OUTPUT_FILES = {"stem": "STEM", "out": "OUT", "out_file": "OUT_FILE", "output": "OUTPUT"}
+
 COMMANDS = ("evaluate", "couplings", "fit", "export", "convert", "cluster", "decompose", "density", "bandtools", "movie",
             "cost", "structure", "nanocrystal")
 
@@ -33,6 +37,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
     try:
+        _check_outputs(args)
         return args.func(args)
     except InputError as err:  # one line per defect, no traceback
         if len(err.defects) == 1:
@@ -50,6 +55,26 @@ def main(argv=None) -> int:
         log.error("interrupted (Ctrl-C); run the same command again to resume (sepm train and sepm mc continue "
                   "from their saved state)")
         return 130
+    except OSError as err:  # a full disk, a folder made read-only midway: files are renamed into place when complete
+        where = f"{err.filename}: " if err.filename else ""
+        log.error("cannot write or read %s%s (errno %s); every file written so far is complete, the one being "
+                  "written was discarded", where, err.strerror or err, err.errno)
+        return 1
+
+
+def _check_outputs(args) -> None:
+    """Every output folder, and the folder of every output file (or its nearest existing parent, when still to
+    be made), is a writable folder."""
+    from pathlib import Path
+
+    from ..output import check_output_folder
+
+    for attr, what in OUTPUT_FOLDERS.items():
+        if getattr(args, attr, None):
+            check_output_folder(getattr(args, attr), what)
+    for attr, what in OUTPUT_FILES.items():
+        if getattr(args, attr, None):
+            check_output_folder(Path(getattr(args, attr)).parent, what)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .inputs import add_system_potential_args, number_above, system_and_potential
+from .inputs import add_system_potential_args, finite_number, number_above, system_and_potential
 
 log = logging.getLogger("sepm")
 
@@ -99,7 +99,7 @@ def register(sub) -> None:
                       help="vbm: each table's valence-band maximum at 0 eV (default); none: energies as in the files")
     plot.add_argument("--vb-band", type=int, nargs="+", metavar="N",
                       help="band number of the valence-band top, 1-based like the E_N columns of band tables: one "
-                      "for all files or one per file (default: idxVB + 1 of the bundle, nelec of a QE XML, else the "
+                      "for all files or one per file (default: from idxVB of the bundle, nelec of a QE XML, else the "
                       "band below the highest gap of the table)")
     plot.add_argument("--title", default="", help="plot title")
     plot.set_defaults(func=_plot_bands)
@@ -117,10 +117,10 @@ def register(sub) -> None:
     mass.add_argument("--step", type=number_above(0.0), default=0.01, metavar="DK",
                       help="finite-difference step in 1/Bohr (default 0.01; h/2 and h/4 are used too)")
     mass.add_argument("--vb-band", type=int, metavar="N",
-                      help="band number of the valence-band top, 1-based like E_N (default: idxVB + 1 of input_X.par, "
+                      help="band number of the valence-band top, 1-based like E_N (default: from idxVB of input_X.par, "
                       "else the band below the highest gap "
                       "of the reference bands)")
-    mass.add_argument("--direction", type=float, nargs=3, action="append", metavar=("H", "K", "L"),
+    mass.add_argument("--direction", type=finite_number, nargs=3, action="append", metavar=("H", "K", "L"),
                       help="an extra Cartesian direction (repeatable)")
     mass.add_argument("--ref-mass", type=_name_value, action="append", metavar="NAME=VALUE",
                       help="a literature mass (m_e, signed like the table) for rows named NAME: CB, VB, CB[100], CB9, "

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from ..errors import InputError
+from .inputs import number_above
 
 log = logging.getLogger("sepm")
 
@@ -55,10 +56,12 @@ def register(sub) -> None:
     cluster.add_argument("--seed", type=int, default=0, help="K-means random_state (default 0)")
     cluster.add_argument("--names", nargs="+", metavar="NAME", help="member names, one per TABLE (default: the "
                          "tables' folder names when unique, e.g. ensemble/3/... -> 3, else 0, 1, ...)")
-    cluster.add_argument("--qmin", type=float, default=0.5, help="lower end of the feature q range in 1/Bohr "
+    cluster.add_argument("--qmin", type=number_above(0.0, inclusive=True), default=0.5,
+                         help="lower end of the feature q range in 1/Bohr "
                          "(default 0.5: leaves out the diverging long-range tail -a4 4pi/q^2 below the shortest "
                          "reciprocal lattice vectors; 0 uses the whole table)")
-    cluster.add_argument("--qmax", type=float, default=None, help="upper end of the feature q range in 1/Bohr "
+    cluster.add_argument("--qmax", type=number_above(0.0), default=None,
+                         help="upper end of the feature q range in 1/Bohr "
                          "(default: the end of the tables)")
     cluster.add_argument("--title", default="", help="title of the scatter plot")
     cluster.set_defaults(func=_cluster)

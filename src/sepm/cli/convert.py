@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import finite_number, number_above
+
 log = logging.getLogger("sepm")
 
 
@@ -45,10 +47,13 @@ def register(sub) -> None:
                       help="BerkeleyGW column: quasiparticle E_qp (default) or mean-field E_mf")
     conv.add_argument("--prior", required=True, metavar="DIR", help="folder with init_<Sym>Params.par for every "
                       "species (e.g. resources/priors/Si or another bundle); a missing species is an error")
-    conv.add_argument("--maxke", type=float, required=True, metavar="HARTREE", help="plane-wave cutoff maxKE")
-    conv.add_argument("--nbands", type=int, metavar="N", help="number of (spin-doubled) reference bands "
+    conv.add_argument("--maxke", type=number_above(0.0), required=True, metavar="HARTREE",
+                      help="plane-wave cutoff maxKE")
+    conv.add_argument("--nbands", type=number_above(1, int, inclusive=True), metavar="N",
+                      help="number of (spin-doubled) reference bands "
                       "(default: all the source has)")
-    conv.add_argument("--vbm-align", type=float, metavar="EV", help="shift the reference so that the valence-band "
+    conv.add_argument("--vbm-align", type=finite_number, metavar="EV",
+                      help="shift the reference so that the valence-band "
                       "maximum is at EV eV (default: energies as in the source)")
     conv.add_argument("--name", help="systemName in input_0.par (default: the species, e.g. Si)")
     conv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

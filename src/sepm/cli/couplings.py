@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .inputs import potential_arg
+from .inputs import device_name, potential_arg
 
 log = logging.getLogger("sepm")
 
@@ -66,5 +66,5 @@ def register(sub) -> None:
     p.add_argument("--average", choices=["rms", "mean_abs"], default="rms",
                    help="rms (default): gauge-invariant root mean square over the degenerate states; mean_abs: "
                    "DeepPseudopot's mean |M|, which depends on the eigenvectors chosen inside a degenerate subspace")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", type=device_name, default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_couplings)

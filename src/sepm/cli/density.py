@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .inputs import add_system_potential_args, system_and_potential
+from .inputs import add_system_potential_args, device_name, number_above, system_and_potential
 
 log = logging.getLogger("sepm")
 
@@ -14,13 +14,9 @@ def _density(args) -> int:
 
     from ..analysis.density import electron_count, grid_density, write_density
     from ..bands import system_hamiltonian
-    from ..errors import Defect, InputError
 
-    for name, values in (("--kgrid", args.kgrid), ("--fft-grid", args.fft_grid)):
-        if values is not None and min(values) < 1:
-            raise InputError(Defect(Path(name), None, f"grid sizes must be >= 1, got {' '.join(map(str, values))}"))
     bundle, system, pp = system_and_potential(args, device=args.device, kpath=False)
-    n_electrons, source = electron_count(system, bundle.path, args.electrons)
+    n_electrons, source = electron_count(system, bundle.path, args.electrons, spinor=pp.soc)
     ham = system_hamiltonian(system, pp, device=args.device)
     where = None if args.electrons is not None else Path(bundle.path) / f"input_{system.index}.par"
     result = grid_density(ham, tuple(args.kgrid), args.shift, n_electrons, args.fft_grid, source=source, where=where)
@@ -45,14 +41,18 @@ def register(sub) -> None:
         "grids, occupied levels, min/max rho, band edges on the k-grid) and density_X.png/.pdf (rho on the "
         "plane through the shortest bond and along that bond).")
     add_system_potential_args(den)
-    den.add_argument("--kgrid", type=int, nargs=3, default=[4, 4, 4], metavar=("N1", "N2", "N3"),
+    den.add_argument("--kgrid", type=number_above(1, int, inclusive=True), nargs=3, default=[4, 4, 4],
+                     metavar=("N1", "N2", "N3"),
                      help="Monkhorst-Pack k-grid along b1 b2 b3 (default 4 4 4), Gamma-centred; each point is "
                      "moved to the Wigner-Seitz cell, boundary points split their weight over equivalent images")
     den.add_argument("--shift", action="store_true", help="shift the k-grid by half a step along every axis")
-    den.add_argument("--fft-grid", type=int, nargs=3, metavar=("M1", "M2", "M3"),
+    den.add_argument("--fft-grid", type=number_above(1, int, inclusive=True), nargs=3, metavar=("M1", "M2", "M3"),
                      help="real-space grid (default: 2 max|n_i| + 1 of the basis Miller indices, rounded up to "
                      "a 2,3,5-smooth size; any larger grid gives exact values of rho at finer points)")
-    den.add_argument("--electrons", type=int, metavar="N", help="valence electrons per cell (default: idxVB + 1 from "
-                     "input_X.par, else the s+p valence electrons of the species, e.g. GaAs 8)")
-    den.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    den.add_argument("--electrons", type=number_above(1, int, inclusive=True), metavar="N",
+                     help="valence electrons per cell (default: from idxVB of "
+                     "input_X.par, idxVB + 1 with SOC and 2 (idxVB + 1) without, else the s+p valence electrons "
+                     "of the species, e.g. GaAs 8)")
+    den.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device, e.g. cpu or cuda (default: cpu)")
     den.set_defaults(func=_density)

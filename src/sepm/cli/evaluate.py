@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .inputs import potential_arg
+from .inputs import device_name, number_above, potential_arg
 
 log = logging.getLogger("sepm")
 
@@ -60,13 +60,14 @@ def register(sub) -> None:
                        "that fit --memory-limit-gb; trailing '# name' comments label rows on the plot")
     bands.add_argument("--kpath", action="store_true", help="when no --kpoints file is given: evaluate along the "
                        "high-symmetry path of each system's crystal (seekpath; written to OUTDIR/kpath_X.par)")
-    bands.add_argument("--kpath-density", type=float, metavar="D", default=None,
+    bands.add_argument("--kpath-density", type=number_above(0.0), metavar="D", default=None,
                        help="points per 1/Bohr along the --kpath path (implies --kpath; default 30)")
     bands.add_argument("--align", choices=("vbm", "none"), default="none",
                        help="plot energies relative to the computed valence-band maximum (vbm) or as they are (none, "
                        "the default; the tables always hold them as they are). The plots mark the VBM and CBM and give "
                        "the gap (valence band: idxVB of input_X.par, else the band below the highest gap)")
-    bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    bands.add_argument("--memory-limit-gb", type=float, default=None,
+    bands.add_argument("--device", type=device_name, default="cpu",
+                       help="torch device, e.g. cpu or cuda (default: cpu)")
+    bands.add_argument("--memory-limit-gb", type=number_above(0.0), default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
     bands.set_defaults(func=_bands)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import number_above
 from .nanocrystal import add_client_export_args, export_client_files
 
 log = logging.getLogger("sepm")
@@ -15,10 +16,16 @@ def _export(args) -> int:
     from ..analysis.potential_plot import plot_final_potential
     from ..export import export_realspace, write_qspace_table
     from ..fitting.potential_files import load_potential
+    from ..nanocrystal.client_export import SIDECAR
+    from ..output import remove_stale
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
     out = Path(args.outdir)
     name = args.name or args.prefix.rstrip("_") or "final"
+    remove_stale(out, [f"{name}_qSpace_pot.dat", f"{name}_pot.dat"] +
+                 [f"{name}_{stem}.{ext}" for stem in ("pot_convergence", "plotPP") for ext in ("png", "pdf")])
+    if args.nanocrystal:  # the client files' record, written last
+        remove_stale(args.nanocrystal, [SIDECAR])
 
     def vq(q):
         return pp.total_local_form_factor(q)
@@ -44,8 +51,10 @@ def register(sub) -> None:
     export.add_argument("outdir", help="output folder")
     export.add_argument("--prefix", default="final_", help="which potential: final_ (default), best_, init_, epoch_<N>_")
     export.add_argument("--name", help="output file stem (default: the prefix without '_', e.g. final, best)")
-    export.add_argument("--rmax", type=float, default=15.0, help="real-space grid end (Bohr, default 15)")
-    export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
-    export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")
+    export.add_argument("--rmax", type=number_above(0.0), default=15.0, help="real-space grid end (Bohr, default 15)")
+    export.add_argument("--nr", type=number_above(2, int, inclusive=True), default=1501,
+                        help="real-space grid points (default 1501)")
+    export.add_argument("--qmax-table", type=number_above(0.0), default=10.0,
+                        help="q-space table end (1/Bohr, default 10)")
     add_client_export_args(export)
     export.set_defaults(func=_export)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from .inputs import device_name, number_above
+
 
 def _fit_inputs(args) -> dict:
-    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model."""
+    """Resolve --init-from (a previous stage's folder) into --init-params / --init-model, once every named
+    file and folder is found (one that is not is refused, not ignored)."""
     from pathlib import Path
 
+    from ..errors import Defect, InputError
+
+    named = [("--init-model", getattr(args, "init_model", None), Path.is_file),
+             ("--init-optimizer", getattr(args, "init_optimizer", None), Path.is_file),
+             ("--init-params", args.init_params, Path.is_dir), ("--init-from", args.init_from, Path.is_dir)]
+    missing = [Defect(Path(path), None, f"{option}: {'file' if kind is Path.is_file else 'folder'} not found")
+               for option, path, kind in named if path and not kind(Path(path))]
+    if missing:
+        raise InputError(missing)
     params_dir, prefix = args.init_params, args.init_params_prefix
     if args.init_from:
         params_dir, prefix = args.init_from, args.init_prefix
@@ -21,8 +33,10 @@ def _prior(args) -> int:
     from pathlib import Path
 
     from ..fitting.stage import FitSetup, run_prior
+    from ..output import remove_stale
 
     setup = FitSetup(args.bundle, **_fit_inputs(args))
+    remove_stale(args.outdir, ["init_record.json"])
     prior = run_prior(setup, Path(args.outdir), args.init_model, record_name="init_record.json.part")
     setup.save(args.outdir, "init_")
     setup.plot_potential(Path(args.outdir) / "init_plotPP", f"prior: {prior['record']['strategy']}")
@@ -62,7 +76,8 @@ def _add_fit_inputs(p):
                    "(when present) and <prefix><Sym>Params.par initialize this stage (hybrid chains)")
     p.add_argument("--init-prefix", default="final_", metavar="PREFIX",
                    help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="torch device, e.g. cpu or cuda (default: cpu)")
 
 
 SPIN_ORBIT = ("Spin-orbit: with SObool = 1 in NN_config.par the Hamiltonian acts on spinors (2N x 2N for N plane "
@@ -91,7 +106,8 @@ def register(sub) -> None:
                             + SPIN_ORBIT)
     _add_fit_inputs(trainp)
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
-    trainp.add_argument("--stop-after", type=int, metavar="N", help="stop after epoch N as if killed (resume later)")
+    trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
+                        help="stop after epoch N as if killed (resume later)")
     trainp.set_defaults(func=_train)
     mcp = sub.add_parser("mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
                          description="Initialize (as sepm prior), then fit by parallel tempering: one replica per "
@@ -106,6 +122,6 @@ def register(sub) -> None:
                          "best_<Sym>Params.par, best_PPmodel.pth (network), best band tables and plots, best_plotPP, "
                          "init_record.json and mc_summary.json.")
     _add_fit_inputs(mcp)
-    mcp.add_argument("--stop-after", type=int, metavar="N",
+    mcp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
                      help="stop after iteration N (counted over all stages) as if killed; rerun to resume")
     mcp.set_defaults(func=_mc)

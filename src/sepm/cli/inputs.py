@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 log = logging.getLogger("sepm")
 
@@ -53,16 +54,42 @@ def system_and_potential(args, device="cpu", kpath=True):
     return bundle, system, pp
 
 
-def number_above(low, kind=float, inclusive=False):
-    """argparse type: a number > low (>= low when ``inclusive``)."""
+def number_above(low, kind=float, inclusive=False, at_most=None):
+    """argparse type: a finite number > low (>= low when ``inclusive``), and <= ``at_most`` when given."""
 
     def check(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < low or (value == low and not inclusive):
             raise argparse.ArgumentTypeError(f"must be {'>=' if inclusive else '>'} {low}, got {text}")
+        if at_most is not None and value > at_most:
+            raise argparse.ArgumentTypeError(f"must be <= {at_most}, got {text}")
         return value
 
     return check
+
+
+def finite_number(text):
+    """argparse type: any finite float."""
+    return number_above(-math.inf)(text)
+
+
+def device_name(text):
+    """argparse type: a torch device this machine has (cpu, cuda, cuda:1, mps)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has no CUDA device (torch {torch.__version__})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available here")
+    return text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .inputs import device_name, number_above
+
 log = logging.getLogger("sepm")
 
 
@@ -30,10 +32,11 @@ def register(sub) -> None:
     mov.add_argument("--bundle", metavar="DIR", help="the bundle the folder was fitted to: reference bands, k-point "
                      "labels, and bands for snapshots without band tables (MC snapshots need it)")
     mov.add_argument("--system", type=int, default=0, metavar="X", help="system index X (default 0)")
-    mov.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
+    mov.add_argument("--fps", type=number_above(0.0), default=2.0, help="frames per second (default 2)")
     mov.add_argument("--format", choices=("gif", "mp4"), help="movie format (default: OUT_FILE's suffix; mp4 needs "
                      "ffmpeg)")
-    mov.add_argument("--max-frames", type=int, default=200, metavar="N",
+    mov.add_argument("--max-frames", type=number_above(0, int, inclusive=True), default=200, metavar="N",
                      help="at most N frames, evenly spaced, first and last kept (default 200; 0 = all)")
-    mov.add_argument("--device", default="cpu", help="torch device for recomputed bands (default: cpu)")
+    mov.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device for recomputed bands (default: cpu)")
     mov.set_defaults(func=_movie)

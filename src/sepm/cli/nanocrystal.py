@@ -4,22 +4,23 @@ of a fit are written by `sepm export --nanocrystal DIR` (options added here)."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 
-from .inputs import number_above
+from .inputs import device_name, finite_number, number_above
 
 log = logging.getLogger("sepm")
 
 
 def add_client_export_args(p) -> None:
     """The options of `sepm export` that write the nanocrystal codes' files."""
-    from ..nanocrystal.potfiles import DEFAULT_DR, DEFAULT_ROWS
+    from ..nanocrystal.potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS
 
     g = p.add_argument_group("nanocrystal client files")
     g.add_argument("--nanocrystal", metavar="DIR", help="also write pot<Sym>.par per species and ligand (P1-P4) in "
                    "the nanocrystal codes' format, and nanocrystal_potentials.json, to DIR")
-    g.add_argument("--nc-rows", type=number_above(2, int, inclusive=True), default=DEFAULT_ROWS,
-                   help=f"rows of the client files (default {DEFAULT_ROWS}, at most 8192)")
+    g.add_argument("--nc-rows", type=number_above(2, int, inclusive=True, at_most=MAX_ROWS),
+                   default=DEFAULT_ROWS, help=f"rows of the client files (default {DEFAULT_ROWS}, at most {MAX_ROWS})")
     g.add_argument("--nc-dr", type=number_above(0.0), default=DEFAULT_DR,
                    help=f"r spacing of the client files, Bohr (default pi/125 = {DEFAULT_DR:.7f}, the group's grid)")
     g.add_argument("--nc-long-range", action="store_true", help="include the long-range tail in the client files "
@@ -56,6 +57,47 @@ def _tables(folder, species):
     return tables
 
 
+def _check_size(args, system, species, passivation) -> None:
+    """--center-atom against the cell; every radius's atoms, grid and memory against --memory-limit-gb
+    (else this machine's memory) before anything is built, then its atoms once built (cheap then)."""
+    from pathlib import Path
+
+    from ..crystal import Crystal
+    from ..errors import Defect, InputError
+    from ..io.limits import machine_memory_gb
+    from ..nanocrystal.builder import bond_vectors, build_nanocrystal
+    from ..nanocrystal.estimate import estimate_dot
+
+    crystal = Crystal.from_system(system, species=species)
+    if args.center is None and not 0 <= args.center_atom < len(crystal.positions):
+        raise InputError(Defect(Path("--center-atom"), None, f"{args.center_atom}: the cell of system {args.system} "
+                                f"has {len(crystal.positions)} atoms, 0..{len(crystal.positions) - 1}"))
+    if args.memory_limit_gb is None:
+        limit, change = machine_memory_gb(), ""
+        limit_text = f"this machine's memory ({limit:.0f} GiB)"
+    else:
+        limit, limit_text = args.memory_limit_gb, f"--memory-limit-gb {args.memory_limit_gb:g}"
+        change = " or raise --memory-limit-gb"
+    bond = bond_vectors(crystal.lattice, crystal.positions)[1]
+    for radius in args.radius:
+        estimate = estimate_dot(crystal, radius, args.spacing, args.vacuum, max(args.n_valence, args.n_conduction),
+                                bond)
+        log.info("dot R = %g Bohr, spacing %g Bohr: %s (limit: %s)", radius, args.spacing, estimate.summary(),
+                 limit_text)
+        if not estimate.bytes <= limit * 2**30:
+            raise InputError(Defect(Path("--radius"), None, f"{radius:g} with --spacing {args.spacing:g}: "
+                                    f"{estimate.summary()}, more than {limit_text}; lower --radius, raise --spacing"
+                                    f"{change}"))
+        try:
+            nc = build_nanocrystal(crystal, radius, args.center, args.center_atom, passivation, args.min_bonds)
+        except ValueError as err:  # species the builder cannot classify
+            raise InputError(Defect(Path(args.bundle) / f"system_{args.system}.par", None, str(err))) from None
+        if nc.n_core == 0:
+            raise InputError(Defect(Path("--radius"), None, f"{radius:g} leaves no atom with --min-bonds "
+                                    f"{args.min_bonds} or more bonds: use a larger radius (the bond length is "
+                                    f"{bond:.3f} Bohr)"))
+
+
 def _dot(args) -> int:
     from pathlib import Path
 
@@ -63,9 +105,10 @@ def _dot(args) -> int:
 
     from ..errors import Defect, InputError
     from ..io import read_bundle
-    from ..nanocrystal.dot import DotSettings, run_dot
+    from ..nanocrystal.dot import DOT_FILES, DotSettings, run_dot
     from ..nanocrystal.ligands import Passivation
     from ..nanocrystal.series import write_series
+    from ..output import remove_stale
 
     bundle = read_bundle(args.bundle)
     if not 0 <= args.system < len(bundle.systems):
@@ -73,21 +116,22 @@ def _dot(args) -> int:
                                 f"system(s), 0..{len(bundle.systems) - 1}"))
     system = bundle.systems[args.system]
     species = sorted(set(system.atom_species))
+    passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
+                              args.anion_single_fraction)
+    _check_size(args, system, species, passivation)
     tables = _tables(Path(args.pot_dir), species)
-    try:
-        passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
-                                  args.anion_single_fraction)
-    except ValueError as err:
-        raise InputError(Defect(Path("--passivation"), None, str(err))) from None
     out = Path(args.outdir)
+    folders = [out if len(args.radius) == 1 else out / f"R{radius:g}" for radius in args.radius]
+    for folder in folders:
+        remove_stale(folder, DOT_FILES)
+    remove_stale(out, [f"gap_vs_size.{ext}" for ext in ("dat", "png", "pdf")])
     records = []
-    for radius in args.radius:
+    for radius, folder in zip(args.radius, folders):
         settings = DotSettings(radius=radius, spacing=args.spacing, vacuum=args.vacuum,
                                center=tuple(args.center) if args.center else None, center_atom=args.center_atom,
                                min_bonds=args.min_bonds, passivation=passivation, n_valence=args.n_valence,
                                n_conduction=args.n_conduction, tol=args.tol, kinetic_cap=args.kinetic_cap,
                                max_iter=args.max_iter)
-        folder = out if len(args.radius) == 1 else out / f"R{radius:g}"
         try:
             records.append(run_dot(system, tables, settings, folder, device=args.device,
                                    source=f"{args.bundle} system {args.system}; {args.pot_dir}"))
@@ -124,9 +168,18 @@ def _import(args) -> int:
     return 0
 
 
+def _fraction(text):
+    """argparse type: a ligand's distance over the bond length, strictly between 0 and 1."""
+    value = number_above(0.0)(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be < 1 (a fraction of the bond length), got {text}")
+    return value
+
+
 def register(sub) -> None:
     from ..nanocrystal.grid import VACUUM
     from ..nanocrystal.hamiltonian import KINETIC_CAP
+    from ..nanocrystal.ligands import LIGAND_A
     from ..nanocrystal.solver import TOL
 
     dot = sub.add_parser(
@@ -148,16 +201,21 @@ def register(sub) -> None:
     dot.add_argument("--spacing", type=number_above(0.0), default=0.8, help="largest grid spacing, Bohr (default 0.8)")
     dot.add_argument("--vacuum", type=number_above(0.0, inclusive=True), default=VACUUM,
                      help=f"vacuum beyond the outermost site, Bohr (default {VACUUM:g}, the client's)")
-    dot.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="dot centre, Cartesian Bohr "
+    dot.add_argument("--center", type=finite_number, nargs=3, metavar=("X", "Y", "Z"),
+                     help="dot centre, Cartesian Bohr "
                      "(default: atom --center-atom of the cell)")
-    dot.add_argument("--center-atom", type=int, default=0, help="cell atom at the dot centre (default 0)")
-    dot.add_argument("--min-bonds", type=int, default=2, help="remove atoms with fewer internal bonds, repeatedly "
-                     "(default 2)")
-    dot.add_argument("--cation-ligand", default="P1", help="ligand on cation dangling bonds (default P1)")
-    dot.add_argument("--anion-ligand", default="P2", help="ligand on anion dangling bonds (default P2)")
-    dot.add_argument("--cation-fraction", type=float, default=0.55, help="cation ligand distance / bond (0.55)")
-    dot.add_argument("--anion-fraction", type=float, default=0.25, help="anion ligand distance / bond (0.25)")
-    dot.add_argument("--anion-single-fraction", type=float, default=0.25,
+    dot.add_argument("--center-atom", type=number_above(0, int, inclusive=True), default=0,
+                     help="cell atom at the dot centre (default 0)")
+    dot.add_argument("--min-bonds", type=number_above(0, int, inclusive=True, at_most=3), default=2,
+                     help="remove atoms with fewer internal bonds, repeatedly (default 2; at most 3: every finite "
+                     "crystal has surface atoms with fewer than 4)")
+    dot.add_argument("--cation-ligand", default="P1", choices=list(LIGAND_A),
+                     help="ligand on cation dangling bonds (default P1)")
+    dot.add_argument("--anion-ligand", default="P2", choices=list(LIGAND_A),
+                     help="ligand on anion dangling bonds (default P2)")
+    dot.add_argument("--cation-fraction", type=_fraction, default=0.55, help="cation ligand distance / bond (0.55)")
+    dot.add_argument("--anion-fraction", type=_fraction, default=0.25, help="anion ligand distance / bond (0.25)")
+    dot.add_argument("--anion-single-fraction", type=_fraction, default=0.25,
                      help="for an anion with a single dangling bond (0.25; the strain codes use 0.30)")
     dot.add_argument("--n-valence", type=number_above(1, int, inclusive=True), default=4,
                      help="valence states to compute (default 4)")
@@ -169,7 +227,10 @@ def register(sub) -> None:
                      help=f"kinetic energy cap, Hartree (default {KINETIC_CAP:g}, the client's)")
     dot.add_argument("--max-iter", type=number_above(1, int, inclusive=True), default=2000,
                      help="LOBPCG iterations per edge (default 2000)")
-    dot.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    dot.add_argument("--memory-limit-gb", type=number_above(0.0), metavar="GB", help="refuse a dot whose estimated "
+                     "memory (atoms, grid, solver vectors) exceeds GB (default: this machine's memory)")
+    dot.add_argument("--device", type=device_name, default="cpu",
+                     help="torch device, e.g. cpu or cuda (default: cpu)")
     dot.set_defaults(func=_dot)
 
     series = sub.add_parser("dot-series", help="gap against size from several dots' dot.json",

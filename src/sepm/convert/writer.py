@@ -3,8 +3,9 @@
 Files written into OUTDIR (every file atomically; ``NN_config.par`` last):
 
 - ``system_0.par``: ``scale`` = alat (Bohr), cell in units of alat, fractional atomic positions.
-- ``input_0.par``: nBands, maxKE (Hartree), systemName, and idxVB / idxCB (0-based, spin-doubled band
-  indices of the valence top and conduction bottom) when the electron count is known.
+- ``input_0.par``: nBands, maxKE (Hartree), systemName, and idxVB / idxCB (0-based levels of the valence
+  top and conduction bottom, spatial levels when the table is spin-doubled: :mod:`sepm.io.band_index`)
+  when the electron count is known.
 - ``kpoints_0.par``: fractional reciprocal coordinates, weight 1 each.
 - ``expBandStruct_0.par``: path distance (cumulative |dk| in 1/Bohr, :func:`sepm.bands.path_distance`)
   and the lowest nBands energies (eV). Without spin-orbit coupling each spatial level is listed twice
@@ -126,8 +127,9 @@ def write_bundle(outdir, structure: Structure, kfrac, levels, *, nbands: int, ma
     files = {}
     files["system_0.par"] = system_par_text(structure.crystal, structure.alat, f"converted from {source}")
     inp = [f"nBands = {nbands}", f"maxKE = {maxke:g}", f"systemName = {name}"]
-    if n_vb is not None and n_vb < nbands:
-        inp += [f"idxVB = {n_vb - 1}", f"idxCB = {n_vb}"]
+    if n_vb is not None and n_vb < nbands and (n_vb % 2 == 0 or not spin_doubled):
+        level = n_vb // 2 if spin_doubled else n_vb  # levels below the gap
+        inp += [f"idxVB = {level - 1}", f"idxCB = {level}"]
     files["input_0.par"] = "\n".join(inp) + "\n"
     files["kpoints_0.par"] = "".join(f"{_fmt(k)} 1.0\n" for k in kfrac)
     files["expBandStruct_0.par"] = "".join(

@@ -98,7 +98,7 @@ from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from ..profiling import PROFILER
 from .folder_lock import folder_lock
-from .stage import FitSetup, run_prior, write_profile
+from .stage import FitSetup, remove_previous_outputs, run_prior, write_profile
 
 log = logging.getLogger("sepm")
 
@@ -400,6 +400,9 @@ def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device
     stages = resolve_stages(setup)
     state_path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
     ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint") if state_path.is_file() else None
+    # a resumed run's checkpoint holds its best so far; a fresh run's best_* are written again
+    remove_previous_outputs(outdir, "mc_summary.json", "best_*" if ckpt is None else None,
+                            (init_model, None, init_params))
     prior = run_prior(setup, outdir, init_model)
     setup.model.eval()
     engine = ReplicaExchange(setup, int(cfg.get("seed", 0)))

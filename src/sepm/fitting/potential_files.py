@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import Defect, InputError
+from ..io.jsonfile import read_json
 from ..models import ZeroFunction, build_model
 from ..models.checkpoint import load_model_checkpoint
 from ..output import atomic_path, write_text
@@ -51,9 +52,12 @@ def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudo
     cfg_path = folder / "model_config.json"
     if not cfg_path.is_file():
         raise InputError(Defect(cfg_path, None, "missing: not a folder written by a sepm fitting stage"))
-    cfg = json.loads(cfg_path.read_text())
+    cfg = read_json(cfg_path, "model_config.json written by a sepm fitting stage", required=("species",))
     species = cfg["species"]
-    model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+    try:
+        model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+    except (ValueError, TypeError) as err:
+        raise InputError(Defect(cfg_path, None, f"the model it describes cannot be built: {err}")) from None
     model = model.to(device)
     if not isinstance(model, ZeroFunction):
         load_model_checkpoint(model, folder / f"{prefix}PPmodel.pth")

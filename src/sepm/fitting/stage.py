@@ -25,7 +25,7 @@ from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
 from ..models.checkpoint import read_checkpoint
 from ..observables.coupling_targets import SystemCouplings, write_system_couplings
-from ..output import write_table, write_text
+from ..output import remove_stale, write_table, write_text
 from ..plotting import plot_bands, system_title
 from ..profiling import PROFILER
 from ..pseudopotential import Pseudopotential, long_range_default
@@ -320,6 +320,16 @@ def param_files(init_params) -> list[Path]:
     return sorted(Path(folder).glob(f"{prefix}*Params.par"))
 
 
+def remove_previous_outputs(outdir: Path, marker: str, pattern: str | None, inputs) -> None:
+    """Once a stage's inputs are checked, before it computes: remove a previous run's completion ``marker``
+    and its potential files (``pattern``), except this run's own inputs (init_model, init_optimizer,
+    init_params), so that no finished run's record stands beside this run's partial files."""
+    model, optimizer, params = inputs
+    keep = {Path(p).resolve() for p in (model, optimizer, *param_files(params)) if p}
+    names = sorted(p.name for p in outdir.glob(pattern) if p.resolve() not in keep) if pattern else []
+    remove_stale(outdir, [marker, *names])
+
+
 def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=None, init_params=None,
             device="cpu", stop_after=None) -> dict:
     """The optimize stage (gradient training or init-only evaluation). Returns a summary dict.
@@ -343,6 +353,7 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
         setup.require_reference("training (max_num_epochs > 0)")
         # before the prior and the first evaluation: a corrupt train_state.pth is refused, a diverged one too
         refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
+    remove_previous_outputs(outdir, "fit_summary.json", "final_*", (init_model, init_optimizer, init_params))
     with PROFILER.stage("initialization"):
         prior = run_prior(setup, outdir, init_model, init_optimizer)
     problem = setup.build_problem()

@@ -360,6 +360,10 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
         for row, n in zip(defpot, dlines):
             if row[4] <= 0:
                 defects.append(Defect(dp_file, n, f"column 5: latConst_ratio must be > 0, got {row[4]:g}"))
+            elif abs(row[4] - 1.0) < 1e-6:
+                defects.append(Defect(dp_file, n, f"column 5: latConst_ratio = {row[4]:g} is no strain: the "
+                                      "deformation potential divides by 1 - ratio^3; give the strained over the "
+                                      "unstrained lattice constant, e.g. 1.01"))
             if row[6] < 0:
                 defects.append(Defect(dp_file, n, f"column 7: weight must be >= 0, got {row[6]:g}"))
     elif settings.get("fit_defPot"):

@@ -91,7 +91,7 @@ def basis_defects(root: Path, systems, config: dict, limit_origin: str | None) -
     for spec in systems:
         lattice = spec.scale * np.asarray(spec.cell)
         if not (np.all(np.isfinite(lattice)) and np.isfinite(spec.maxke) and spec.maxke > 0) or \
-                abs(np.linalg.det(lattice)) < 1e-8 * np.prod(np.linalg.norm(lattice, axis=1)):
+                abs(np.linalg.det(lattice)) <= 1e-8 * np.prod(np.linalg.norm(lattice, axis=1)):  # an all-zero cell too
             continue  # the reader reports the value or the singular cell
         path, line = root / f"input_{spec.index}.par", spec.where.get("maxKE")
         n_pw = estimated_basis_size(lattice, spec.maxke)

@@ -46,6 +46,8 @@ from .solver import DEGENERACY, SHIFT, TOL, edge_states
 
 log = logging.getLogger("sepm")
 
+#: What a dot writes, dot.json (its completion record) last.
+DOT_FILES = ("conf.par", "homo.cube", "lumo.cube", "levels.dat", "dot.json")
 #: Bulk k-points added to the bundle's when searching the bulk band edges (Gamma, X, L).
 EDGE_KPOINTS = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.5, 0.5]])
 

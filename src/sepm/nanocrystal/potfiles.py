@@ -32,6 +32,10 @@ DEFAULT_ROWS = 1024
 DEFAULT_DR = math.pi / 125.0
 #: Relative tolerance on the uniformity of a file's r grid.
 GRID_RTOL = 1e-4
+#: No atom potential reaches this magnitude (Hartree; the shipped ones stay below 2): a typo in the exponent.
+V_LIMIT = 1e3
+#: No table needs to reach beyond this radius (Bohr; the group's ends at 25.7).
+R_LIMIT = 1e3
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,11 @@ def read_pot_file(path, symbol: str | None = None) -> RadialTable:
             continue
         if not all(math.isfinite(x) for x in values):
             defects.append(Defect(path, lineno, "not a finite number"))
+            continue
+        if abs(values[0]) > R_LIMIT or abs(values[1]) > V_LIMIT:
+            defects.append(Defect(path, lineno, f"r = {values[0]:g} Bohr, v = {values[1]:g} Hartree: beyond "
+                                  f"{R_LIMIT:g} Bohr or {V_LIMIT:g} Hartree, which no atom potential reaches (a typo "
+                                  "in the exponent?)"))
             continue
         rows.append((lineno, *values))
     if defects:

@@ -9,7 +9,6 @@ red crosses; PNG and PDF.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -17,14 +16,21 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..constants import BOHR_PER_ANGSTROM
+from ..io.jsonfile import read_json
 from ..output import save_figure, write_table
 
 log = logging.getLogger("sepm")
 
 
+#: Keys of a dot.json record that the series reads.
+RECORD_KEYS = ("radius_bohr", "n_core", "n_ligands", "homo_ev", "lumo_ev", "gap_ev", "bulk")
+
+
 def read_records(paths) -> list[dict]:
-    """The dot.json records, sorted by radius."""
-    return sorted((json.loads(Path(p).read_text()) for p in paths), key=lambda r: r["radius_bohr"])
+    """The dot.json records, sorted by radius (each file checked: one line names a missing, damaged or
+    foreign one)."""
+    records = [read_json(p, "dot.json written by sepm dot", RECORD_KEYS) for p in paths]
+    return sorted(records, key=lambda r: r["radius_bohr"])
 
 
 def write_series(stem, records: list[dict], title: str = "") -> list[Path]:

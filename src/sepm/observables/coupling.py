@@ -7,7 +7,7 @@ For atom alpha, Cartesian direction gamma, phonon wavevector q and band edge e i
     g = sqrt( (1 / (n_L n_R)) sum_{m in D_e(k_g)} sum_{n in D_e(k')} |M_mn|^2 ) * 27.2114   (eV/Bohr),
 
 k_g the k-point idxGap, k' the k-point of kpoints_X.par equal to k_g + q up to a reciprocal-lattice
-vector G0, D_vb the states degenerate (|dE| < 1e-5 Ha) with band slot idxVB going down, D_cb those
+vector G0, D_vb the states degenerate (|dE| < 1e-5 Ha) with level idxVB going down, D_cb those
 with idxCB going up, at each k separately. g depends only on the spectral projectors of D_e, so it is
 unchanged by any unitary rotation inside a degenerate subspace (EPW's average). ``average =
 "mean_abs"`` gives DeepPseudopot's (1/(n_L n_R)) sum |M_mn| instead, which is *not* gauge invariant:

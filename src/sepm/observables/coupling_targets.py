@@ -2,9 +2,9 @@ r"""Couplings of one bundle system: every atom, direction x y z, q-point of qpoi
 coupling loss  sum_{atom, gamma, q, edge} w_q (g - g_ref)^2  (eV/Bohr)^2 over the targets of
 expCoupling_X.par (``Not-fit`` entries left out).
 
-Band slots. idxVB / idxCB are slots of the band tables (0-based, spin-doubled without SOC, as everywhere
-in sepm): with SOC slot b is level b of the 2N spectrum; without SOC it is spatial level b // 2, and the
-degenerate sets are sets of spatial (spinless) states. (An SOC calculation with a5 = 0 doubles both
+Band levels. idxVB / idxCB are levels as in DeepPseudopot (:mod:`sepm.io.band_index`): with SOC level b
+of the 2N spectrum; without SOC spatial level b, and the degenerate sets are sets of spatial (spinless)
+states. (An SOC calculation with a5 = 0 doubles both
 sets and gives g / sqrt(2), since M is spin-diagonal.) Levels are counted in energy order; an order
 matrix (kpoints_X_orderMatrix.par) does not apply. The eigenvectors are computed from the current
 parameters at every evaluation.
@@ -29,8 +29,7 @@ class SystemCouplings:
             raise ValueError(f"system {spec.index} has no qpoints_{spec.index}.par")
         s = spec.settings
         self.kgap = int(s["idxGap"])
-        slot = {"vb": int(s["idxVB"]), "cb": int(s["idxCB"])}
-        self.levels = {e: b if ham.spinor else b // 2 for e, b in slot.items()}
+        self.levels = {"vb": int(s["idxVB"]), "cb": int(s["idxCB"])}
         self._geometry: dict[int, DerivativeGeometry] = {}
 
     @property
@@ -102,8 +101,9 @@ def write_system_couplings(path, couplings: SystemCouplings, title: str) -> torc
     k = spec.kpoints[couplings.kgap]
     header = [f"{title}: system {spec.index} ({spec.name}); electron-phonon couplings g in eV/Bohr, {kind}",
               f"<psi_m(k_gap)| dV/dtau_(atom, x|y|z)(q) |psi_n(k_gap + q)>, k_gap = k-point {couplings.kgap} "
-              f"({' '.join(f'{v:g}' for v in k)}); edges: band slots idxVB = {spec.settings['idxVB']} (down) and "
-              f"idxCB = {spec.settings['idxCB']} (up), degenerate within 1e-5 Ha"]
+              f"({' '.join(f'{v:g}' for v in k)}); edges: {'spinor' if couplings.ham.spinor else 'spatial'} "
+              f"levels idxVB = {spec.settings['idxVB']} (down) and idxCB = {spec.settings['idxCB']} (up), degenerate "
+              "within 1e-5 Ha"]
     for i, (q, kp, g0) in enumerate(zip(inputs.qpoints, inputs.partner, inputs.umklapp)):
         umklapp = f" - G0 ({' '.join(map(str, g0))})" if np.any(g0) else ""
         header.append(f"column {i + 1}: q = ({' '.join(f'{v:g}' for v in q)}), weight {inputs.qweights[i]:g}; "
