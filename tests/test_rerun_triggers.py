@@ -23,7 +23,7 @@ CONFIG = {
         "bundle": "resources/bundles/GaAs",
         "set": {"PPmodel": "Net_relu_xavier_decayGaussian", "hiddenLayers": [8, 8]},
         "optimize": [{"method": "gradient", "set": {"max_num_epochs": 3, "optimizer_lr": 0.005}}],
-        "tools": {"kpath": {"density": 10}, "decompose": {"kpoints": [0, 3], "bands": [8, 9]},
+        "tools": {"kpath": {"density": 10, "align": "vbm"}, "decompose": {"kpoints": [0, 3], "bands": [8, 9]},
                   "density": {"kgrid": [2, 2, 2]}, "masses": {"step": 0.02}, "movie": {"fps": 2},
                   "nanocrystal": {"radii": [10, 12], "spacing": 1.0}},
         "ensemble": {"size": 2, "set": {"max_num_epochs": 2}, "clusters": 2},
@@ -72,7 +72,7 @@ def gaas(config: dict) -> dict:
 def tool_settings(config: dict):
     """One new value for each tool's setting and the ensemble's cluster count: independent rules, one dry run."""
     tools = gaas(config)["tools"]
-    tools["kpath"]["density"] = 20
+    tools["kpath"].update(density=20, align="none")
     tools["decompose"]["bands"] = [8]
     tools["density"]["kgrid"] = [3, 3, 3]
     tools["masses"]["step"] = 0.01
@@ -84,7 +84,8 @@ def tool_settings(config: dict):
 CASES = {
     "material set": (lambda c: gaas(c)["set"].update(hiddenLayers=[6, 6]),
                      {"prior", "optimize", "cost_plot"} | FINAL | ENSEMBLE),
-    "optimize set": (lambda c: gaas(c)["optimize"][0]["set"].update(optimizer_lr=0.004), {"optimize", "cost_plot"} | FINAL),
+    "optimize set": (lambda c: gaas(c)["optimize"][0]["set"].update(optimizer_lr=0.004),
+                     {"optimize", "cost_plot"} | FINAL),
     "ensemble set": (lambda c: gaas(c)["ensemble"]["set"].update(max_num_epochs=3), ENSEMBLE),
     "every tool's setting": (tool_settings, TOOLS | {"cluster"}),
     "a ligand of the dots": (lambda c: gaas(c)["tools"]["nanocrystal"].update(passivation={"cation_fraction": 0.5}),

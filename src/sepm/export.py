@@ -51,9 +51,9 @@ from .constants import LR_QMIN
 from .errors import Defect, InputError
 from .output import save_figure, write_table
 
-#: qmax values (1/Bohr) tried in turn by ``export_realspace`` when qmax is not given.
 log = logging.getLogger("sepm")
 
+#: qmax values (1/Bohr) tried in turn by ``export_realspace`` when qmax is not given.
 QMAX_SCHEDULE = (8.0, 12.0, 16.0, 24.0, 32.0)
 #: Convergence target for v(r), Hartree, and the r from which it is measured, Bohr.
 CONVERGENCE_TOL = 1e-6

@@ -118,9 +118,8 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
     other corners are named from ``lattice`` (rows in Bohr; Γ, X, L, ... of cubic lattices) when given.
     Reference values at or below :data:`PLACEHOLDER_EV` (DeepPseudopot's -100 eV rows) are not drawn. The
     computed VBM and CBM are marked and the gap given in the legend, the valence band top being band
-    ``vb_index`` (0-based, idxVB; default: the band below the highest gap of the reference, else of the computed
-    bands); ``vbm_zero``
-    shifts every energy (the window too) so that the computed VBM is at 0 eV.
+    ``vb_index`` (0-based, idxVB; default: the band below the highest gap of the reference, else of the
+    computed bands); ``vbm_zero`` shifts every energy (the window too) so that the computed VBM is at 0 eV.
     """
     from .analysis.bandfiles import band_edges, detect_vb_index
 
@@ -163,7 +162,8 @@ def plot_bands(stem, distance, bands, kfrac, reference=None, title="", window=No
 def _mark_gap(ax, x, edges, shift: float, namer, kfrac):
     """VBM (up triangle) and CBM (down triangle) of the computed bands, the gap in the legend; a CBM at or below
     the VBM (a metal, or idxVB naming the wrong band) is said in the legend and the log instead of a gap."""
-    for k, energy, marker, color in ((edges.vbm_k, edges.vbm, "^", "tab:red"), (edges.cbm_k, edges.cbm, "v", "tab:green")):
+    for k, energy, marker, color in ((edges.vbm_k, edges.vbm, "^", "tab:red"),
+                                     (edges.cbm_k, edges.cbm, "v", "tab:green")):
         ax.plot([x[k]], [energy + shift], marker=marker, ms=7, color=color, mec="black", ls="none", zorder=5,
                 clip_on=False)
     if edges.gap <= 0:

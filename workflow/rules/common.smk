@@ -1,5 +1,7 @@
 # Helpers shared by all rules: bundle lookup, the optimize chain of each material, and the
-# command lines of the stages.
+# command lines of the stages. A rule's params are functions of its wildcards only: Snakemake records
+# and reruns on those, but never on a params function that takes input, output, threads or resources
+# (tests/test_rerun_triggers.py), so paths are built here from the wildcards.
 
 import json
 import mimetypes

@@ -60,6 +60,8 @@ OPTIMIZERS = {
 #: evaluations per epoch (torch's max_ls).
 LINE_SEARCHES = ("none", "strong_wolfe")
 LINE_SEARCH_EVALS = 25
+#: NN_config keys passed to :func:`make_optimizer`
+OPTIMIZER_OPTIONS = ("adam_beta1", "adam_beta2", "sgd_momentum", "lbfgs_line_search")
 
 #: Relative size of a perturbEvery kick (DeepPseudopot's): w <- w (1 + U(-0.1, 0.1)) for the network and the
 #: trainable coefficients, a5..a7 <- a (1 + U(-0.001, 0.001)) whether trainable or not.
@@ -136,8 +138,7 @@ class TrainSettings:
                    seed=int(cfg.get("seed", 0)), print_grad=bool(cfg.get("printGrad", False)),
                    pre_adjust_moves=int(cfg.get("pre_adjust_moves", 0)),
                    pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
-                   optimizer_options={k: cfg[k] for k in ("adam_beta1", "adam_beta2", "sgd_momentum", "lbfgs_line_search")
-                                      if k in cfg},
+                   optimizer_options={k: cfg[k] for k in OPTIMIZER_OPTIONS if k in cfg},
                    lr_schedule=str(cfg.get("lr_schedule", "step")), warmup_epochs=int(cfg.get("lr_warmup_epochs", 0)),
                    lr_min_factor=float(cfg.get("lr_min_factor", 0.0)),
                    final_state=str(cfg.get("final_state", "best")))
