@@ -49,6 +49,8 @@ rule export:
             str(Path(output.nanocrystal).parent),
             "--bundle",
             str(bundle_dir(wildcards.material)),
+            "--nc-ligand-reference",
+            "resources/potentials-realspace",
         ],
     script:
         "../scripts/sepm_stage.py"
