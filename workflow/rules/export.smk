@@ -49,6 +49,8 @@ rule export:
             f"results/{wildcards.material}/nanocrystal",
             "--bundle",
             str(bundle_dir(wildcards.material)),
+            "--nc-ligand-reference",
+            "resources/potentials-realspace",
         ],
     script:
         "../scripts/sepm_stage.py"

@@ -24,6 +24,10 @@ inside the window). It is in the units of the band loss (eV^2), so lambda weighs
 level shift against band errors directly. v_s(r) comes from the same Gauss-Legendre transform as the
 export (:func:`sepm.export.realspace_potential`, differentiable), at qmax = 12 1/Bohr (the range of
 DeepPseudopot's q-space penalties) with enough nodes to resolve j0(q R_max).
+
+Measured on the default GaAs fit (config/config.yaml, lambda = 1e4, 250 L-BFGS epochs): |v(r)| over
+15-26 Bohr falls from ~1e-4 to a few 1e-6 Hartree and the shift of the exported tables from +1.10 to
+-0.03 eV, for a weight-20 band RMSE of 24.8 meV (17.9 without; all bands 54.2 vs 34.5 meV).
 """
 
 from __future__ import annotations

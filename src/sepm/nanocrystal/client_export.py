@@ -37,6 +37,7 @@ from ..crystal import Crystal
 from ..errors import Defect, InputError
 from ..output import write_text
 from ..terms.longrange import long_range_form_factor
+from .ligand_calibration import calibrate_ligands
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
 from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, tail_value, write_pot_file
 from .radial import LibraryFormFactor, tables_from_form_factor
@@ -92,13 +93,16 @@ def level_shift(vq, tables: dict, species, cells: dict[str, tuple[dict[str, int]
 
 def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEFAULT_ROWS, dr: float = DEFAULT_DR,
                       include_long_range: bool = False, compositions: dict[str, dict[str, int]] | None = None,
-                      write_ligands: bool = True, volumes: dict[str, float] | None = None) -> dict:
+                      write_ligands: bool = True, volumes: dict[str, float] | None = None,
+                      ligand_reference=None, bond_length: float | None = None) -> dict:
     """Write ``pot<Sym>.par`` of every species (and the ligands P1-P4) of ``pseudopotential`` to ``outdir``.
 
     ``compositions`` maps a system name to its atom counts per species; with ``include_long_range`` the
     tail is added only if every composition is neutral (else ``InputError``). ``volumes`` (system name ->
     cell volume, Bohr^3) give the implied bulk-level shift of those systems. ``rows`` is the shortest grid
-    tried (see the module's decay guarantee). Returns the sidecar record.
+    tried (see the module's decay guarantee). With ``ligand_reference`` (v(q) of the library the client's
+    ligands were tuned with, ``species`` order) and the crystal's ``bond_length`` the P1/P2 amplitudes are
+    calibrated (:mod:`.ligand_calibration`). Returns the sidecar record.
     """
     if not 2 <= rows <= MAX_ROWS or dr <= 0:
         raise ValueError(f"grid of {rows} rows, dr = {dr}: the client reads 2..{MAX_ROWS} rows, dr > 0")
@@ -140,8 +144,14 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
             "Bohr^3)%s", name, ev, " ".join(f"{s} {v:+.3g}" for s, v in shift["delta_v0_hartree_bohr3"].items()),
             "" if abs(ev) < SHIFT_WARN else f": more than {SHIFT_WARN} eV between the fit's bulk levels and the "
                                             "client's")
+    calibration = None
+    if write_ligands and ligand_reference is not None:
+        calibration = calibrate_ligands(pp.local_form_factor, ligand_reference, species, bond_length)
+        log.info("ligands calibrated to the reference potentials: %s", ", ".join(
+            f"{s} a = {calibration['amplitudes'][s]:+.4f} ({d:+.4f}) Hartree" for s, d in calibration["shift"].items()))
+    amplitudes = calibration["amplitudes"] if calibration else LIGAND_A
     if write_ligands:
-        for s, table in ligand_tables(rows, dr).items():
+        for s, table in ligand_tables(rows, dr, amplitudes).items():
             files[s] = write_pot_file(pot_path(outdir, s), table).name
     record = {
         "source": source,
@@ -169,8 +179,9 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
             "why": "local potential only: the client has no nonlocal term and its spinor version takes SO "
                    "strengths from its own input",
         },
-        "ligands": ({s: {"a_hartree": a, "b_bohr2": LIGAND_B, "form": "a exp(-r^2/b)"} for s, a in LIGAND_A.items()}
+        "ligands": ({s: {"a_hartree": a, "b_bohr2": LIGAND_B, "form": "a exp(-r^2/b)"} for s, a in amplitudes.items()}
                     if write_ligands else {}),
+        "ligand_calibration": calibration or "none: the client's amplitudes (tuned with the group's library)",
     }
     write_text(outdir / SIDECAR, json.dumps(record, indent=2) + "\n")
     dropped = []

@@ -47,16 +47,16 @@ class Passivation:
                 raise ValueError(f"ligand bond fraction {f} is not between 0 and 1")
 
 
-def ligand_potential(symbol: str, r) -> np.ndarray:
+def ligand_potential(symbol: str, r, amplitudes: dict[str, float] = LIGAND_A) -> np.ndarray:
     """v(r) of ligand ``symbol`` at radii ``r`` (Bohr), Hartree."""
     r = np.asarray(r, dtype=np.float64)
-    return LIGAND_A[symbol] * np.exp(-(r**2) / LIGAND_B)
+    return amplitudes[symbol] * np.exp(-(r**2) / LIGAND_B)
 
 
-def ligand_tables(rows: int, dr: float) -> dict[str, RadialTable]:
-    """Every ligand on the grid r_i = i dr."""
+def ligand_tables(rows: int, dr: float, amplitudes: dict[str, float] = LIGAND_A) -> dict[str, RadialTable]:
+    """Every ligand on the grid r_i = i dr (amplitudes a in Hartree, default the client's)."""
     r = dr * np.arange(rows)
-    return {s: RadialTable(s, dr, ligand_potential(s, r)) for s in LIGAND_A}
+    return {s: RadialTable(s, dr, ligand_potential(s, r, amplitudes)) for s in amplitudes}
 
 
 def is_cation(symbol: str) -> bool:
