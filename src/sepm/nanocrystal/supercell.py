@@ -1,0 +1,123 @@
+r"""Validation of the dot's grid Hamiltonian on a periodic supercell, against the plane-wave Hamiltonian.
+
+A cubic or orthorhombic supercell (``repeats`` of a bulk cell whose lattice is diagonal) fills the grid box
+exactly; every term gets its periodic images (the local potential as the sum of the image atoms'
+potentials, the SOC/NL projectors with wrapped stencils). Its states at Gamma are then the bulk states at
+the k-points that fold onto Gamma, k = (j1/r1, j2/r2, j3/r3) in units of the cell's reciprocal vectors.
+
+The reference is the plane-wave Hamiltonian (``sepm.hamiltonian``) of the supercell at Gamma in the very
+plane waves the grid holds (the FFT box, Miller indices -n/2 .. n/2 - 1, kinetic energy uncapped on both
+sides). The two then differ only by what real space does: the local potential is a product on the grid
+points (v(q) aliased by the grid's reciprocal vectors, and its radial tables) and the projections are grid
+sums; both errors fall as v(q) and the projectors' content beyond the grid's wavenumbers vanish with the
+spacing. The plane-wave Hamiltonian of the supercell at Gamma in that basis is block diagonal in the folded
+k-points: it is ``sepm bands`` of the bulk cell at those k-points with the same plane waves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..basis import PlaneWaveBasis
+from ..crystal import Crystal
+from ..hamiltonian import Hamiltonian
+from ..pseudopotential import Pseudopotential
+from .grid import CUT_TOL, DotGrid, cut_radius, fft_size, potential_on_grid
+from .projectors import K_MAX, AtomProjectors, channel_strengths
+from .radial import tables_from_form_factor
+from .spinor import SpinorGridHamiltonian
+
+
+def supercell(crystal: Crystal, repeats) -> Crystal:
+    """The bulk cell repeated (r1, r2, r3) times; the lattice must be diagonal (a box)."""
+    lattice = np.asarray(crystal.lattice)
+    if np.abs(lattice - np.diag(np.diag(lattice))).max() > 1e-9:
+        raise ValueError("a supercell box needs a cell with a diagonal lattice (cubic or orthorhombic)")
+    reps = np.asarray(repeats, dtype=int)
+    shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij"), -1).reshape(-1, 3)
+    frac = (crystal.frac[None, :, :] + shifts[:, None, :]) / reps
+    symbols = tuple(crystal.atom_species) * len(shifts)
+    return Crystal(lattice * reps[:, None], symbols, frac.reshape(-1, 3), crystal.species)
+
+
+def box_grid(cell: Crystal, spacing: float) -> DotGrid:
+    """The grid box of a supercell: [-L/2, L/2) per axis, n points with L / n <= spacing."""
+    lengths = np.diag(np.asarray(cell.lattice))
+    return DotGrid(tuple(float(x) / 2.0 for x in lengths),
+                   tuple(fft_size(math.ceil(x / spacing - 1e-9)) for x in lengths))
+
+
+def folded_kpoints(repeats) -> np.ndarray:
+    """Fractional k-points of the bulk cell that fold onto the Gamma point of the supercell."""
+    axes = [np.arange(r) / r for r in repeats]
+    k = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    return np.where(k > 0.5 + 1e-12, k - 1.0, k)
+
+
+def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device="cpu"):
+    """V on the grid of the periodic supercell: the atoms and all their images within the tables' reach."""
+    symbols = np.asarray(cell.atom_species)
+    positions = cell.positions - 0.5 * np.diag(cell.lattice)
+    reach = max(cut_radius(t.r, t.v - t.v[-1], CUT_TOL) for t in tables.values())
+    lengths = np.diag(cell.lattice)
+    images = [np.arange(-math.ceil(reach / L), math.ceil(reach / L) + 1) for L in lengths]
+    shifts = np.stack(np.meshgrid(*images, indexing="ij"), -1).reshape(-1, 3) * lengths
+    all_pos = (positions[None] + shifts[:, None]).reshape(-1, 3)
+    near = (np.abs(all_pos) <= lengths / 2 + reach).all(axis=1)
+    all_sym = np.tile(symbols, len(shifts))[near]
+    return potential_on_grid(grid, all_sym, all_pos[near], tables, device=device)
+
+
+def grid_hamiltonian(cell: Crystal, pseudopotential, spacing: float, k_max: float = K_MAX, device="cpu",
+                     kinetic_cap: float = math.inf):
+    """The dot's spinor grid Hamiltonian of the periodic supercell ``cell``: the pseudopotential's local part
+    as radial tables (the export's transform, no long-range tail), its SOC/NL terms as projectors exact on
+    wavenumbers up to ``k_max``."""
+    grid = box_grid(cell, spacing)
+    species = list(pseudopotential.species)
+    tables, _ = tables_from_form_factor(pseudopotential.local_form_factor, species)
+    V, _ = periodic_local_potential(grid, cell, tables, device)
+    strengths = {n: dict(zip(species, map(float, c))) for n, c in channel_strengths(pseudopotential).items()}
+    projectors = None
+    if strengths:
+        positions = cell.positions - 0.5 * np.diag(cell.lattice)
+        projectors = AtomProjectors(grid, cell.atom_species, positions, strengths, k_max, periodic=True,
+                                     device=device)
+    return SpinorGridHamiltonian(grid, V, projectors, kinetic_cap)
+
+
+def plane_wave_reference(cell: Crystal, pseudopotential, grid: DotGrid, device="cpu") -> torch.Tensor:
+    """Levels (Hartree, ascending, spin-doubled when spin-free) of the plane-wave Hamiltonian of the
+    supercell at Gamma in the grid's plane waves (no long-range tail), by dense diagonalization."""
+    basis = PlaneWaveBasis(cell, 0.0, device=device, miller=plane_wave_miller(grid))
+    H = Hamiltonian(basis, replace(pseudopotential, long_range=False))
+    h = H.matrices(torch.zeros((1, 3), dtype=torch.float64, device=device))[0]
+    levels = torch.linalg.eigvalsh(h)
+    return levels if H.spinor else levels.repeat_interleave(2)
+
+
+def plane_wave_miller(grid: DotGrid) -> np.ndarray:
+    """The Miller indices of the plane waves a grid holds: -n/2 .. n/2 - 1 per axis."""
+    axes = [np.arange(-(n // 2), n - n // 2) for n in grid.shape]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+
+
+def checkpoint_pseudopotential(folder, checkpoint: str = "init_PPmodel.pth"):
+    """The pseudopotential of a DeepPseudopot bundle with its network checkpoint as the local part (SOC/NL
+    from SObool, no long-range tail), and the bundle's first system."""
+    from ..fitting.potential_files import network_form_factor
+    from ..io.bundle import read_bundle
+    from ..models import build_model
+    from ..models.checkpoint import load_model_checkpoint
+
+    bundle = read_bundle(folder)
+    cfg = bundle.config
+    model = build_model(cfg["PPmodel"], cfg.get("hiddenLayers", []), len(bundle.species), cfg)
+    load_model_checkpoint(model, Path(folder) / checkpoint, device="cpu")
+    pp = Pseudopotential.from_bundle(bundle, local=network_form_factor(model.eval().requires_grad_(False)))
+    return replace(pp, long_range=False), bundle.systems[0]
