@@ -18,12 +18,12 @@ import torch
 
 from sepm.basis import PlaneWaveBasis
 from sepm.crystal import Crystal
-from sepm.nanocrystal.grid import DotGrid, potential_on_grid
+from sepm.nanocrystal.grid import DotGrid, centred
 from sepm.nanocrystal.hamiltonian import GridHamiltonian
-from sepm.nanocrystal.projectors import K_MAX, AtomProjectors, SeparableChannel, spin_orbit_matrix
+from sepm.nanocrystal.projectors import K_MAX, SeparableChannel, spin_orbit_matrix
 from sepm.nanocrystal.radial import tables_from_form_factor
 from sepm.nanocrystal.solver import folded_lobpcg
-from sepm.nanocrystal.spinor import RealEmbedding, SpinorGridHamiltonian, complex_levels
+from sepm.nanocrystal.spinor import RealEmbedding, complex_levels, dot_hamiltonian
 from sepm.nanocrystal.supercell import checkpoint_pseudopotential, grid_hamiltonian, plane_wave_reference, supercell
 from sepm.terms import Nonlocal, SpinOrbit
 from threads import single_thread  # noqa: F401
@@ -100,3 +100,58 @@ def test_supercell_local_levels_converge_to_the_plane_wave_levels():
         grid = torch.linalg.eigvalsh(GridHamiltonian(H.grid, H.V, H.kinetic_cap).dense())[:20]
         errors.append(float((grid.repeat_interleave(2) - plane_wave_reference(cubic, pp, H.grid)[:40]).abs().max()))
     assert errors[1] < 0.6e-3 and errors[1] < errors[0] / 3  # 43 meV -> 11 meV
+
+
+@pytest.fixture(scope="module")
+def tiny_dot(cspbi3):
+    """I-Pb-I along x (Pb-I 5.94 Bohr) in a small box: 18 x 6 x 6 points, 1296 spinor components."""
+    pp, _ = cspbi3
+    tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
+    symbols = ["I", "Pb", "I"]
+    positions = centred(np.array([[-5.942, 0.0, 0.0], [0.0, 0.0, 0.0], [5.942, 0.0, 0.0]]))
+    grid = DotGrid.around(positions, 1.0, vacuum=3.0)
+    return pp, tables, symbols, positions, grid
+
+
+def test_tiny_spinor_dot_kramers_pairs_and_time_reversal(tiny_dot):
+    pp, tables, symbols, positions, grid = tiny_dot
+    H = dot_hamiltonian(grid, symbols, positions, tables, pp)
+    assert set(H.projectors.record["species"]) == {"I", "Pb"}
+    h = H.dense()
+    assert float((h - h.conj().T).abs().max()) < 1e-12
+    e = torch.linalg.eigvalsh(h)
+    assert float((e[0::2] - e[1::2]).abs().max()) < 1e-9          # every level a Kramers pair
+    assert float((e[2::2] - e[1:-1:2]).abs().max()) > 1e-3         # and not more degenerate throughout
+    psi = H.smooth_random(3, 7)
+
+    def theta(x):  # time reversal i sigma_y K: (up, down) -> (conj down, -conj up)
+        up, down = x.reshape(len(x), 2, -1).unbind(1)
+        return torch.stack([down.conj(), -up.conj()], 1).reshape(len(x), -1)
+
+    assert float((H.apply(theta(psi)) - theta(H.apply(psi))).abs().max()) < 1e-12 * float(psi.abs().max()) * 1e3
+
+
+def test_zero_soc_and_nl_give_twice_the_spin_free_levels(tiny_dot):
+    pp, tables, symbols, positions, grid = tiny_dot
+    params = pp.params.clone()
+    params[:, 5:8] = 0.0
+    H = dot_hamiltonian(grid, symbols, positions, tables, replace(pp, params=params))
+    assert H.projectors is None
+    spin_free = torch.linalg.eigvalsh(GridHamiltonian(grid, H.V, H.kinetic_cap).dense())
+    assert float((torch.linalg.eigvalsh(H.dense()) - spin_free.repeat_interleave(2)).abs().max()) < 1e-10
+    with_soc = torch.linalg.eigvalsh(dot_hamiltonian(grid, symbols, positions, tables, pp).dense())
+    assert float((with_soc - spin_free.repeat_interleave(2)).abs().max()) > 0.01   # the terms do act
+
+
+def test_folded_lobpcg_on_the_spinor_dot_matches_dense(tiny_dot):
+    pp, tables, symbols, positions, grid = tiny_dot
+    H = dot_hamiltonian(grid, symbols, positions, tables, pp)
+    dense = torch.linalg.eigvalsh(H.dense())
+    sigma = float(dense[20] + dense[21]) / 2.0 + 1e-3
+    levels = folded_lobpcg(RealEmbedding(H), sigma, n_want=8, tol=1e-6)
+    assert levels.converged
+    e, residuals, psi = complex_levels(H, levels.vectors)
+    nearest = dense[(dense - sigma).abs().argsort()[: len(e)]].sort().values
+    assert len(e) >= 4 and float((e - nearest).abs().max()) < 1e-6
+    assert float(residuals.max()) < 1e-5
+    assert torch.allclose(psi.conj() @ psi.T, torch.eye(len(e), dtype=torch.complex128), atol=1e-10)

@@ -119,11 +119,11 @@ def spin_orbit_matrix() -> torch.Tensor:
     return torch.einsum("cab,cst->asbt", -1j * eps, 0.5 * sigma).reshape(6, 6)
 
 
-def channel_strengths(pseudopotential) -> dict[str, np.ndarray]:
-    """{channel: per-species coefficients} of the terms the pseudopotential enables (SOC: a5; NL: a6, a7)."""
+def channel_strengths(pseudopotential) -> dict[str, dict[str, float]]:
+    """{channel: {symbol: coefficient}} of the terms the pseudopotential enables (SOC: a5; NL: a6, a7)."""
     params = pseudopotential.params.detach().cpu().numpy()
     names = (["a5"] if pseudopotential.soc else []) + (["a6", "a7"] if pseudopotential.nonlocal_ else [])
-    return {n: params[:, CHANNELS[n][0]] for n in names}
+    return {n: {s: float(p[CHANNELS[n][0]]) for s, p in zip(pseudopotential.species, params)} for n in names}
 
 
 @dataclass

@@ -17,7 +17,9 @@ import math
 
 import torch
 
+from .grid import CUT_TOL, potential_on_grid
 from .hamiltonian import KINETIC_CAP
+from .projectors import K_MAX, AtomProjectors, channel_strengths
 
 
 class SpinorGridHamiltonian:
@@ -71,6 +73,17 @@ class SpinorGridHamiltonian:
         """The full 2N x 2N matrix (tiny grids only)."""
         eye = torch.eye(self.size, dtype=torch.complex128, device=self.V.device)
         return self.apply(eye).T
+
+
+def dot_hamiltonian(grid, symbols, positions, tables: dict, pseudopotential, k_max: float = K_MAX,
+                    kinetic_cap: float = KINETIC_CAP, cut_tol: float = CUT_TOL, device="cpu") -> SpinorGridHamiltonian:
+    """The spinor H of a dot in vacuum: local part from the radial ``tables`` (atoms and ligands), SOC/NL
+    projectors of the pseudopotential's species (ligands have none), stencils cut at the box."""
+    V, _ = potential_on_grid(grid, symbols, positions, tables, cut_tol, device)
+    strengths = channel_strengths(pseudopotential)
+    used = any(c != 0.0 for channel in strengths.values() for c in channel.values())
+    projectors = AtomProjectors(grid, symbols, positions, strengths, k_max, device=device) if used else None
+    return SpinorGridHamiltonian(grid, V, projectors, kinetic_cap)
 
 
 class RealEmbedding:

@@ -27,8 +27,8 @@ from ..basis import PlaneWaveBasis
 from ..crystal import Crystal
 from ..hamiltonian import Hamiltonian
 from ..pseudopotential import Pseudopotential
-from .grid import CUT_TOL, DotGrid, cut_radius, fft_size, potential_on_grid
-from .projectors import K_MAX, AtomProjectors, channel_strengths
+from .grid import CUT_TOL, DotGrid, cut_radius, fft_size
+from .projectors import K_MAX, AtomProjectors, _stencils, channel_strengths
 from .radial import tables_from_form_factor
 from .spinor import SpinorGridHamiltonian
 
@@ -59,18 +59,22 @@ def folded_kpoints(repeats) -> np.ndarray:
     return np.where(k > 0.5 + 1e-12, k - 1.0, k)
 
 
-def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device="cpu"):
-    """V on the grid of the periodic supercell: the atoms and all their images within the tables' reach."""
+def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device="cpu") -> torch.Tensor:
+    """V on the grid of the periodic supercell: each atom's table (as the client uses it, cut where it is
+    below CUT_TOL) summed over the wrapped stencil of its cut radius, i.e. over all its periodic images."""
     symbols = np.asarray(cell.atom_species)
     positions = cell.positions - 0.5 * np.diag(cell.lattice)
-    reach = max(cut_radius(t.r, t.v - t.v[-1], CUT_TOL) for t in tables.values())
-    lengths = np.diag(cell.lattice)
-    images = [np.arange(-math.ceil(reach / L), math.ceil(reach / L) + 1) for L in lengths]
-    shifts = np.stack(np.meshgrid(*images, indexing="ij"), -1).reshape(-1, 3) * lengths
-    all_pos = (positions[None] + shifts[:, None]).reshape(-1, 3)
-    near = (np.abs(all_pos) <= lengths / 2 + reach).all(axis=1)
-    all_sym = np.tile(symbols, len(shifts))[near]
-    return potential_on_grid(grid, all_sym, all_pos[near], tables, device=device)
+    V = torch.zeros(grid.size, dtype=torch.float64, device=device)
+    for s in sorted(set(symbols.tolist())):
+        table = tables[s]
+        values = np.asarray(table.v, dtype=np.float64) - table.v[-1]
+        idx, _, dist, inside = _stencils(grid, positions[symbols == s], cut_radius(table.r, values, CUT_TOL),
+                                         True, device)
+        x = dist[inside] / table.dr
+        i0 = x.floor().to(torch.int64).clamp(max=len(values) - 2)
+        t, vals = x - i0, torch.as_tensor(values, device=device)
+        V.index_add_(0, idx[inside], (1 - t) * vals[i0] + t * vals[i0 + 1])
+    return V.reshape(grid.shape)
 
 
 def grid_hamiltonian(cell: Crystal, pseudopotential, spacing: float, k_max: float = K_MAX, device="cpu",
@@ -81,8 +85,8 @@ def grid_hamiltonian(cell: Crystal, pseudopotential, spacing: float, k_max: floa
     grid = box_grid(cell, spacing)
     species = list(pseudopotential.species)
     tables, _ = tables_from_form_factor(pseudopotential.local_form_factor, species)
-    V, _ = periodic_local_potential(grid, cell, tables, device)
-    strengths = {n: dict(zip(species, map(float, c))) for n, c in channel_strengths(pseudopotential).items()}
+    V = periodic_local_potential(grid, cell, tables, device)
+    strengths = channel_strengths(pseudopotential)
     projectors = None
     if strengths:
         positions = cell.positions - 0.5 * np.diag(cell.lattice)
