@@ -56,13 +56,14 @@ def lowest(matvec, dim, n):
 def levels(cell, pp, spacing, k_max, n):
     t = time.perf_counter()
     H = grid_hamiltonian(cell, pp, spacing, k_max)
-    grid = lowest(lambda x: H.apply(torch.as_tensor(x.reshape(1, -1))).numpy().ravel(), H.size, n)
+    m = n + 8  # a few more than compared, so that no multiplet is cut at the edge on one side only
+    grid = lowest(lambda x: H.apply(torch.as_tensor(x.reshape(1, -1))).numpy().ravel(), H.size, m)[:n]
     t_grid = time.perf_counter() - t
     pw = Hamiltonian(PlaneWaveBasis(cell, 0.0, miller=plane_wave_miller(H.grid)), pp)
     h = pw.matrices(torch.zeros((1, 3), dtype=torch.float64))[0].numpy()
-    ref = lowest(lambda x: h @ x, h.shape[0], n) if pw.spinor else np.repeat(lowest(lambda x: h @ x, h.shape[0],
-                                                                                     n // 2), 2)
-    return H.grid.shape, grid, ref, t_grid
+    ref = lowest(lambda x: h @ x, h.shape[0], m) if pw.spinor else np.repeat(lowest(lambda x: h @ x, h.shape[0],
+                                                                                     m // 2), 2)
+    return H.grid.shape, grid, ref[:n], t_grid
 
 
 def main():

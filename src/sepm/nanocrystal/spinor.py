@@ -69,10 +69,10 @@ class SpinorGridHamiltonian:
         X = torch.randn((m, 2, *self.shape), generator=gen, dtype=torch.complex128).to(self.V.device)
         return self._fourier(X, torch.exp(-self.T / width)).reshape(m, -1)
 
-    def dense(self) -> torch.Tensor:
-        """The full 2N x 2N matrix (tiny grids only)."""
+    def dense(self, chunk: int = 64) -> torch.Tensor:
+        """The full 2N x 2N matrix (tiny grids only), applied to ``chunk`` unit vectors at a time."""
         eye = torch.eye(self.size, dtype=torch.complex128, device=self.V.device)
-        return self.apply(eye).T
+        return torch.cat([self.apply(eye[i:i + chunk]) for i in range(0, self.size, chunk)]).T
 
 
 def dot_hamiltonian(grid, symbols, positions, tables: dict, pseudopotential, k_max: float = K_MAX,
