@@ -15,18 +15,23 @@ e^{-iK.r} = sum_l (-i)^l (2l+1) j_l(kr) P_l(K^.r^), a function f(r) x^_a has
     V = a (3 / 4 pi) sum_a |v x^_a> <x^_a v|   restricted radially to r = r'   (nonlocal),
     V = a5 (3 / 4 pi) sum_ab |v x^_a> (L.S)_ab <x^_b v|,  (L_c)_ab = -i eps_cab,  S = sigma / 2.
 
-The radial delta r = r' is made separable on the functions a grid can hold. Take the spherical waves
-phi_n(r) = j1(k_n r) at N_REF wavenumbers k_n evenly spaced on (0, k_max], and B_nm = int r^2 phi_n v phi_m dr = R_v(k_n, k_m). The Kleinman-Bylander form with several
-reference functions, V_sep = sum_nm |v phi_n> B^-1_nm <v phi_m|, equals the semilocal operator on every
-function of span{phi_n Y_1m}; with B = U diag(lambda) U^T (eigenvalues below RANK_TOL lambda_max
-dropped) it is sum_i |p_i><p_i| with p_i(r) = v(r) sum_n phi_n(r) U_ni / sqrt(lambda_i). Its kernel
-sum_i beta_i(k) beta_i(k'), beta_i(k) = int r^2 j1(kr) p_i dr, matches R_v on [0, k_max]^2 to a relative
-1e-12 (measured by :func:`kernel_error`, radial Gauss-Legendre quadrature of RADIAL_NODES nodes on
-[0, R_MAX]) with 8-15 functions per channel. Each p_i x^_a is cut where every |p_i| < CUT_TOL max|p|;
-on the grid an atom touches only the points within that radius, and <p x^_a|psi> is the grid sum
-sum_r p(|r - R|) x^_a psi(r) dV (its aliasing error is what the supercell check measures). In a periodic
-box the projector of each atom is the sum of its periodic images (its stencil is wrapped), which is the
-bulk operator restricted to periodic functions.
+The radial delta r = r' is made separable on the wavenumbers a dot's states hold. Take the spherical
+waves phi_n(r) = j1(k_n r) at N_REF wavenumbers k_n evenly spaced on (0, k_max] (default K_MAX =
+sqrt(2 x 10 Ha), the dot's kinetic-energy cap) and B_nm = int r^2 phi_n v phi_m dr = R_v(k_n, k_m). The
+Kleinman-Bylander form with several reference functions, V_sep = sum_nm |v phi_n> B^-1_nm <v phi_m|,
+equals the semilocal operator on span{phi_n Y_1m}; with B = U diag(lambda) U^T (eigenvalues below
+RANK_TOL lambda_max dropped) it is sum_i |p_i><p_i|, p_i(r) = v(r) sum_n phi_n(r) U_ni / sqrt(lambda_i).
+Its kernel sum_i beta_i(k) beta_i(k'), beta_i(k) = int r^2 j1(kr) p_i dr, matches R_v on [0, k_max]^2
+to a relative 1e-12 (:meth:`SeparableChannel.kernel_error`, radial Gauss-Legendre quadrature) with 8
+(a5), 10 (a6) and 13 (a7) functions; beyond k_max it falls off (the separable operator's error there).
+
+On the grid each p_i x^_a is cut where every |p_i| < CUT_TOL max|p| (3.8, 5.5, 7.0 Bohr), an atom
+touches only the grid points within that radius, and <p x^_a|psi> is the grid sum sum_r p x^_a psi dV.
+That sum aliases the projectors' Fourier content beyond the grid's wavenumbers: the narrow SOC Gaussian
+(0.7 Bohr) needs fine grids. Measured against the bulk terms between plane waves (CsPbI3 checkpoint,
+largest element): relative error 6e-2 at h = 0.6 Bohr, 1.6e-3 at 0.5, 4e-8 at 0.4 (``tests/
+test_dot_spinor.py``). In a periodic box each atom's projector is the sum of its periodic images (its
+stencil is wrapped): the bulk operator on periodic functions.
 
 Application to a block of two-component states psi (m, 2, N): gather the stencil values of every atom,
 one batched real GEMM per species for the projections, the small per-species matrix D (strengths times
@@ -129,9 +134,8 @@ def channel_strengths(pseudopotential) -> dict[str, dict[str, float]]:
 @dataclass
 class _SpeciesBlock:
     index: torch.Tensor    # (atoms, points) flat grid index
-    radial: torch.Tensor   # (atoms, points, rank) p_i(|r - R|) dV^(1/2)
+    radial: torch.Tensor   # (atoms, points, rank) p_i(|r - R|) dV^(1/2), 0 outside the cut radius or box
     xhat: torch.Tensor     # (atoms, points, 3)
-    inside: torch.Tensor   # (atoms, points) bool: the point is in the box (dots) / always (periodic)
     D: torch.Tensor        # (6 rank, 6 rank) complex, index (i, a, s)
 
 
@@ -139,8 +143,9 @@ class AtomProjectors:
     """The SOC + NL operator of a set of atoms on a grid; ``apply(psi)`` for psi (m, 2, N) complex.
 
     ``strengths``: {channel: {symbol: coefficient}}; species whose coefficients are all zero get no
-    projectors. ``k_max``: the wavenumbers on which the separable form equals the semilocal one. ``periodic``: wrap every stencil (a periodic supercell); otherwise stencil points outside
-    the box are dropped (a dot in vacuum)."""
+    projectors. ``k_max``: the wavenumbers on which the separable form equals the semilocal one.
+    ``periodic``: wrap every stencil (a periodic supercell); otherwise stencil points outside the box are
+    dropped (a dot in vacuum)."""
 
     def __init__(self, grid, symbols, positions: np.ndarray, strengths: dict[str, dict[str, float]],
                  k_max: float = K_MAX, periodic: bool = False, device="cpu"):
@@ -155,7 +160,7 @@ class AtomProjectors:
             used = [n for n in self.channels if strengths[n].get(s, 0.0) != 0.0]
             if not used:
                 continue
-            blocks, radial_parts, cut = [], [], max(self.channels[n].cut for n in used)
+            blocks, cut = [], max(self.channels[n].cut for n in used)
             for n in used:
                 a = float(strengths[n][s]) * 3.0 / (4.0 * math.pi)
                 eye = torch.eye(self.channels[n].rank, dtype=torch.complex128)
@@ -164,7 +169,7 @@ class AtomProjectors:
             idx, xhat, dist, inside = _stencils(grid, positions[symbols == s], cut, periodic, device)
             radial = torch.cat([self.channels[n].radial(dist.reshape(-1)).reshape(*dist.shape, -1) for n in used], -1)
             radial = radial * math.sqrt(grid.volume_element) * inside[..., None]
-            self.blocks.append(_SpeciesBlock(idx, radial, xhat, inside, D))
+            self.blocks.append(_SpeciesBlock(idx, radial, xhat, D))
             self.record["species"][s] = {"channels": used, "atoms": int(idx.shape[0]), "points": int(idx.shape[1]),
                                          "projectors_per_atom": 3 * radial.shape[-1]}
 
