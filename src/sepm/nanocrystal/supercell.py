@@ -33,11 +33,17 @@ from .radial import tables_from_form_factor
 from .spinor import SpinorGridHamiltonian
 
 
-def supercell(crystal: Crystal, repeats) -> Crystal:
-    """The bulk cell repeated (r1, r2, r3) times; the lattice must be diagonal (a box)."""
-    lattice = np.asarray(crystal.lattice)
+def box_lengths(cell: Crystal) -> np.ndarray:
+    """The edges of a cell whose lattice is diagonal (cubic or orthorhombic), else ValueError."""
+    lattice = np.asarray(cell.lattice)
     if np.abs(lattice - np.diag(np.diag(lattice))).max() > 1e-9:
         raise ValueError("a supercell box needs a cell with a diagonal lattice (cubic or orthorhombic)")
+    return np.diag(lattice)
+
+
+def supercell(crystal: Crystal, repeats) -> Crystal:
+    """The bulk cell repeated (r1, r2, r3) times; the lattice must be diagonal (a box)."""
+    lattice = np.diag(box_lengths(crystal))
     reps = np.asarray(repeats, dtype=int)
     shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij"), -1).reshape(-1, 3)
     frac = (crystal.frac[None, :, :] + shifts[:, None, :]) / reps
@@ -47,23 +53,16 @@ def supercell(crystal: Crystal, repeats) -> Crystal:
 
 def box_grid(cell: Crystal, spacing: float) -> DotGrid:
     """The grid box of a supercell: [-L/2, L/2) per axis, n points with L / n <= spacing."""
-    lengths = np.diag(np.asarray(cell.lattice))
+    lengths = box_lengths(cell)
     return DotGrid(tuple(float(x) / 2.0 for x in lengths),
                    tuple(fft_size(math.ceil(x / spacing - 1e-9)) for x in lengths))
-
-
-def folded_kpoints(repeats) -> np.ndarray:
-    """Fractional k-points of the bulk cell that fold onto the Gamma point of the supercell."""
-    axes = [np.arange(r) / r for r in repeats]
-    k = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    return np.where(k > 0.5 + 1e-12, k - 1.0, k)
 
 
 def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device="cpu") -> torch.Tensor:
     """V on the grid of the periodic supercell: each atom's table (as the client uses it, cut where it is
     below CUT_TOL) summed over the wrapped stencil of its cut radius, i.e. over all its periodic images."""
     symbols = np.asarray(cell.atom_species)
-    positions = cell.positions - 0.5 * np.diag(cell.lattice)
+    positions = cell.positions - 0.5 * box_lengths(cell)
     V = torch.zeros(grid.size, dtype=torch.float64, device=device)
     for s in sorted(set(symbols.tolist())):
         table = tables[s]
@@ -89,7 +88,7 @@ def grid_hamiltonian(cell: Crystal, pseudopotential, spacing: float, k_max: floa
     strengths = channel_strengths(pseudopotential)
     projectors = None
     if strengths:
-        positions = cell.positions - 0.5 * np.diag(cell.lattice)
+        positions = cell.positions - 0.5 * box_lengths(cell)
         projectors = AtomProjectors(grid, cell.atom_species, positions, strengths, k_max, periodic=True,
                                      device=device)
     return SpinorGridHamiltonian(grid, V, projectors, kinetic_cap)
