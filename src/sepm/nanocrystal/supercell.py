@@ -124,3 +124,25 @@ def checkpoint_pseudopotential(folder, checkpoint: str = "init_PPmodel.pth"):
     load_model_checkpoint(model, Path(folder) / checkpoint, device="cpu")
     pp = Pseudopotential.from_bundle(bundle, local=network_form_factor(model.eval().requires_grad_(False)))
     return replace(pp, long_range=False), bundle.systems[0]
+
+
+def galerkin_levels(H, cell: Crystal, pseudopotential, maxke: float, chunk: int = 64):
+    """Levels (Hartree) of the grid Hamiltonian ``H`` of the supercell and of the plane-wave Hamiltonian
+    (``sepm bands``' basis: |G|^2 / 2 < maxke) in the same plane waves at Gamma: H applied to each plane wave
+    on the grid and projected on all of them. Their difference is the error of the grid's matrix elements
+    (local potential and projectors) in that basis, at any grid spacing. Spinor levels (spin-doubled
+    plane-wave levels when the pseudopotential is spin-free)."""
+    basis = PlaneWaveBasis(cell, maxke, device=H.V.device)
+    grid = H.grid
+    r = torch.stack(torch.meshgrid(*[torch.as_tensor(a, device=H.V.device) for a in grid.axes()], indexing="ij"),
+                    -1).reshape(-1, 3) + torch.as_tensor(0.5 * box_lengths(cell), device=H.V.device)
+    pw = torch.exp(1j * (r @ basis.G.T)).T / grid.size**0.5                     # (n, N)
+    n = len(pw)
+    waves = torch.zeros((2 * n, 2, grid.size), dtype=torch.complex128, device=H.V.device)
+    waves[:n, 0], waves[n:, 1] = pw, pw
+    waves = waves.reshape(2 * n, -1)
+    h = torch.cat([waves.conj() @ H.apply(waves[i:i + chunk]).T for i in range(0, 2 * n, chunk)], dim=1)
+    grid_levels = torch.linalg.eigvalsh(0.5 * (h + h.conj().T))
+    pw_h = Hamiltonian(basis, replace(pseudopotential, long_range=False))
+    ref = torch.linalg.eigvalsh(pw_h.matrices(torch.zeros((1, 3), dtype=torch.float64, device=H.V.device))[0])
+    return grid_levels, ref if pw_h.spinor else ref.repeat_interleave(2)
