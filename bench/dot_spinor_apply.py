@@ -24,6 +24,7 @@ from sepm.nanocrystal.spinor import SpinorGridHamiltonian
 from sepm.nanocrystal.supercell import checkpoint_pseudopotential, grid_hamiltonian, supercell
 
 ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
 
 
 def best(fn, repeat):
@@ -44,7 +45,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pp, system = checkpoint_pseudopotential(ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara")
+    pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
     cell = supercell(Crystal.from_system(system, species=pp.species), (args.repeats,) * 3)
     t = time.perf_counter()
     H = grid_hamiltonian(cell, pp, args.spacing, kinetic_cap=10.0)

@@ -27,6 +27,7 @@ from sepm.crystal import Crystal
 from sepm.nanocrystal.supercell import checkpoint_pseudopotential, galerkin_levels, grid_hamiltonian
 
 ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
 
 
 def material(name):
@@ -39,7 +40,7 @@ def material(name):
         frac = np.array([[0, 0, 0], [.25, .25, .25], [0, .5, .5], [.25, .75, .75], [.5, 0, .5], [.75, .25, .75],
                          [.5, .5, 0], [.75, .75, .25]])
         return Crystal(np.eye(3) * bundle.systems[0].scale, ("Ga", "As") * 4, frac, pp.species), pp
-    pp, system = checkpoint_pseudopotential(ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara")
+    pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
     return Crystal.from_system(system, species=pp.species), pp
 
 

@@ -167,7 +167,7 @@ class AtomProjectors:
                 a = float(strengths[n][s]) * 3.0 / (4.0 * math.pi)
                 angular = lsd if n == "a5" else torch.eye(6, dtype=torch.complex128)
                 blocks.append(torch.kron(torch.eye(self.channels[n].rank, dtype=torch.complex128), a * angular))
-            idx, xhat, dist, inside = _stencils(grid, positions[symbols == s], cut, periodic, device)
+            idx, xhat, dist, inside = stencils(grid, positions[symbols == s], cut, periodic, device)
             radial = torch.cat([self.channels[n].radial(dist.reshape(-1)).reshape(*dist.shape, -1) for n in used], -1)
             radial = radial * math.sqrt(grid.volume_element) * inside[..., None]
             self.blocks.append(_Block(idx, radial, xhat, torch.block_diag(*blocks).to(device)))
@@ -193,7 +193,7 @@ class AtomProjectors:
         return torch.view_as_complex(flat_out.reshape(-1, m, 2, 2).permute(1, 2, 0, 3).contiguous())
 
 
-def _stencils(grid, R: np.ndarray, cut: float, periodic: bool, device):
+def stencils(grid, R: np.ndarray, cut: float, periodic: bool, device):
     """For atoms at R: flat grid indices (atoms, points) of the grid points within ``cut``, the unit
     vectors x^ from the atom, the distances, and the in-box mask (always true when periodic: wrapped)."""
     h = torch.as_tensor(grid.spacing, device=device)

@@ -5,13 +5,18 @@ exactly; every term gets its periodic images (the local potential as the sum of 
 potentials, the SOC/NL projectors with wrapped stencils). Its states at Gamma are then the bulk states at
 the k-points that fold onto Gamma, k = (j1/r1, j2/r2, j3/r3) in units of the cell's reciprocal vectors.
 
-The reference is the plane-wave Hamiltonian (``sepm.hamiltonian``) of the supercell at Gamma in the very
-plane waves the grid holds (the FFT box, Miller indices -n/2 .. n/2 - 1, kinetic energy uncapped on both
-sides). The two then differ only by what real space does: the local potential is a product on the grid
-points (v(q) aliased by the grid's reciprocal vectors, and its radial tables) and the projections are grid
-sums; both errors fall as v(q) and the projectors' content beyond the grid's wavenumbers vanish with the
-spacing. The plane-wave Hamiltonian of the supercell at Gamma in that basis is block diagonal in the folded
-k-points: it is ``sepm bands`` of the bulk cell at those k-points with the same plane waves.
+Two references, both the plane-wave Hamiltonian of ``sepm.hamiltonian`` (what ``sepm bands`` diagonalizes;
+at Gamma of the supercell it is block diagonal in the folded k-points), no long-range tail:
+
+- :func:`plane_wave_reference`: in every plane wave the grid holds (the FFT box, Miller indices
+  -n/2 .. n/2 - 1, kinetic energy uncapped on both sides), dense, so coarse grids only;
+- :func:`galerkin_levels`: in the plane waves |G|^2/2 < maxKE, the grid H applied to each of them on the
+  grid and projected on all, at any spacing.
+
+Either way the two differ only by what real space does: the local potential is a product on the grid points
+(v(q) aliased by the grid's reciprocal vectors, and the radial tables' cut and shift by their last value) and
+the projections are grid sums; the aliasing falls as v(q) and the projectors' content beyond the grid's
+wavenumbers vanish with the spacing.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ..crystal import Crystal
 from ..hamiltonian import Hamiltonian
 from ..pseudopotential import Pseudopotential
 from .grid import CUT_TOL, DotGrid, cut_radius, fft_size
-from .projectors import K_MAX, AtomProjectors, _stencils, channel_strengths
+from .projectors import K_MAX, AtomProjectors, channel_strengths, stencils
 from .radial import tables_from_form_factor
 from .spinor import SpinorGridHamiltonian
 
@@ -67,7 +72,7 @@ def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device=
     for s in sorted(set(symbols.tolist())):
         table = tables[s]
         values = np.asarray(table.v, dtype=np.float64) - table.v[-1]
-        idx, _, dist, inside = _stencils(grid, positions[symbols == s], cut_radius(table.r, values, CUT_TOL),
+        idx, _, dist, inside = stencils(grid, positions[symbols == s], cut_radius(table.r, values, CUT_TOL),
                                          True, device)
         x = dist[inside] / table.dr
         i0 = x.floor().to(torch.int64).clamp(max=len(values) - 2)
