@@ -1,0 +1,128 @@
+r"""The dot's spinor Hamiltonian: two-component complex states with the fit's spin-orbit and nonlocal terms.
+
+    H psi = F^-1 [ T(G) F psi_s ] + V(r) psi_s + V_SO+NL psi,    s = up, down,
+
+T and V as in :mod:`.hamiltonian` (kinetic energy capped at ``kinetic_cap``), complex FFTs over the last
+three axes of a (batch, 2, n1, n2, n3) block, V_SO+NL the atom-centred operator of :mod:`.projectors`.
+States are flat (m, 2N) complex128, spin-up first. Without projectors H is the spin-free H twice.
+
+The folded-spectrum LOBPCG of :mod:`.solver` works on real vectors; :class:`RealEmbedding` gives it the
+real symmetric form of this Hermitian H on [Re psi, Im psi] (every level appears twice, psi and i psi),
+and :func:`complex_levels` turns its result back into complex states (one Rayleigh-Ritz in their span).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .grid import CUT_TOL, potential_on_grid
+from .hamiltonian import KINETIC_CAP
+from .projectors import K_MAX, AtomProjectors, channel_strengths
+
+
+class SpinorGridHamiltonian:
+    """H on the grid for two-component states; ``projectors``: an :class:`.projectors.AtomProjectors` or None."""
+
+    def __init__(self, grid, V: torch.Tensor, projectors=None, kinetic_cap: float = KINETIC_CAP):
+        self.grid = grid
+        self.V = V
+        self.projectors = projectors
+        self.kinetic_cap = float(kinetic_cap)
+        n, L = grid.shape, grid.half_width
+        g = [2.0 * math.pi * torch.fft.fftfreq(n[i], d=2.0 * L[i] / n[i], device=V.device, dtype=torch.float64)
+             for i in range(3)]
+        g2 = g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2 + g[2][None, None, :] ** 2
+        self.T = (0.5 * g2).clamp(max=self.kinetic_cap)
+        self.applications = 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.grid.shape
+
+    @property
+    def size(self) -> int:
+        """Dimension of the spinor space, 2 N."""
+        return 2 * self.grid.size
+
+    def _fourier(self, block: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+        return torch.fft.ifftn(factor * torch.fft.fftn(block, dim=(-3, -2, -1)), dim=(-3, -2, -1))
+
+    def apply(self, X: torch.Tensor) -> torch.Tensor:
+        """H X for X (m, 2N) complex; counts one application per vector."""
+        m = X.shape[0]
+        block = X.reshape(m, 2, *self.shape)
+        self.applications += m
+        out = self._fourier(block, self.T) + self.V * block
+        out = out.reshape(m, 2, -1)
+        if self.projectors is not None:
+            out = out + self.projectors.apply(X.reshape(m, 2, -1))
+        return out.reshape(m, -1)
+
+    def precondition(self, R: torch.Tensor, shift: float) -> torch.Tensor:
+        block = R.reshape(R.shape[0], 2, *self.shape)
+        return self._fourier(block, 1.0 / (self.T + shift) ** 2).reshape(R.shape[0], -1)
+
+    def smooth_random(self, m: int, seed: int, width: float = 1.0) -> torch.Tensor:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        X = torch.randn((m, 2, *self.shape), generator=gen, dtype=torch.complex128).to(self.V.device)
+        return self._fourier(X, torch.exp(-self.T / width)).reshape(m, -1)
+
+    def dense(self, chunk: int = 64) -> torch.Tensor:
+        """The full 2N x 2N matrix (tiny grids only), applied to ``chunk`` unit vectors at a time."""
+        eye = torch.eye(self.size, dtype=torch.complex128, device=self.V.device)
+        return torch.cat([self.apply(eye[i:i + chunk]) for i in range(0, self.size, chunk)]).T
+
+
+def dot_hamiltonian(grid, symbols, positions, tables: dict, pseudopotential, k_max: float = K_MAX,
+                    kinetic_cap: float = KINETIC_CAP, cut_tol: float = CUT_TOL, device="cpu") -> SpinorGridHamiltonian:
+    """The spinor H of a dot in vacuum: local part from the radial ``tables`` (atoms and ligands), SOC/NL
+    projectors of the pseudopotential's species (ligands have none), stencils cut at the box."""
+    V, _ = potential_on_grid(grid, symbols, positions, tables, cut_tol, device)
+    strengths = channel_strengths(pseudopotential)
+    used = any(c != 0.0 for channel in strengths.values() for c in channel.values())
+    projectors = AtomProjectors(grid, symbols, positions, strengths, k_max, device=device) if used else None
+    return SpinorGridHamiltonian(grid, V, projectors, kinetic_cap)
+
+
+class RealEmbedding:
+    """[[Re H, -Im H], [Im H, Re H]] acting on real (m, 4N) = [Re psi, Im psi]: what the real solver needs."""
+
+    def __init__(self, H: SpinorGridHamiltonian):
+        self.H = H
+        self.n = H.size
+
+    @property
+    def applications(self) -> int:
+        return self.H.applications
+
+    def _wrap(self, op, Y):
+        out = op(torch.complex(Y[:, : self.n], Y[:, self.n:]))
+        return torch.cat([out.real, out.imag], dim=1)
+
+    def apply(self, Y: torch.Tensor) -> torch.Tensor:
+        return self._wrap(self.H.apply, Y)
+
+    def precondition(self, R: torch.Tensor, shift: float) -> torch.Tensor:
+        return self._wrap(lambda X: self.H.precondition(X, shift), R)
+
+    def smooth_random(self, m: int, seed: int, width: float = 1.0) -> torch.Tensor:
+        X = self.H.smooth_random(m, seed, width)
+        return torch.cat([X.real, X.imag], dim=1)
+
+
+def complex_levels(H: SpinorGridHamiltonian, vectors: torch.Tensor):
+    """Energies (ascending), residual norms ||H psi - E psi|| and complex states (k, 2N) of H in the complex
+    span of the real-embedded ``vectors`` (2k, 4N) (each complex state is there as psi and i psi)."""
+    n = H.size
+    Z = torch.complex(vectors[:, :n], vectors[:, n:])
+    gram = Z.conj() @ Z.T
+    w, U = torch.linalg.eigh(gram)
+    keep = w > 0.5 * w.max()
+    Q = (U[:, keep] / w[keep].sqrt()).T @ Z
+    HQ = H.apply(Q)
+    h = Q.conj() @ HQ.T
+    e, C = torch.linalg.eigh(0.5 * (h + h.conj().T))
+    psi, Hpsi = C.T @ Q, C.T @ HQ
+    return e, (Hpsi - e[:, None] * psi).norm(dim=1), psi
