@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from ..errors import InputError
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -61,4 +62,5 @@ def register(sub) -> None:
     cluster.add_argument("--qmax", type=float, default=None, help="upper end of the feature q range in 1/Bohr "
                          "(default: the end of the tables)")
     cluster.add_argument("--title", default="", help="title of the scatter plot")
+    add_threads_arg(cluster)
     cluster.set_defaults(func=_cluster)

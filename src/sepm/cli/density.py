@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import add_system_potential_args, system_and_potential
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -55,4 +56,5 @@ def register(sub) -> None:
     den.add_argument("--electrons", type=int, metavar="N", help="valence electrons per cell (default: idxVB + 1 from "
                      "input_X.par, else the s+p valence electrons of the species, e.g. GaAs 8)")
     den.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(den)
     den.set_defaults(func=_density)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import potential_arg
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -64,4 +65,5 @@ def register(sub) -> None:
     bands.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=float, default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
+    add_threads_arg(bands)
     bands.set_defaults(func=_bands)

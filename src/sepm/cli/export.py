@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .nanocrystal import add_client_export_args, export_client_files
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -48,4 +49,5 @@ def register(sub) -> None:
     export.add_argument("--nr", type=int, default=1501, help="real-space grid points (default 1501)")
     export.add_argument("--qmax-table", type=float, default=10.0, help="q-space table end (1/Bohr, default 10)")
     add_client_export_args(export)
+    add_threads_arg(export)
     export.set_defaults(func=_export)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .threads import add_threads_arg
+
 
 def _fit_inputs(args) -> dict:
     """Resolve --init-from (a previous stage's folder) into --init-params / --init-model."""
@@ -63,6 +65,7 @@ def _add_fit_inputs(p):
     p.add_argument("--init-prefix", default="final_", metavar="PREFIX",
                    help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(p)
 
 
 def register(sub) -> None:

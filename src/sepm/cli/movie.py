@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .threads import add_threads_arg
+
 log = logging.getLogger("sepm")
 
 
@@ -36,4 +38,5 @@ def register(sub) -> None:
     mov.add_argument("--max-frames", type=int, default=200, metavar="N",
                      help="at most N frames, evenly spaced, first and last kept (default 200; 0 = all)")
     mov.add_argument("--device", default="cpu", help="torch device for recomputed bands (default: cpu)")
+    add_threads_arg(mov)
     mov.set_defaults(func=_movie)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import number_above
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -169,6 +170,7 @@ def register(sub) -> None:
     dot.add_argument("--max-iter", type=number_above(1, int, inclusive=True), default=2000,
                      help="LOBPCG iterations per edge (default 2000)")
     dot.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(dot)
     dot.set_defaults(func=_dot)
 
     series = sub.add_parser("dot-series", help="gap against size from several dots' dot.json",
