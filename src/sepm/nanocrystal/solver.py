@@ -18,11 +18,12 @@ Hermitian (inner products conjugate the left vector), with an optional precondit
 starting block. Cost: each iteration applies H twice to every unconverged vector; ``applications``
 counts them.
 
-Grid start (``edge_states``). The block starts from the states of the same problem on every second
-grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_TOL`` (itself
-started the same way while its spacing allows) and carried to the grid by Fourier interpolation. Measured on GaAs dots (4 valence
-states near the bulk VBM, 48^3 grids, 1 thread): 65 sites 1770 -> 980 fine-grid-equivalent H
-applications, 223 sites 3384 -> 1625, the same levels (bench/dot.py measures more sizes).
+Grid start (``grid_states``). The block starts from the states of the same problem on every second
+grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_TOL`` (itself started
+the same way while its spacing allows) and carried to the grid by Fourier interpolation. Measured on
+GaAs dots (4 valence states near the bulk VBM, 48^3 grids, 1 thread): 65 sites 1770 -> 980
+fine-grid-equivalent H applications, 223 sites 3384 -> 1625, the same levels (bench/dot.py measures
+whole dots).
 """
 
 from __future__ import annotations
@@ -179,10 +180,10 @@ def dense_levels(H) -> torch.Tensor:
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
                 coarse: bool = True, **options) -> Levels:
     """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2, from the states of the
-    coarse grid (``coarse`` and its spacing <= COARSE_SPACING, recursively) or from smooth random vectors.
-    The coarse applications count on ``H.applications`` as N_coarse / N each."""
+    coarse grid (``coarse``, even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from
+    smooth random vectors. The coarse applications count on ``H.applications`` as N_coarse / N each."""
     m = n_want + n_guard
-    if coarse and 2.0 * H.grid.spacing.max() <= COARSE_SPACING:
+    if coarse and 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape):
         Hc = H.coarsened()
         start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, **{**options, "tol": COARSE_TOL,
                                                                                    "progress": None})
