@@ -51,7 +51,8 @@ class GridHamiltonian:
         return torch.fft.irfftn(self.T * torch.fft.rfftn(X, dim=(-3, -2, -1)), s=self.shape, dim=(-3, -2, -1))
 
     def apply(self, X: torch.Tensor) -> torch.Tensor:
-        """H X for a block of flat vectors X (m, N); counts one application per vector."""
+        """H X for a block of flat vectors X (m, N); counts one application per vector (a coarsened H counts
+        N_coarse / N on the counter of the H it came from)."""
         m = X.shape[0]
         block = X.reshape(m, *self.shape)
         self._counter.applications += m * self._weight
