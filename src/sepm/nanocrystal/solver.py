@@ -23,7 +23,7 @@ grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_
 the same way while its spacing allows) and carried to the grid by Fourier interpolation. Measured on
 GaAs dots (fine-grid-equivalent H applications, the same levels): 4 valence states near the bulk VBM
 of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (bench/dot.py, both
-edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,600 -> 7578.
+edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
 """
 
 from __future__ import annotations
