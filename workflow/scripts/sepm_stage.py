@@ -1,5 +1,5 @@
 """Snakemake script shared by every rule: run `sepm <argv>` (snakemake.params.argv) with the rule's
-threads, logging everything to the rule's log file."""
+threads as the default of --threads, logging everything to the rule's log file."""
 
 import os
 import sys
@@ -11,18 +11,15 @@ INTERRUPTED = 130  # sepm's exit status after Ctrl-C (sepm.cli.main)
 
 
 def run() -> int:
-    import torch
-
     from sepm.cli import main
     from sepm.progress import echo_to
 
-    torch.set_num_threads(snakemake.threads)
     job = " ".join([snakemake.rule, *map(str, snakemake.wildcards)])
     echo_to(sys.__stderr__, prefix=f"[{job}] ")  # progress lines on the terminal too
     argv = [str(a) for a in snakemake.params.argv]
-    print("sepm " + " ".join(argv), flush=True)
+    print(f"sepm {' '.join(argv)}  (--threads {snakemake.threads} unless given)", flush=True)
     try:
-        rc = main(argv)
+        rc = main(argv, job_threads=snakemake.threads)
     except SystemExit as exc:
         rc = exc.code
     return 0 if rc is None else rc

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from ..errors import ComputeFailure, InputError, RunError
+from .threads import use_threads
 
 log = logging.getLogger("sepm")
 
@@ -32,10 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv=None, job_threads: int | None = None) -> int:
+    """Run one command; ``job_threads`` (the pipeline's rule threads) is the default of --threads."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
+    use_threads(getattr(args, "threads", None) or job_threads or 1)
     try:
         _check_outputs(args)
         return args.func(args)

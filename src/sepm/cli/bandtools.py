@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from .inputs import add_system_potential_args, finite_number, number_above, system_and_potential
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -127,4 +128,5 @@ def register(sub) -> None:
                       "CB9[100] (edge, band number, direction); repeatable")
     mass.add_argument("--maxke", type=number_above(0.0), metavar="E",
                       help="cutoff in Hartree instead of input_X.par's maxKE")
+    add_threads_arg(mass)
     mass.set_defaults(func=_masses)

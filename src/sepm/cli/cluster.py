@@ -7,6 +7,7 @@ import logging
 
 from ..errors import InputError
 from .inputs import number_above
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -64,4 +65,5 @@ def register(sub) -> None:
                          help="upper end of the feature q range in 1/Bohr "
                          "(default: the end of the tables)")
     cluster.add_argument("--title", default="", help="title of the scatter plot")
+    add_threads_arg(cluster)
     cluster.set_defaults(func=_cluster)

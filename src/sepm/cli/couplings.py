@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import device_name, potential_arg
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -67,4 +68,5 @@ def register(sub) -> None:
                    help="rms (default): gauge-invariant root mean square over the degenerate states; mean_abs: "
                    "DeepPseudopot's mean |M|, which depends on the eigenvectors chosen inside a degenerate subspace")
     p.add_argument("--device", type=device_name, default="cpu", help="torch device (default cpu)")
+    add_threads_arg(p)
     p.set_defaults(func=_couplings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import add_system_potential_args, system_and_potential
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -46,4 +47,5 @@ def register(sub) -> None:
                      help="k-point index, 0-based like the kidx column (repeatable; default 0)")
     dec.add_argument("--band", type=int, action="append", metavar="N",
                      help="band number, 1-based like the E_N columns of the band tables (repeatable; default all)")
+    add_threads_arg(dec)
     dec.set_defaults(func=_decompose)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import add_system_potential_args, device_name, number_above, system_and_potential
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -55,4 +56,5 @@ def register(sub) -> None:
                      "of the species, e.g. GaAs 8)")
     den.add_argument("--device", type=device_name, default="cpu",
                      help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(den)
     den.set_defaults(func=_density)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import device_name, number_above, potential_arg
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -70,4 +71,5 @@ def register(sub) -> None:
                        help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=number_above(0.0), default=None,
                        help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
+    add_threads_arg(bands)
     bands.set_defaults(func=_bands)

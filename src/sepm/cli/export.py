@@ -6,6 +6,7 @@ import logging
 
 from .inputs import number_above
 from .nanocrystal import add_client_export_args, export_client_files
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -57,4 +58,5 @@ def register(sub) -> None:
     export.add_argument("--qmax-table", type=number_above(0.0), default=10.0,
                         help="q-space table end (1/Bohr, default 10)")
     add_client_export_args(export)
+    add_threads_arg(export)
     export.set_defaults(func=_export)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .inputs import device_name, number_above
+from .threads import add_threads_arg
 
 
 def _fit_inputs(args) -> dict:
@@ -78,6 +79,7 @@ def _add_fit_inputs(p):
                    help="file prefix for --init-from (default final_; best_ for Monte Carlo, init_ for a prior)")
     p.add_argument("--device", type=device_name, default="cpu",
                    help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(p)
 
 
 SPIN_ORBIT = ("Spin-orbit: with SObool = 1 in NN_config.par the Hamiltonian acts on spinors (2N x 2N for N plane "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import device_name, number_above
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -39,4 +40,5 @@ def register(sub) -> None:
                      help="at most N frames, evenly spaced, first and last kept (default 200; 0 = all)")
     mov.add_argument("--device", type=device_name, default="cpu",
                      help="torch device for recomputed bands (default: cpu)")
+    add_threads_arg(mov)
     mov.set_defaults(func=_movie)

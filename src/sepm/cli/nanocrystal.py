@@ -8,6 +8,7 @@ import argparse
 import logging
 
 from .inputs import device_name, finite_number, number_above
+from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
 
@@ -257,6 +258,7 @@ def register(sub) -> None:
                      "memory (atoms, grid, solver vectors) exceeds GB (default: this machine's memory)")
     dot.add_argument("--device", type=device_name, default="cpu",
                      help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_threads_arg(dot)
     dot.set_defaults(func=_dot)
 
     series = sub.add_parser("dot-series", help="gap against size from several dots' dot.json",

@@ -12,8 +12,13 @@ Potential: the direct sum of atom potentials, no periodic images,
 
 with each radial table used as the client uses it (v - v(r_last) on [0, r_last], 0 beyond) and
 interpolated linearly between its rows. A table is cut at the radius ``r_cut`` beyond which
-|v - v_last| < ``cut_tol`` everywhere (recorded); each atom then touches only the grid points within
-r_cut, evaluated in vectorized chunks of atoms.
+|v - v_last| < ``cut_tol`` everywhere (recorded). The dropped tails add up to less than
+N_atoms x cut_tol at any point, so with the default 1e-13 Hartree the potential, and every level, is
+within 1e-10 Hartree of the full tables' for a 1000-atom dot: four orders below the energy error of
+a converged state (~ tol^2 / level spacing ~ 1e-6 Hartree at tol 1e-4). The published library's
+As and Ga tables never decay below 1e-13 (their last rows are noise of ~1e-7), so they are used
+whole; only the Gaussian ligands are cut (at ~8 Bohr). Each atom adds its values to the box of grid
+points within r_cut (a dense sub-block of V, distances from the three axes by broadcasting).
 """
 
 from __future__ import annotations
@@ -26,10 +31,8 @@ import torch
 
 #: Default vacuum beyond the outermost site, Bohr (the client's 5).
 VACUUM = 5.0
-#: Default truncation tolerance of the radial tables, Hartree.
-CUT_TOL = 1e-6
-#: Grid points x atoms evaluated at once when summing the potential.
-CHUNK = 2_000_000
+#: Default truncation tolerance of the radial tables, Hartree (the dropped tails sum to < N_atoms x this).
+CUT_TOL = 1e-13
 
 
 def fft_size(n: int) -> int:
@@ -92,13 +95,14 @@ def cut_radius(r: np.ndarray, v: np.ndarray, tol: float) -> float:
 
 def potential_on_grid(grid: DotGrid, symbols, positions: np.ndarray, tables: dict, cut_tol: float = CUT_TOL,
                       device="cpu") -> tuple[torch.Tensor, dict]:
-    """V on the grid, (n1, n2, n3) float64; and a record {symbol: r_cut} of the truncation radii."""
+    """V on the grid, (n1, n2, n3) float64; and a record {symbol: r_cut} of the truncation radii.
+
+    One pass per atom over the sub-block of grid points within its r_cut: the work is the number of
+    (atom, point) pairs, each a distance and one linear interpolation, with no index arithmetic."""
     symbols = np.asarray(symbols)
-    h = torch.as_tensor(grid.spacing, device=device)
-    origin = torch.as_tensor(grid.origin, device=device)
-    shape = torch.as_tensor(grid.shape, device=device)
-    strides = torch.as_tensor([grid.shape[1] * grid.shape[2], grid.shape[2], 1], device=device)
-    V = torch.zeros(grid.size, dtype=torch.float64, device=device)
+    points = grid.axes()
+    axes = [torch.as_tensor(a, device=device) for a in points]
+    V = torch.zeros(grid.shape, dtype=torch.float64, device=device)
     cuts = {}
     for s in sorted(set(symbols.tolist())):
         table = tables[s]
@@ -106,18 +110,12 @@ def potential_on_grid(grid: DotGrid, symbols, positions: np.ndarray, tables: dic
         rc = cut_radius(table.r, values, cut_tol)
         cuts[s] = rc
         vals = torch.as_tensor(values, device=device)
-        reach = np.ceil(rc / grid.spacing).astype(int) + 1
-        offsets = torch.stack(torch.meshgrid(*[torch.arange(-m, m + 1, device=device) for m in reach],
-                                             indexing="ij"), -1).reshape(-1, 3)
-        R = torch.as_tensor(positions[symbols == s], dtype=torch.float64, device=device)
-        base = torch.round((R - origin) / h).to(torch.int64)
-        step = max(1, CHUNK // len(offsets))
-        for start in range(0, len(R), step):
-            idx = base[start:start + step, None, :] + offsets[None, :, :]
-            dist = torch.linalg.norm(idx * h + origin - R[start:start + step, None, :], dim=2)
-            ok = (dist < rc) & ((idx >= 0) & (idx < shape)).all(dim=2)
-            x = dist[ok] / table.dr
+        for R in positions[symbols == s]:
+            block = tuple(slice(*np.searchsorted(p, [c - rc, c + rc])) for p, c in zip(points, R))
+            dx, dy, dz = ((a[b] - c) ** 2 for a, b, c in zip(axes, block, R))
+            dist = (dx[:, None, None] + dy[None, :, None] + dz[None, None, :]).sqrt()
+            x = dist / table.dr
             i0 = x.floor().to(torch.int64).clamp(max=len(values) - 2)
             t = x - i0
-            V.index_add_(0, (idx[ok] * strides).sum(dim=1), (1 - t) * vals[i0] + t * vals[i0 + 1])
-    return V.reshape(grid.shape), cuts
+            V[block] += torch.where(dist < rc, (1 - t) * vals[i0] + t * vals[i0 + 1], 0.0)
+    return V, cuts

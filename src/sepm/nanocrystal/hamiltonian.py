@@ -36,6 +36,7 @@ class GridHamiltonian:
         g2 = g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2 + g[2][None, None, :] ** 2
         self.T = (0.5 * g2).clamp(max=self.kinetic_cap)
         self.applications = 0
+        self._counter, self._weight = self, 1.0
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -50,10 +51,11 @@ class GridHamiltonian:
         return torch.fft.irfftn(self.T * torch.fft.rfftn(X, dim=(-3, -2, -1)), s=self.shape, dim=(-3, -2, -1))
 
     def apply(self, X: torch.Tensor) -> torch.Tensor:
-        """H X for a block of flat vectors X (m, N); counts one application per vector."""
+        """H X for a block of flat vectors X (m, N); counts one application per vector (a coarsened H counts
+        N_coarse / N on the counter of the H it came from)."""
         m = X.shape[0]
         block = X.reshape(m, *self.shape)
-        self.applications += m
+        self._counter.applications += m * self._weight
         return (self.kinetic(block) + self.V * block).reshape(m, -1)
 
     def precondition(self, R: torch.Tensor, shift: float) -> torch.Tensor:
@@ -70,6 +72,27 @@ class GridHamiltonian:
         X = torch.fft.irfftn(torch.fft.rfftn(X, dim=(-3, -2, -1)) * torch.exp(-self.T / width), s=self.shape,
                              dim=(-3, -2, -1))
         return X.reshape(m, -1)
+
+    def coarsened(self) -> "GridHamiltonian":
+        """H on every second grid point (same box, spacing 2h, V sampled there; even shapes, as fft_size
+        gives). Its applications count on this H's counter as N_coarse / N each."""
+        n = self.shape
+        coarse = GridHamiltonian(DotGrid(self.grid.half_width, tuple(k // 2 for k in n)),
+                                 self.V[::2, ::2, ::2].contiguous(), self.kinetic_cap)
+        coarse._counter, coarse._weight = self._counter, self._weight * coarse.size / self.size
+        return coarse
+
+    def prolonged(self, X: torch.Tensor, coarse: "GridHamiltonian") -> torch.Tensor:
+        """Vectors of the ``coarse`` grid (m, N_coarse) on this grid by Fourier interpolation (the coarse
+        grid's frequencies below its Nyquist frequency), normalized."""
+        m, nc = X.shape[0], coarse.shape
+        F = torch.fft.rfftn(X.reshape(m, *nc), dim=(-3, -2, -1))
+        out = torch.zeros((m, self.shape[0], self.shape[1], self.shape[2] // 2 + 1), dtype=F.dtype, device=F.device)
+        low = [torch.cat([torch.arange(0, k // 2), torch.arange(-(k // 2) + 1, 0)]).to(F.device) for k in nc[:2]]
+        i, j = low[0][:, None], low[1][None, :]
+        out[:, i, j, : nc[2] // 2] = F[:, i, j, : nc[2] // 2]
+        Y = torch.fft.irfftn(out, s=self.shape, dim=(-3, -2, -1)).reshape(m, -1)
+        return Y / Y.norm(dim=1, keepdim=True)
 
     def dense(self) -> torch.Tensor:
         """The full N x N matrix (for checks on tiny grids): H applied to every unit vector."""
