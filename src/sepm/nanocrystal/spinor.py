@@ -6,9 +6,8 @@ T and V as in :mod:`.hamiltonian` (kinetic energy capped at ``kinetic_cap``), co
 three axes of a (batch, 2, n1, n2, n3) block, V_SO+NL the atom-centred operator of :mod:`.projectors`.
 States are flat (m, 2N) complex128, spin-up first. Without projectors H is the spin-free H twice.
 
-The folded-spectrum LOBPCG of :mod:`.solver` works on real vectors; :class:`RealEmbedding` gives it the
-real symmetric form of this Hermitian H on [Re psi, Im psi] (every level appears twice, psi and i psi),
-and :func:`complex_levels` turns its result back into complex states (one Rayleigh-Ritz in their span).
+The folded-spectrum LOBPCG of :mod:`.solver` takes complex blocks as they are (``grid_states(H, ...,
+coarse=False)``, preconditioned in Fourier space by :meth:`SpinorGridHamiltonian.precondition`).
 """
 
 from __future__ import annotations
@@ -85,44 +84,3 @@ def dot_hamiltonian(grid, symbols, positions, tables: dict, pseudopotential, k_m
     projectors = AtomProjectors(grid, symbols, positions, strengths, k_max, device=device) if used else None
     return SpinorGridHamiltonian(grid, V, projectors, kinetic_cap)
 
-
-class RealEmbedding:
-    """[[Re H, -Im H], [Im H, Re H]] acting on real (m, 4N) = [Re psi, Im psi]: what the real solver needs."""
-
-    def __init__(self, H: SpinorGridHamiltonian):
-        self.H = H
-        self.n = H.size
-
-    @property
-    def applications(self) -> int:
-        return self.H.applications
-
-    def _wrap(self, op, Y):
-        out = op(torch.complex(Y[:, : self.n], Y[:, self.n:]))
-        return torch.cat([out.real, out.imag], dim=1)
-
-    def apply(self, Y: torch.Tensor) -> torch.Tensor:
-        return self._wrap(self.H.apply, Y)
-
-    def precondition(self, R: torch.Tensor, shift: float) -> torch.Tensor:
-        return self._wrap(lambda X: self.H.precondition(X, shift), R)
-
-    def smooth_random(self, m: int, seed: int, width: float = 1.0) -> torch.Tensor:
-        X = self.H.smooth_random(m, seed, width)
-        return torch.cat([X.real, X.imag], dim=1)
-
-
-def complex_levels(H: SpinorGridHamiltonian, vectors: torch.Tensor):
-    """Energies (ascending), residual norms ||H psi - E psi|| and complex states (k, 2N) of H in the complex
-    span of the real-embedded ``vectors`` (2k, 4N) (each complex state is there as psi and i psi)."""
-    n = H.size
-    Z = torch.complex(vectors[:, :n], vectors[:, n:])
-    gram = Z.conj() @ Z.T
-    w, U = torch.linalg.eigh(gram)
-    keep = w > 0.5 * w.max()
-    Q = (U[:, keep] / w[keep].sqrt()).T @ Z
-    HQ = H.apply(Q)
-    h = Q.conj() @ HQ.T
-    e, C = torch.linalg.eigh(0.5 * (h + h.conj().T))
-    psi, Hpsi = C.T @ Q, C.T @ HQ
-    return e, (Hpsi - e[:, None] * psi).norm(dim=1), psi
