@@ -27,6 +27,7 @@ except WorkflowError as err:  # one line: the config key path and what is wrong
 
 check_targets(sys.argv[1:])  # results/<name>/... of a material the config does not have
 
+
 # Local runs: with profiles/default's `cores: 2`, a `--jobs N` (or `-j N`) on the command line becomes a
 # cluster job limit and Snakemake drops the core limit: `-j 3` ran three 2-thread jobs on 2 cores at
 # once. Refused before any job starts (the executor is known only here, not while parsing).

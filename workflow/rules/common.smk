@@ -5,6 +5,7 @@
 
 import json
 import mimetypes
+import os
 import re
 import sys
 from pathlib import Path
@@ -36,15 +37,22 @@ def check_config_syntax(path):
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
-        raise WorkflowError(f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
+        raise WorkflowError(
+            f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}"
+        ) from None
 
 
 def check_targets(argv):
     """Every target named on the command line under results/<name>/ is a configured material: one line
-    naming the config key before the DAG is built (an input function's error comes with a traceback)."""
+    naming the config key before the DAG is built (an input function's error comes with a traceback).
+    """
     for target in argv:
         parts = Path(target).parts
-        if len(parts) > 2 and parts[0] == "results" and parts[1] not in config["materials"]:
+        if (
+            len(parts) > 2
+            and parts[0] == "results"
+            and parts[1] not in config["materials"]
+        ):
             raise WorkflowError(
                 f"config materials: no material {parts[1]!r} (target {target}; configured: "
                 f"{', '.join(config['materials'])}); add it under materials or ask for a configured one"
@@ -52,7 +60,9 @@ def check_targets(argv):
 
 
 def material(name):
-    if name not in config["materials"]:  # a target the command line did not name (check_targets)
+    if (
+        name not in config["materials"]
+    ):  # a target the command line did not name (check_targets)
         raise WorkflowError(
             f"config materials: no material {name!r} (configured: {', '.join(config['materials'])})"
         )
@@ -388,7 +398,8 @@ def tool_argv(name, tool, system):
     """`sepm bands|decompose|density|masses` arguments for one system and the final potential
     (the kpath tool is `sepm bands --kpath`)."""
     last = last_step(name)
-    outdir = f"results/{name}/{tool}" + (f"/{system}" if tool == "decompose" else "")
+    per_system = [str(system)] if tool == "decompose" else []
+    outdir = os.path.join("results", name, tool, *per_system)
     return [
         "bands" if tool == "kpath" else tool,
         str(bundle_dir(name)),
@@ -448,7 +459,11 @@ PASSIVATION_OPTIONS = {
     "anion_fraction": "--anion-fraction",
     "anion_single_fraction": "--anion-single-fraction",
 }
-DOT_JOB = {"threads": 1, "mem_mb": 8000, "runtime": 120}  # 1 thread: two dots at once on 2 cores beat one 2-thread dot
+DOT_JOB = {
+    "threads": 1,
+    "mem_mb": 8000,
+    "runtime": 120,
+}  # 1 thread: two dots at once on 2 cores beat one 2-thread dot
 
 
 def nanocrystal_settings(name):
@@ -473,7 +488,13 @@ def dot_argv(name, radius):
     """`sepm dot` arguments of one radius of a material's nanocrystal series."""
     settings = nanocrystal_settings(name)
     folder = f"results/{name}/nanocrystal"
-    args = ["dot", str(bundle_dir(name)), f"{folder}/dots/R{radius}", "--pot-dir", folder]
+    args = [
+        "dot",
+        str(bundle_dir(name)),
+        f"{folder}/dots/R{radius}",
+        "--pot-dir",
+        folder,
+    ]
     args += ["--radius", radius, "--system", str(settings["system"])]
     for key, flag in DOT_OPTIONS.items():
         if key in settings:

@@ -74,7 +74,9 @@ rule decompose:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards: tool_argv(wildcards.material, "decompose", wildcards.system),
+        argv=lambda wildcards: tool_argv(
+            wildcards.material, "decompose", wildcards.system
+        ),
     script:
         "../scripts/sepm_stage.py"
 
@@ -110,7 +112,9 @@ rule density:
         mem_mb=config["resources"]["eval"]["mem_mb"],
         runtime=config["resources"]["eval"]["runtime"],
     params:
-        argv=lambda wildcards: tool_argv(wildcards.material, "density", wildcards.system),
+        argv=lambda wildcards: tool_argv(
+            wildcards.material, "density", wildcards.system
+        ),
     script:
         "../scripts/sepm_stage.py"
 
