@@ -128,8 +128,6 @@ def _check_size(args, system, species, passivation) -> None:
 def _dot(args) -> int:
     from pathlib import Path
 
-    import torch
-
     from ..errors import Defect, InputError
     from ..io import read_bundle
     from ..nanocrystal.dot import DOT_FILES, DotSettings, run_dot
@@ -166,7 +164,7 @@ def _dot(args) -> int:
             raise InputError(Defect(Path(args.bundle) / f"system_{args.system}.par", None, str(err))) from None
     if len(records) > 1:
         write_series(out / "gap_vs_size", records, title=f"{system.name or 'system ' + str(args.system)}: "
-                     f"passivated dots, {torch.get_num_threads()} threads")
+                     "passivated dots")
     return 0
 
 
