@@ -32,10 +32,11 @@ from ..bands import band_energies, system_hamiltonian
 from ..constants import HARTREE_EV
 from ..crystal import Crystal
 from ..output import write_table, write_text
-from ..progress import Progress
+from ..progress import Progress, duration
 from ..pseudopotential import Pseudopotential
 from .builder import build_nanocrystal
 from .conffile import write_conf
+from .estimate import solve_seconds
 from .grid import CUT_TOL, VACUUM, DotGrid, centred, potential_on_grid
 from .hamiltonian import KINETIC_CAP, GridHamiltonian
 from .ligands import Passivation, is_cation
@@ -172,6 +173,10 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     H.applications = 0
     log.info("grid %s, spacing %s Bohr, box half-widths %s Bohr; one H application %.3g s", "x".join(map(str, grid.shape)),
              " ".join(f"{h:.3f}" for h in grid.spacing), " ".join(f"{L:g}" for L in grid.half_width), t_apply)
+    n_states = settings.n_valence + settings.n_conduction
+    log.info("dot R = %g Bohr: solve estimated at about %s for %d states (applications per state measured by "
+             "bench/dot.py, sepm.nanocrystal.estimate)", settings.radius,
+             duration(solve_seconds(nc.n_core, n_states, t_apply)), n_states)
     mid = 0.5 * (edges["vbm"] + edges["cbm"])
     val, vb, val_run = _side(H, edges["vbm"], settings.n_valence, mid, False, settings)
     con, cb, con_run = _side(H, edges["cbm"], settings.n_conduction, mid, True, settings)

@@ -15,6 +15,10 @@ r"""Size of a dot before anything is built: atoms, grid points and memory, check
   1124 MB from spacing 0.8 (36^3) to 0.35 (80^3), 317 vectors of the grid, which 40 per block vector gives;
 - the process itself (Python, torch, the bundle): ``BASE_BYTES``, the 0.34 GiB left of the 0.8 run.
 
+Time: the solve takes about ``SOLVE_OVERHEAD`` x (applications x one application), the applications
+per converged state a power law in the core atoms through those ``bench/dot.py`` measured
+(``APPLICATIONS_MEASURED``), never below the smallest dot's; one application is timed on the dot's own grid before the solve.
+
 Against the peak resident memory measured for GaAs dots (R 10 / h 0.8: 0.44 GiB, R 12 / h 0.5 run to
 convergence: 1.25 GiB, R 10 / h 0.35: 1.51 GiB) this gives 0.50, 1.25 and 2.11 GiB. The larger of builder
 and solver memory, plus the process, is compared with the limit; the estimate is logged either way.
@@ -39,6 +43,12 @@ EXTRA_STATES = 4
 BUILDER_BYTES = 80
 #: The process before any grid (Python, torch, the bundle), measured.
 BASE_BYTES = 0.34 * 2**30
+#: H applications per converged state measured by bench/dot.py (coarse-grid start, tol 1e-4, passivated
+#: GaAs): (core atoms, applications per state).
+APPLICATIONS_MEASURED = ((123, 370.0), (513, 842.0))
+#: Solve time over (applications x one application): preconditioner FFTs and block linear algebra (2.6-3.3
+#: measured by bench/dot.py).
+SOLVE_OVERHEAD = 3.0
 #: Grids beyond this many points per axis are not rounded to an FFT size (they are refused anyway).
 ROUND_BELOW = 1e6
 
@@ -78,3 +88,13 @@ def estimate_dot(crystal, radius: float, spacing: float, vacuum: float, n_states
     return DotEstimate(atoms=atoms, sites=sites, grid_shape=(n, n, n), grid_points=points,
                        builder_bytes=sites * BUILDER_BYTES,
                        solver_bytes=(VECTORS_PER_STATE * block + FIXED_VECTORS) * points * 8.0)
+
+
+def solve_seconds(core_atoms: int, states: int, seconds_per_application: float) -> float:
+    """Estimated seconds to converge ``states`` states of a dot of ``core_atoms`` atoms, from the measured
+    applications per state (power law through ``APPLICATIONS_MEASURED``, at least the smallest dot's) and one
+    application's time."""
+    (n1, a1), (n2, a2) = APPLICATIONS_MEASURED
+    exponent = math.log(a2 / a1) / math.log(n2 / n1)
+    per_state = a1 * max(core_atoms / n1, 1.0) ** exponent  # small dots need no fewer (29 atoms: ~385)
+    return SOLVE_OVERHEAD * per_state * states * seconds_per_application
