@@ -26,6 +26,7 @@ from .output import write_table
 from .plotting import PLACEHOLDER_EV, plot_bands, system_title
 from .progress import Progress
 from .pseudopotential import Pseudopotential
+from .settings import setting
 from .io.parfile import read_kpoint_labels
 from .structure.kpath import high_symmetry_path, write_kpoints
 
@@ -71,7 +72,7 @@ def evaluate_bundle(bundle_dir, outdir, pseudopotential: Pseudopotential | None 
     if pseudopotential is None:
         log.info("potential: analytic Wang-Zunger from init_<Sym>Params.par (species %s), SOC %s, NL %s",
                  " ".join(pp.species), "on" if pp.soc else "off", "on" if pp.nonlocal_ else "off")
-    memory = memory_limit_gb or float(bundle.config.get("memory_limit_GB", 2.0))
+    memory = memory_limit_gb or setting(bundle.config, "memory_limit_GB")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     wanted = range(len(bundle.systems)) if systems is None else systems

@@ -21,6 +21,7 @@ import torch
 
 from .constants import LR_GAMMA, N_PARAMS
 from .potentials.zunger import zunger
+from .settings import setting
 
 
 @dataclass
@@ -56,14 +57,14 @@ class Pseudopotential:
                     nonlocal_: bool | None = None) -> "Pseudopotential":
         """The bundle's analytic potential (init_<Sym>Params.par). SOC and NL follow SObool unless given."""
         params = np.stack([bundle.params[s] for s in bundle.species])
-        sobool = bool(bundle.config.get("SObool", False))
+        sobool = setting(bundle.config, "SObool")
         return cls(
             species=tuple(bundle.species),
             params=torch.as_tensor(params, dtype=torch.float64, device=device),
             local=local,
             soc=sobool if soc is None else soc,
             nonlocal_=sobool if nonlocal_ is None else nonlocal_,
-            lr_gamma=float(bundle.config.get("LRgamma", LR_GAMMA)),
+            lr_gamma=setting(bundle.config, "LRgamma"),
             long_range=long_range_default(local, bundle.config),
         )
 
@@ -71,4 +72,4 @@ class Pseudopotential:
 def long_range_default(local, config: dict) -> bool:
     """DeepPseudopot's rule: the a4 tail goes with the analytic local form (``local`` None) only; a
     network potential gets it only with ``network_long_range = 1`` (sepm's extension)."""
-    return local is None or bool(config.get("network_long_range", False))
+    return local is None or setting(config, "network_long_range")

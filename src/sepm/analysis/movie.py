@@ -144,6 +144,7 @@ def load_frames(fitdir, snapshots, kind: str, system: int = 0, bundle=None, devi
     from ..bands import band_energies, path_distance, system_hamiltonian
     from ..fitting.potential_files import load_potential
     from ..losses import band_rmse
+    from ..settings import setting
 
     fitdir = Path(fitdir)
     _, table, step_col, cost_col, _ = KINDS[kind]
@@ -171,7 +172,7 @@ def load_frames(fitdir, snapshots, kind: str, system: int = 0, bundle=None, devi
             if ham is None:  # one Hamiltonian (basis, geometry); each snapshot swaps in its potential
                 target = pp
                 ham = system_hamiltonian(spec, target, device=device)
-                memory = float(bundle.config.get("memory_limit_GB", 2.0))
+                memory = setting(bundle.config, "memory_limit_GB")
             target.params, target.local = pp.params, pp.local
             with torch.no_grad():
                 bands = band_energies(ham, spec.kpoints, spec.nbands, spec.order_matrix, memory).cpu().numpy()

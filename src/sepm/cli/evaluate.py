@@ -35,6 +35,8 @@ def _bands(args) -> int:
 
 
 def register(sub) -> None:
+    from ..settings import SETTINGS
+
     bands = sub.add_parser(
         "bands",
         help="band structures of a potential for every system of a bundle (eval_fullBand)",
@@ -70,6 +72,7 @@ def register(sub) -> None:
     bands.add_argument("--device", type=device_name, default="cpu",
                        help="torch device, e.g. cpu or cuda (default: cpu)")
     bands.add_argument("--memory-limit-gb", type=number_above(0.0), default=None,
-                       help="memory budget for batching k-points (default: NN_config memory_limit_GB or 2)")
+                       help="memory budget for batching k-points (default: NN_config memory_limit_GB, "
+                       f"else {SETTINGS['memory_limit_GB'].default:g})")
     add_threads_arg(bands)
     bands.set_defaults(func=_bands)

@@ -91,8 +91,19 @@ SPIN_ORBIT = ("Spin-orbit: with SObool = 1 in NN_config.par the Hamiltonian acts
               "keeps the SO/NL matrices between epochs (faster, more memory).")
 
 
+def _parser(sub, name: str, **kwargs):
+    """A fitting command's parser; its help ends with every NN_config key (sepm.settings)."""
+    import argparse
+    import textwrap
+
+    from ..settings import help_text
+
+    kwargs["description"] = textwrap.fill(kwargs["description"], 79)
+    return sub.add_parser(name, epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
 def register(sub) -> None:
-    prior = sub.add_parser("prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
+    prior = _parser(sub, "prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
                            "or the network's own initializer) and save it as init_*",
                            description="Run DeepPseudopot's initialization in its order of preference "
                            "(init_PPmodel.pth reuse, fit to the Zunger form when init_Zunger_num_epochs > 0, fit to "
@@ -100,7 +111,7 @@ def register(sub) -> None:
                            "init_<Sym>Params.par, model_config.json, init_record.json and plots.")
     _add_fit_inputs(prior)
     prior.set_defaults(func=_prior)
-    trainp = sub.add_parser("train", help="gradient training (max_num_epochs > 0) or init-only evaluation",
+    trainp = _parser(sub, "train", help="gradient training (max_num_epochs > 0) or init-only evaluation",
                             description="Initialize, evaluate the initial potential, then train by gradients "
                             "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
@@ -111,7 +122,7 @@ def register(sub) -> None:
     trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
                         help="stop after epoch N as if killed (resume later)")
     trainp.set_defaults(func=_train)
-    mcp = sub.add_parser("mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
+    mcp = _parser(sub, "mc", help="Monte Carlo fitting by parallel tempering (mc_bool = 1, max_num_epochs = 0)",
                          description="Initialize (as sepm prior), then fit by parallel tempering: one replica per "
                          "inverse temperature, Metropolis moves of a random fraction mc_percentage of the trainable "
                          "coefficients (trainable_params; a4 only in charge-neutral directions, a5 kept >= 0) and of "

@@ -25,6 +25,7 @@ from ..constants import PRIOR_Q_MAX
 from ..models import ZeroFunction, init_strategy_name
 from ..models.checkpoint import load_model_checkpoint, read_checkpoint
 from ..potentials.zunger import zunger
+from ..settings import setting
 
 log = logging.getLogger("sepm")
 
@@ -33,7 +34,7 @@ PRIOR_Q = torch.linspace(0.0, PRIOR_Q_MAX, 1001, dtype=torch.float64)
 PRIOR_WEIGHT = torch.where(PRIOR_Q < 1.0, 10.0, 1.0)
 
 
-def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0, step=1, plot_every=0,
+def fit_network(model, target, epochs: int, optimizer: str, lr: float, gamma: float, step: int, plot_every: int,
                 on_plot=None, desc="prior", print_grad=False) -> float:
     """Fit ``model`` (q (n,1) -> (n, n_species)) to ``target`` (q (n,) -> (n, n_species)); weighted MSE.
 
@@ -43,10 +44,7 @@ def fit_network(model, target, epochs: int, optimizer="adam", lr=0.1, gamma=1.0,
     w = PRIOR_WEIGHT.to(q.device)[:, None]
     with torch.no_grad():
         goal = target(q)
-    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(optimizer.lower())
-    if opt is None:
-        raise ValueError(f"init_Zunger_optimizer {optimizer!r}: choose adam or sgd")
-    opt = opt(model.parameters(), lr=lr)
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer.lower()](model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     model.train()
     loss = torch.tensor(float("nan"))
@@ -84,12 +82,11 @@ def initialize(model, bundle, params, init_model: Path | None = None, init_optim
             device = next(model.parameters()).device
             record["optimizer_state"] = read_checkpoint(opt_file, device, "optimizer state")
         return record
-    epochs = int(cfg.get("init_Zunger_num_epochs", 0))
-    fit_args = dict(optimizer=str(cfg.get("init_Zunger_optimizer", "adam")),
-                    lr=float(cfg.get("init_Zunger_optimizer_lr", 0.1)),
-                    gamma=float(cfg.get("init_Zunger_scheduler_gamma", 1.0)),
-                    step=max(1, int(cfg.get("schedulerStep", 1))), plot_every=int(cfg.get("init_Zunger_plotEvery", 0)),
-                    on_plot=on_plot, print_grad=bool(cfg.get("init_Zunger_printGrad", False)))
+    epochs = setting(cfg, "init_Zunger_num_epochs")
+    fit_args = dict(optimizer=setting(cfg, "init_Zunger_optimizer"), lr=setting(cfg, "init_Zunger_optimizer_lr"),
+                    gamma=setting(cfg, "init_Zunger_scheduler_gamma"), step=setting(cfg, "schedulerStep"),
+                    plot_every=setting(cfg, "init_Zunger_plotEvery"), on_plot=on_plot,
+                    print_grad=setting(cfg, "init_Zunger_printGrad"))
     if epochs > 0:
         params = torch.as_tensor(params, dtype=torch.float64)
         loss = fit_network(model, lambda q: zunger(q, params.to(q.device)), epochs, desc="Zunger prior", **fit_args)

@@ -97,6 +97,7 @@ from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from ..profiling import PROFILER
+from ..settings import setting
 from .folder_lock import folder_lock
 from .stage import FitSetup, remove_previous_outputs, run_prior, write_profile
 
@@ -206,7 +207,7 @@ class ReplicaExchange:
         self.steps = torch.tensor(steps, dtype=torch.float64)
         self.projector = torch.tensor(projector, dtype=torch.bool)
         # mc_perturb_mode: DeepPseudopot's perturbation of the network tensors and a5..a7 (perturb_modes)
-        self.mode = setup.config.get("mc_perturb_mode")
+        self.mode = setting(setup.config, "mc_perturb_mode")
         offsets = np.cumsum([0] + [n for _, n in self.layout])
         self.network_parts = [slice(int(a), int(b)) for (name, _), a, b in zip(self.layout, offsets[:-1], offsets[1:])
                               if name.startswith("network:")]
@@ -253,7 +254,7 @@ class ReplicaExchange:
         weight = self.coupling_weight(stage)
         key = (stage.fit_defpot, weight)
         if key not in self._problems:
-            memory = float(self.setup.config.get("memory_limit_GB", 2.0))
+            memory = setting(self.setup.config, "memory_limit_GB")
             self._problems[key] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh, self.setup.device,
                                              memory, fit_defpot=stage.fit_defpot, coupling_weight=weight)
         self.problem = self.setup.problem = self._problems[key]
@@ -390,7 +391,7 @@ def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device
     setup = FitSetup(bundle_dir, overrides, init_params, device)
     cfg = setup.config
     nn_path = Path(setup.bundle.path) / "NN_config.par"
-    if not cfg.get("mc_bool"):
+    if not setting(cfg, "mc_bool"):
         raise InputError(Defect(nn_path, None, "the Monte Carlo stage needs mc_bool = 1 (and max_num_epochs = 0); "
                                 "set it in NN_config.par or pass --set mc_bool=1"))
     if "mc_percentage" not in cfg:
@@ -405,7 +406,7 @@ def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device
                             (init_model, None, init_params))
     prior = run_prior(setup, outdir, init_model)
     setup.model.eval()
-    engine = ReplicaExchange(setup, int(cfg.get("seed", 0)))
+    engine = ReplicaExchange(setup, setting(cfg, "seed"))
     if engine.n == 0:
         raise InputError(Defect(nn_path, None, "nothing to move: no trainable coefficient (trainable_params) and "
                                 "no network weights (PPmodel = ZeroFunction)"))
@@ -506,7 +507,7 @@ def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device
     setup.save(outdir, "best_")
     rmse = setup.write_bands(outdir, "best", "best Monte Carlo state")
     setup.plot_potential(outdir / "best_plotPP", "best Monte Carlo state")
-    summary = {"initialization": prior["record"], "seed": int(cfg.get("seed", 0)), "iterations": done,
+    summary = {"initialization": prior["record"], "seed": setting(cfg, "seed"), "iterations": done,
                "start_cost": start["cost"], "start_rmse_meV": start["rmse_meV"], "best_cost": engine.best_cost,
                "best_rmse_meV": [1e3 * r for r in rmse], "stages": records,
                "resumed_from_iteration": int(ckpt["done"]) if ckpt else None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-MODES = (1, 2, 3, 4)
+from ..choices import MC_PERTURB_MODES as MODES
 
 
 def _u(n, lo, hi, gen):

@@ -15,6 +15,7 @@ from ..models import ZeroFunction, build_model
 from ..models.checkpoint import load_model_checkpoint
 from ..output import atomic_path, write_text
 from ..pseudopotential import Pseudopotential, long_range_default
+from ..settings import setting
 from .params_files import read_params, write_params
 
 ARCH_KEYS = ("PPmodel", "hiddenLayers", "PPmodel_decay_rate", "PPmodel_decay_center", "PPmodel_gaussian_std",
@@ -55,7 +56,8 @@ def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudo
     cfg = read_json(cfg_path, "model_config.json written by a sepm fitting stage", required=("species",))
     species = cfg["species"]
     try:
-        model = build_model(cfg.get("PPmodel", "ZeroFunction"), cfg.get("hiddenLayers", []), len(species), cfg)
+        # a model_config.json without PPmodel describes an analytic potential
+        model = build_model(cfg.get("PPmodel", "ZeroFunction"), setting(cfg, "hiddenLayers"), len(species), cfg)
     except (ValueError, TypeError) as err:
         raise InputError(Defect(cfg_path, None, f"the model it describes cannot be built: {err}")) from None
     model = model.to(device)
@@ -63,8 +65,8 @@ def load_potential(folder, prefix: str = "final_", device="cpu") -> tuple[Pseudo
         load_model_checkpoint(model, folder / f"{prefix}PPmodel.pth")
     model = model.eval()
     params = torch.as_tensor(read_params(folder, prefix, species), device=device)
-    sobool = bool(cfg.get("SObool", False))
+    sobool = setting(cfg, "SObool")
     local = network_form_factor(model)
     pp = Pseudopotential(tuple(species), params, local=local, soc=sobool, nonlocal_=sobool,
-                         lr_gamma=float(cfg.get("LRgamma", 0.2)), long_range=long_range_default(local, cfg))
+                         lr_gamma=setting(cfg, "LRgamma"), long_range=long_range_default(local, cfg))
     return pp, model, cfg

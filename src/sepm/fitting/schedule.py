@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-SCHEDULES = ("step", "cosine", "plateau")
+from ..choices import LR_SCHEDULES as SCHEDULES
 
 #: relative improvement of the cost that counts as progress for the plateau rule
 PLATEAU_THRESHOLD = 1e-3

@@ -29,6 +29,7 @@ from ..output import remove_stale, write_table, write_text
 from ..plotting import plot_bands, system_title
 from ..profiling import PROFILER
 from ..pseudopotential import Pseudopotential, long_range_default
+from ..settings import setting
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
 from .folder_lock import folder_lock
@@ -69,10 +70,10 @@ class FitSetup:
             log.info("notice: %s", notice)
         self.bundle.config = cfg
         for spec in self.bundle.systems:
-            spec.deeppseudopot_basis = bool(cfg.get("deeppseudopot_basis", False))
+            spec.deeppseudopot_basis = setting(cfg, "deeppseudopot_basis")
         for notice in config_notices(cfg):
             log.info("notice: %s", notice)
-        PROFILER.configure(runtime=bool(cfg.get("runtime_flag")), memory=bool(cfg.get("memory_flag")))
+        PROFILER.configure(runtime=setting(cfg, "runtime_flag"), memory=setting(cfg, "memory_flag"))
         self.device = torch.device(device)
         species = self.bundle.species
         nn_path = Path(self.bundle.path) / "NN_config.par"
@@ -87,8 +88,8 @@ class FitSetup:
                                     "PPmodel = Net_celu_HeInit_decayGaussian, or ZeroFunction for analytic-only fits); "
                                     "add it to NN_config.par or pass --set PPmodel=..."))
         try:
-            self.model = build_model(cfg["PPmodel"], cfg.get("hiddenLayers", []), len(species), cfg,
-                                     seed=int(cfg.get("seed", 0))).to(self.device)
+            self.model = build_model(cfg["PPmodel"], setting(cfg, "hiddenLayers"), len(species), cfg,
+                                     seed=setting(cfg, "seed")).to(self.device)
         except ValueError as err:
             raise InputError(Defect(*place("PPmodel"), str(err))) from None
         if not isinstance(self.model, ZeroFunction) and not cfg.get("hiddenLayers"):
@@ -100,18 +101,17 @@ class FitSetup:
             base = read_params(folder, prefix, species)
             self.params_origin = f"{Path(folder) / (prefix + '<Sym>Params.par')}"
         self.initial_params = base
-        trainable = cfg.get("trainable_params") or default_trainable(self.model, bool(cfg.get("SObool")),
-                                                                     bool(cfg.get("mc_bool")))
+        sobool = setting(cfg, "SObool")
+        trainable = setting(cfg, "trainable_params") or default_trainable(self.model, sobool, setting(cfg, "mc_bool"))
         unknown = [t for t in trainable if t not in NAMES]
         if unknown:
             raise InputError(Defect(*place("trainable_params"), f"trainable_params: unknown names {unknown}; "
                                     "use a0 .. a8"))
         self.coefficients = Coefficients(base, trainable, stoichiometry(self.bundle)).to(self.device)
-        sobool = bool(cfg.get("SObool", False))
         local = network_form_factor(self.model)
         self.pp = Pseudopotential(tuple(species), self.coefficients().detach(), local=local, soc=sobool,
-                                  nonlocal_=sobool, lr_gamma=float(cfg.get("LRgamma", 0.2)),
-                                  long_range=long_range_default(local, cfg), recompute=bool(cfg.get("checkpoint")))
+                                  nonlocal_=sobool, lr_gamma=setting(cfg, "LRgamma"),
+                                  long_range=long_range_default(local, cfg), recompute=setting(cfg, "checkpoint"))
         self._log_long_range(stoichiometry(self.bundle), trainable)
         self._log_basis_box()
         self.problem = None
@@ -168,8 +168,8 @@ class FitSetup:
 
     def build_problem(self, memory_limit_gb=None, num_cores=None) -> FitProblem:
         """The objective; ``num_cores`` (default: NN_config num_cores) > 1 evaluates k-points in worker processes."""
-        memory = memory_limit_gb or float(self.config.get("memory_limit_GB", 2.0))
-        cores = int(self.config.get("num_cores") or 0) if num_cores is None else int(num_cores)
+        memory = memory_limit_gb or setting(self.config, "memory_limit_GB")
+        cores = setting(self.config, "num_cores") if num_cores is None else int(num_cores)
         self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, num_cores=cores,
                                   start_pool=lambda problem: start_pool(problem, SetupReplica(self)))
         return self.problem
@@ -210,7 +210,7 @@ class FitSetup:
                            labels=spec.klabels, lattice=spec.lattice, vb_index=spec.settings.get("idxVB"))
                 if spec.couplings is not None:  # qpoints_X.par: the couplings beside the bands
                     write_system_couplings(outdir / f"{stem}_couplingBands_{x}.dat", target.couplings or SystemCouplings(
-                        target.ham, spec, self.config.get("coupling_average", "rms")), title)
+                        target.ham, spec, setting(self.config, "coupling_average")), title)
         return rmses
 
     def write_analytic_bands(self, outdir: Path) -> float:
@@ -219,7 +219,7 @@ class FitSetup:
         analytic = Pseudopotential(self.pp.species, torch.as_tensor(self.initial_params, device=self.device),
                                    soc=self.pp.soc, nonlocal_=self.pp.nonlocal_, lr_gamma=self.pp.lr_gamma)
         problem = FitProblem(self.bundle, analytic, device=self.device,
-                             memory_limit_gb=float(self.config.get("memory_limit_GB", 2.0)))
+                             memory_limit_gb=setting(self.config, "memory_limit_GB"))
         saved = self.problem
         self.problem = problem
         try:
@@ -344,7 +344,7 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
 def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, init_params, device, stop_after) -> dict:
     setup = FitSetup(bundle_dir, overrides, init_params, device)
     cfg = setup.config
-    if cfg.get("mc_bool"):
+    if setting(cfg, "mc_bool"):
         raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
                                 "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
     settings = TrainSettings.from_config(cfg)

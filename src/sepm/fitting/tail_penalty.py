@@ -43,10 +43,11 @@ import torch
 
 from ..constants import HARTREE_EV
 from ..export import realspace_potential
+from ..settings import SETTINGS
 
 #: Defaults of the NN_config keys (Bohr).
-TAIL_RADIUS = 12.0
-TAIL_RMAX = 30.0
+TAIL_RADIUS = SETTINGS["penalize_tail_radius"].default
+TAIL_RMAX = SETTINGS["penalize_tail_rmax"].default
 #: Cut radii per Bohr of the window, and the transform's cutoff (1/Bohr).
 POINTS_PER_BOHR = 4
 QMAX = 12.0

@@ -44,21 +44,21 @@ from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from ..profiling import PROFILER
 from ..progress import Progress
+from ..settings import setting
 from .schedule import LRSchedule
 
 log = logging.getLogger("sepm")
 
-OPTIMIZERS = {
+OPTIMIZERS = {  # the names of sepm.choices.OPTIMIZERS
     "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "lbfgs": torch.optim.LBFGS,
     "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta,
     "adamax": torch.optim.Adamax, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam, "asgd": torch.optim.ASGD,
 }
 
-#: lbfgs_line_search: none (a step of lr along the L-BFGS direction, DeepPseudopot's) or strong_wolfe (torch's
-#: strong-Wolfe line search: the step is lengthened or shortened until the cost has fallen enough and the slope
-#: has flattened, so a step never climbs; lr is the first trial length). LINE_SEARCH_EVALS bounds its
-#: evaluations per epoch (torch's max_ls).
-LINE_SEARCHES = ("none", "strong_wolfe")
+#: lbfgs_line_search (sepm.choices.LINE_SEARCHES): none (a step of lr along the L-BFGS direction, DeepPseudopot's)
+#: or strong_wolfe (torch's strong-Wolfe line search: the step is lengthened or shortened until the cost has fallen
+#: enough and the slope has flattened, so a step never climbs; lr is the first trial length). LINE_SEARCH_EVALS
+#: bounds its evaluations per epoch (torch's max_ls).
 LINE_SEARCH_EVALS = 25
 #: NN_config keys passed to :func:`make_optimizer`
 OPTIMIZER_OPTIONS = ("adam_beta1", "adam_beta2", "sgd_momentum", "lbfgs_line_search")
@@ -88,14 +88,14 @@ def make_optimizer(name: str, params, lr: float, options: dict | None = None) ->
         raise ValueError(f"optimizer {name!r} is not supported; choose one of {', '.join(sorted(OPTIMIZERS))}")
     options, extra = options or {}, {}
     if key == "lbfgs":
-        if options.get("lbfgs_line_search", "none") == "strong_wolfe":  # max_eval: the first evaluation + the search's
+        if setting(options, "lbfgs_line_search") == "strong_wolfe":  # max_eval: the first evaluation + the search's
             return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20, line_search_fn="strong_wolfe",
                                      max_eval=1 + LINE_SEARCH_EVALS)
         return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=20)
     if key in ("adam", "adamw", "adamax", "nadam", "radam") and ("adam_beta1" in options or "adam_beta2" in options):
-        extra["betas"] = (float(options.get("adam_beta1", 0.9)), float(options.get("adam_beta2", 0.999)))
+        extra["betas"] = (setting(options, "adam_beta1"), setting(options, "adam_beta2"))
     if key == "sgd" and "sgd_momentum" in options:
-        extra["momentum"] = float(options["sgd_momentum"])
+        extra["momentum"] = setting(options, "sgd_momentum")
     if extra:
         log.info("notice: %s with %s (DeepPseudopot reads these keys but never passes them to torch)", name,
                  ", ".join(f"{k}={v}" for k, v in extra.items()))
@@ -109,39 +109,36 @@ def scheduler_steps_after(epoch: int, scheduler_step: int) -> bool:
 
 @dataclass
 class TrainSettings:
+    """Gradient training's NN_config keys (declared, with their defaults, in :mod:`sepm.settings`)."""
     epochs: int
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    gamma: float = 1.0
-    scheduler_step: int = 1
-    perturb_every: int = -1
-    patience: int = 0
-    plot_every: int = 0
-    separate_kpoints: bool = False
-    seed: int = 0
-    print_grad: bool = False
-    pre_adjust_moves: int = 0
-    pre_adjust_step: float = 0.005
-    optimizer_options: dict | None = None
-    lr_schedule: str = "step"  # learning-rate schedule (schedule.py): step, cosine, plateau
-    warmup_epochs: int = 0
-    lr_min_factor: float = 0.0
-    final_state: str = "best"  # the state training ends in: the lowest-cost epoch's (best) or the last's
+    optimizer: str
+    lr: float
+    gamma: float
+    scheduler_step: int
+    perturb_every: int
+    patience: int
+    plot_every: int
+    separate_kpoints: bool
+    seed: int
+    print_grad: bool
+    pre_adjust_moves: int
+    pre_adjust_step: float
+    optimizer_options: dict
+    lr_schedule: str  # learning-rate schedule (schedule.py): step, cosine, plateau
+    warmup_epochs: int
+    lr_min_factor: float
+    final_state: str  # the state training ends in: the lowest-cost epoch's (best) or the last's
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
-        return cls(epochs=int(cfg.get("max_num_epochs", 0)), optimizer=str(cfg.get("optimizer", "adam")),
-                   lr=float(cfg.get("optimizer_lr", 1e-3)), gamma=float(cfg.get("scheduler_gamma", 1.0)),
-                   scheduler_step=max(1, int(cfg.get("schedulerStep", 1))),
-                   perturb_every=int(cfg.get("perturbEvery", -1)), patience=int(cfg.get("patience", 0)),
-                   plot_every=int(cfg.get("plotEvery", 0)), separate_kpoints=bool(cfg.get("separateKptGrad", False)),
-                   seed=int(cfg.get("seed", 0)), print_grad=bool(cfg.get("printGrad", False)),
-                   pre_adjust_moves=int(cfg.get("pre_adjust_moves", 0)),
-                   pre_adjust_step=float(cfg.get("pre_adjust_stepSize", 0.005)),
-                   optimizer_options={k: cfg[k] for k in OPTIMIZER_OPTIONS if k in cfg},
-                   lr_schedule=str(cfg.get("lr_schedule", "step")), warmup_epochs=int(cfg.get("lr_warmup_epochs", 0)),
-                   lr_min_factor=float(cfg.get("lr_min_factor", 0.0)),
-                   final_state=str(cfg.get("final_state", "best")))
+        keys = dict(epochs="max_num_epochs", optimizer="optimizer", lr="optimizer_lr", gamma="scheduler_gamma",
+                    scheduler_step="schedulerStep", perturb_every="perturbEvery", patience="patience",
+                    plot_every="plotEvery", separate_kpoints="separateKptGrad", seed="seed", print_grad="printGrad",
+                    pre_adjust_moves="pre_adjust_moves", pre_adjust_step="pre_adjust_stepSize",
+                    lr_schedule="lr_schedule", warmup_epochs="lr_warmup_epochs", lr_min_factor="lr_min_factor",
+                    final_state="final_state")
+        return cls(**{field: setting(cfg, key) for field, key in keys.items()},
+                   optimizer_options={k: cfg[k] for k in OPTIMIZER_OPTIONS if k in cfg})
 
 
 def _save_state(path: Path, state: dict):

@@ -57,6 +57,7 @@ from sepm.errors import Defect, InputError
 from sepm.io.limits import basis_defects, kpoint_defects, param_defects, zunger_qmax
 from sepm.io.coupling_files import CouplingInputs, read_coupling_inputs
 from sepm.io.nnconfig import NN_CONFIG_DEFAULTS, read_nn_config
+from sepm.settings import setting
 from sepm.io.parfile import (
     _numbers,
     data_lines,
@@ -445,7 +446,7 @@ def read_bundle(path, *, require_reference: bool = False) -> Bundle:
                 used.setdefault(sym, []).append((root / f"system_{x}.par", line))
     species = sorted(used)
     for spec in systems:
-        spec.deeppseudopot_basis = bool(config.get("deeppseudopot_basis", False))
+        spec.deeppseudopot_basis = setting(config, "deeppseudopot_basis")
     rel = config.get("relE_bIdx")
     too_high = [s.index for s in systems if rel is not None and s.nbands and rel >= s.nbands]
     if too_high:

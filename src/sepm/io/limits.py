@@ -21,6 +21,7 @@ import numpy as np
 
 from sepm.constants import BYTES_PER_ELEMENT, PRIOR_Q_MAX
 from sepm.errors import Defect
+from sepm.settings import setting
 
 #: No SEPM coefficient comes near this magnitude (the shipped ones stay below 300).
 PARAM_LIMIT = 1e5
@@ -79,7 +80,7 @@ def basis_defects(root: Path, systems, config: dict, limit_origin: str | None) -
 
     ``limit_origin`` names where memory_limit_GB was set (e.g. ``NN_config.par line 4``, ``--set``); None: the
     limit is this machine's memory."""
-    spinor = bool(config.get("SObool"))
+    spinor = setting(config, "SObool")
     if limit_origin is None:
         limit = machine_memory_gb()
         limit_text = f"this machine's memory ({limit:.0f} GiB; memory_limit_GB is not set)"

@@ -33,6 +33,7 @@ from torch import nn
 
 from sepm.models.network import PotentialNet, ZeroFunction
 from sepm.models.parts import GATE_KEYS, INITIALIZERS
+from sepm.settings import setting
 
 _ACT = {"relu": "relu", "celu": "celu", "sig": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh"}
 # optional slots in grammar order: field, {canonical token: value}; "he" is resolved by activation
@@ -47,7 +48,6 @@ _SLOTS = (
 GRAMMAR = ("one of DeepPseudopot's classes, ZeroFunction, or Net_<act>[_<init>][_scale][_BN][_dropout][_<gate>] "
            "with act in {relu, celu, sig, sigmoid, tanh}, init in {xavier, xavierNormal, XavierInit, HeInit, "
            "RandInit, UniformInit, uniform}, gate in {decay, decayGaussian}")
-DEFAULT_DROPOUT = 0.0
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def build_model(ppmodel: str, hidden_layers: list[int], n_species: int, config: 
     if spec.scale and len(config["PPmodel_scale"]) != n_species:
         raise ValueError(f"PPmodel {ppmodel}: PPmodel_scale needs one factor per species ({n_species}), "
                          f"got {len(config['PPmodel_scale'])}")
-    dropout = float(config.get("PPmodel_dropout") or DEFAULT_DROPOUT)
+    dropout = setting(config, "PPmodel_dropout")
     if dropout and not spec.dropout:
         raise ValueError(f"PPmodel {ppmodel} has no dropout layer; PPmodel_dropout = {dropout:g} cannot apply "
                          "(use a *_dropout class or remove PPmodel_dropout)")
@@ -194,7 +194,7 @@ def build_model(ppmodel: str, hidden_layers: list[int], n_species: int, config: 
         batchnorm=spec.batchnorm, dropout=dropout, gate=spec.gate,
         decay_rate=gate_numbers["PPmodel_decay_rate"], decay_center=gate_numbers["PPmodel_decay_center"],
         gaussian_std=gate_numbers["PPmodel_gaussian_std"], scale=config["PPmodel_scale"] if spec.scale else None,
-        randinit_std=config.get("PPmodel_randinit_std", 1.0), name=ppmodel, wrapped=spec.wrapped,
+        randinit_std=setting(config, "PPmodel_randinit_std"), name=ppmodel, wrapped=spec.wrapped,
         layer_key=spec.layer_key)
     if seed is None:
         return PotentialNet(**kwargs)

@@ -122,10 +122,11 @@ def checkpoint_pseudopotential(folder, checkpoint: str = "init_PPmodel.pth"):
     from ..io.bundle import read_bundle
     from ..models import build_model
     from ..models.checkpoint import load_model_checkpoint
+    from ..settings import setting
 
     bundle = read_bundle(folder)
     cfg = bundle.config
-    model = build_model(cfg["PPmodel"], cfg.get("hiddenLayers", []), len(bundle.species), cfg)
+    model = build_model(cfg["PPmodel"], setting(cfg, "hiddenLayers"), len(bundle.species), cfg)
     load_model_checkpoint(model, Path(folder) / checkpoint, device="cpu")
     pp = Pseudopotential.from_bundle(bundle, local=network_form_factor(model.eval().requires_grad_(False)))
     return replace(pp, long_range=False), bundle.systems[0]

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..choices import COUPLING_AVERAGES as AVERAGES  # gauge-invariant rms, or DeepPseudopot's mean |M|
 from ..constants import HARTREE_EV, NL_SHIFT_CENTER, NL_WIDTH, SOC_WIDTH
 from ..eigensolver import lowest_eigenpairs
 from ..terms.radial import gaussian_radial_from, shifted_gaussian_radial_matrix
@@ -55,8 +56,6 @@ from ..terms.radial import gaussian_radial_from, shifted_gaussian_radial_matrix
 EDGES = ("vb", "cb")
 #: States within this many Hartree of the edge state belong to its degenerate set (EPW's 0.01 meV).
 DEGENERACY_HA = 1e-5
-#: Averages over the degenerate sets: gauge-invariant root mean square, or DeepPseudopot's mean |M|.
-AVERAGES = ("rms", "mean_abs")
 #: Relative resolution deciding that two |dK|^2 values are equal (the form factor is evaluated once).
 _SHELL_DIGITS = 9
 
