@@ -24,6 +24,7 @@ from .errors import ComputeFailure
 from .hamiltonian import Hamiltonian
 from .profiling import PROFILER
 from .pseudopotential import Pseudopotential
+from .settings import SETTINGS
 
 def batch_size(dim: int, memory_limit_gb: float, nk: int) -> int:
     """How many k-points' (dim x dim) problems fit in the memory budget at once (at least 1)."""
@@ -63,7 +64,7 @@ def to_bands(levels: torch.Tensor, nbands: int, spinor: bool, order: torch.Tenso
 
 
 def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
-                  memory_limit_gb: float = 2.0, progress=None, prepared=None, label: str = "",
+                  memory_limit_gb: float = SETTINGS["memory_limit_GB"].default, progress=None, prepared=None, label: str = "",
                   k_offset: int = 0) -> torch.Tensor:
     """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3). ``prepared``: the k-independent
     part (``ham.prepare()``) when the caller keeps it between calls. A failed eigensolve raises

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sepm.errors import Defect
 from sepm.io.parfile import _finish, _sink, read_keyvalue
-from sepm.settings import FILLED_DEFAULTS, KINDS, range_defects
+from sepm.settings import FILLED_DEFAULTS, KINDS, range_defects, setting
 
 #: key -> type (declared in :mod:`sepm.settings`)
 NN_CONFIG_SCHEMA = KINDS
@@ -45,7 +45,7 @@ def read_nn_config(path: Path, defects: list[Defect] | None = None) -> tuple[dic
     if given.get("checkpoint") and given.get("separateKptGrad"):
         defects.append(Defect(path, where["checkpoint"],
                               _CHECKPOINT_CONFLICT.format(where=f"line {where['separateKptGrad']}")))
-    if given.get("mc_bool") and given.get("max_num_epochs", 0) > 0:
+    if given.get("mc_bool") and setting(given, "max_num_epochs") > 0:
         defects.append(Defect(
             path, where["mc_bool"],
             f"mc_bool = 1 (line {where['mc_bool']}) and max_num_epochs = {given['max_num_epochs']} "
@@ -79,7 +79,7 @@ def apply_overrides(config: dict, overrides: list[str], origin: str = "--set") -
         except ValueError as err:
             defects.append(Defect(Path(origin), i, f"{key}: {err}"))
     defects += range_defects({k: out[k] for k in position}, lambda key: (Path(origin), position[key]))
-    if out.get("mc_bool") and int(out.get("max_num_epochs", 0)) > 0:
+    if out.get("mc_bool") and setting(out, "max_num_epochs") > 0:
         defects.append(Defect(Path(origin), None, "mc_bool = 1 and max_num_epochs > 0 are mutually exclusive"))
     if out.get("checkpoint") and out.get("separateKptGrad"):
         defects.append(Defect(Path(origin), None, _CHECKPOINT_CONFLICT.format(where="after the overrides")))
