@@ -124,8 +124,8 @@ def run_candidate(name: str, overrides: list[str], prior: Path, workdir: Path, d
     outdir, diverged, evaluations = workdir / name.replace(" ", "_").replace("/", "_"), None, math.nan
     cpu = time.process_time()
     try:
-        evaluations = train(problem, {"coefficients": setup.coefficients, "model": setup.model}, settings, outdir,
-                            resume=False)["evaluations"]
+        modules = {"coefficients": setup.coefficients, "model": setup.model}
+        evaluations = train(problem, modules, settings, outdir)["evaluations"]
     except RunError as err:  # the divergence is this candidate's result: the best state is loaded
         diverged = str(err).split(":")[0]
     cpu = time.process_time() - cpu

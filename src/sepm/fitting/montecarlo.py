@@ -80,7 +80,6 @@ Outputs (OUTDIR, written atomically)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -94,12 +93,12 @@ from ..errors import Defect, InputError
 from ..io.parfile import read_beta_schedule, read_mc_options, read_param_steps
 from ..models import ZeroFunction
 from ..models.checkpoint import read_checkpoint
-from ..output import atomic_path, write_table, write_text
+from ..output import atomic_path, write_table
 from .objective import FitProblem
 from ..profiling import PROFILER
 from ..settings import setting
-from .folder_lock import folder_lock
-from .stage import FitSetup, remove_previous_outputs, run_prior, write_profile
+from .runner import Strategy, run_stage
+from .stage import FitSetup
 
 log = logging.getLogger("sepm")
 
@@ -382,142 +381,162 @@ def run_mc(bundle_dir, outdir, overrides=(), init_model=None, init_params=None, 
     the run after that many iterations (counted over all stages) as if killed right after a checkpoint;
     a rerun with the same OUTDIR resumes. Returns the summary (also written to mc_summary.json). Holds
     the lock on ``outdir`` (one run per folder) for the whole stage."""
-    outdir = Path(outdir)
-    with folder_lock(outdir, "sepm mc"):
-        return _run_mc(bundle_dir, outdir, overrides, init_model, init_params, device, stop_after)
+    return run_stage(MonteCarloStrategy(), bundle_dir, outdir, overrides, init_model, None, init_params, device,
+                     stop_after)
 
 
-def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device, stop_after) -> dict:
-    setup = FitSetup(bundle_dir, overrides, init_params, device)
-    cfg = setup.config
-    nn_path = Path(setup.bundle.path) / "NN_config.par"
-    if not setting(cfg, "mc_bool"):
-        raise InputError(Defect(nn_path, None, "the Monte Carlo stage needs mc_bool = 1 (and max_num_epochs = 0); "
-                                "set it in NN_config.par or pass --set mc_bool=1"))
-    if "mc_percentage" not in cfg:
-        raise InputError(Defect(nn_path, None, "mc_percentage is required by the Monte Carlo stage (fraction of "
-                                "the trainable entries moved per step, 0 < mc_percentage <= 1)"))
-    setup.require_reference("the Monte Carlo fit")
-    stages = resolve_stages(setup)
-    state_path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
-    ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint") if state_path.is_file() else None
-    # a resumed run's checkpoint holds its best so far; a fresh run's best_* are written again
-    remove_previous_outputs(outdir, "mc_summary.json", "best_*" if ckpt is None else None,
-                            (init_model, None, init_params))
-    prior = run_prior(setup, outdir, init_model)
-    setup.model.eval()
-    engine = ReplicaExchange(setup, setting(cfg, "seed"))
-    if engine.n == 0:
-        raise InputError(Defect(nn_path, None, "nothing to move: no trainable coefficient (trainable_params) and "
-                                "no network weights (PPmodel = ZeroFunction)"))
-    if not engine.feasible():
-        raise InputError(Defect(nn_path, None, "a5 (SOC strength) is trainable but negative in the initial "
-                                "parameters; the Monte Carlo keeps a5 >= 0"))
-    schedule = None
-    if "mc_beta_schedule" in setup.bundle.optional_files:
-        schedule = read_beta_schedule(setup.bundle.optional_files["mc_beta_schedule"])
-        log.info("mc_beta_schedule: coldest beta annealed over %d rows (%g at iteration %d ... %g at %d); ladders "
-                 "scaled keeping their ratios", len(schedule), schedule[0, 1], schedule[0, 0], schedule[-1, 1],
-                 schedule[-1, 0])
-    for i, s in enumerate(stages):
-        log.info("MC stage %d/%d (%s): betas %s, stepsAtTemp %s, tempStepSizeMod %s, %d iterations, "
-                 "mc_percentage %g", i + 1, len(stages), s.source, s.betas, s.steps_at_temp,
-                 [round(m, 4) for m in s.step_mods], s.total_iter, float(cfg["mc_percentage"]))
-    replicas = max(len(s.betas) for s in stages)
-    total = sum(s.total_iter for s in stages)
-    columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
-               + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
-    header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties (+ coupling loss in stages "
-              "with fitCoupling = True); slot r holds beta_r "
-              "of the stage's ladder (0 = first beta); acc_r and exchange_acc are cumulative acceptance rates "
-              "within the stage", *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
+class MonteCarloStrategy(Strategy):
+    """Parallel tempering as a stage optimizer (:class:`~.runner.Strategy`); its state (mc_checkpoint.pth):
+    the stage and iteration, the replicas (:meth:`ReplicaExchange.state_dict`), the records and the trace."""
 
-    if ckpt is not None:
-        if [tuple(v) for v in ckpt["layout"]] != engine.layout:
-            raise InputError(Defect(state_path, None, "does not match this configuration (other trainable entries "
-                                    "or network); remove it or use another output folder"))
-        log.info("resuming Monte Carlo from %s: stage %d, iteration %d of %d (best cost %.6g)", state_path,
-                 ckpt["stage"] + 1, ckpt["done"], total, float(ckpt["engine"]["best_cost"]))
-    trace = ckpt["trace"].tolist() if ckpt else []
-    records = list(ckpt["records"]) if ckpt else []
-    first_stage = int(ckpt["stage"]) if ckpt else 0
-    start = dict(ckpt["start"]) if ckpt else None
-    done = int(ckpt["done"]) if ckpt else 0
+    command, summary_file, prefix, title = "sepm mc", "mc_summary.json", "best_", "best Monte Carlo state"
 
-    def checkpoint(si: int, it: int, stage_start: float, betas):
+    def __init__(self):
+        self.stages, self.engine, self.resumed, self.start_entry = None, None, None, None
+        self.trace, self.records, self.first_stage, self.done = [], [], 0, 0
+        self.position = (0, 0, 0.0, [])  # stage, iteration within it, its start cost, betas
+
+    def check(self, setup: FitSetup) -> None:
+        nn_path = Path(setup.bundle.path) / "NN_config.par"
+        if not setting(setup.config, "mc_bool"):
+            raise InputError(Defect(nn_path, None, "the Monte Carlo stage needs mc_bool = 1 (and max_num_epochs = "
+                                    "0); set it in NN_config.par or pass --set mc_bool=1"))
+        if "mc_percentage" not in setup.config:
+            raise InputError(Defect(nn_path, None, "mc_percentage is required by the Monte Carlo stage (fraction of "
+                                    "the trainable entries moved per step, 0 < mc_percentage <= 1)"))
+        setup.require_reference("the Monte Carlo fit")
+        self.stages = resolve_stages(setup)
+
+    def saved_state(self, setup: FitSetup, outdir: Path, run_fingerprint: str) -> dict | None:
+        path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
+        return read_checkpoint(path, setup.device, "Monte Carlo checkpoint") if path.is_file() else None
+
+    def stale_outputs(self, resumed: bool) -> str | None:
+        return None if resumed else "best_*"  # a resumed run's checkpoint holds its best so far
+
+    def start(self, setup: FitSetup, outdir: Path, prior: dict) -> dict:
+        cfg, nn_path = setup.config, Path(setup.bundle.path) / "NN_config.par"
+        engine = self.engine = ReplicaExchange(setup, setting(cfg, "seed"))
+        if engine.n == 0:
+            raise InputError(Defect(nn_path, None, "nothing to move: no trainable coefficient (trainable_params) and "
+                                    "no network weights (PPmodel = ZeroFunction)"))
+        if not engine.feasible():
+            raise InputError(Defect(nn_path, None, "a5 (SOC strength) is trainable but negative in the initial "
+                                    "parameters; the Monte Carlo keeps a5 >= 0"))
+        for i, s in enumerate(self.stages):
+            log.info("MC stage %d/%d (%s): betas %s, stepsAtTemp %s, tempStepSizeMod %s, %d iterations, "
+                     "mc_percentage %g", i + 1, len(self.stages), s.source, s.betas, s.steps_at_temp,
+                     [round(m, 4) for m in s.step_mods], s.total_iter, float(cfg["mc_percentage"]))
+        if self.resumed is not None:
+            state_path = outdir / CHECKPOINT
+            if [tuple(v) for v in self.resumed["layout"]] != engine.layout:
+                raise InputError(Defect(state_path, None, "does not match this configuration (other trainable "
+                                        "entries or network); remove it or use another output folder"))
+            log.info("resuming Monte Carlo from %s: stage %d, iteration %d of %d (best cost %.6g)", state_path,
+                     self.first_stage + 1, self.done, sum(s.total_iter for s in self.stages),
+                     float(self.resumed["engine"]["best_cost"]))
+        return {"initialization": prior["record"], "seed": setting(cfg, "seed")}
+
+    def run(self, setup: FitSetup, outdir: Path, prior: dict, run_fingerprint: str, stop_after) -> tuple[dict, bool]:
+        engine, stages, state_path = self.engine, self.stages, outdir / CHECKPOINT
+        schedule = None
+        if "mc_beta_schedule" in setup.bundle.optional_files:
+            schedule = read_beta_schedule(setup.bundle.optional_files["mc_beta_schedule"])
+            log.info("mc_beta_schedule: coldest beta annealed over %d rows (%g at iteration %d ... %g at %d); "
+                     "ladders scaled keeping their ratios", len(schedule), schedule[0, 1], schedule[0, 0],
+                     schedule[-1, 1], schedule[-1, 0])
+        replicas = max(len(s.betas) for s in stages)
+        columns = (["iteration", "stage", "beta_coldest"] + [f"cost_{r}" for r in range(replicas)] + ["best_cost"]
+                   + [f"acc_{r}" for r in range(replicas)] + ["exchange_acc"])
+        header = ["cost = band loss (eV^2) + defPotWeight x deformation potentials + penalties (+ coupling loss in "
+                  "stages with fitCoupling = True); slot r holds beta_r of the stage's ladder (0 = first beta); acc_r "
+                  "and exchange_acc are cumulative acceptance rates within the stage",
+                  *(f"stage {i} ({s.source}): betas {s.betas}" for i, s in enumerate(stages))]
+
+        def checkpoint(si: int, it: int, stage_start: float, betas):
+            self.position = (si, it, stage_start, betas)
+            engine.write(engine.best_x)
+            setup.save(outdir, "best_")
+            setup.save(outdir, f"iter_{self.done}_")  # snapshot of the best state so far (sepm movie frames)
+            _save(state_path, self.state_dict())
+            write_table(outdir / "mc_cost.dat", columns, np.array(self.trace).reshape(-1, len(columns)), header,
+                        fmt="%.10g")
+
+        bar = tqdm(total=sum(s.total_iter for s in stages), initial=self.done, unit="iter", desc="mc", disable=None)
+        x_start = engine.read()
+        for si in range(self.first_stage, len(stages)):
+            stage = stages[si]
+            ignored = engine.configure(stage, float(setup.config["mc_percentage"]))
+            if self.resumed is not None and si == self.first_stage:
+                engine.load_state_dict(self.resumed["engine"])
+                it0, stage_start = int(self.resumed["it"]), float(self.resumed["stage_start"])
+            else:
+                engine.begin(x_start, len(stage.betas))
+                it0, stage_start = 0, engine.best_cost
+                if si > 0:
+                    log.info("stage %d (%s) starts every replica from the best state of stage %d (cost %.6g under "
+                             "this stage's objective)", si + 1, stage.source, si, stage_start)
+                if self.start_entry is None:
+                    self.start_entry = {"cost": engine.best_cost,
+                                        "rmse_meV": [1e3 * r for r in engine.problem.rmse()]}
+                    log.info("start of the Monte Carlo run, %s: cost %.6g, RMSE %s meV",
+                             setup.start_name(prior["record"]["strategy"]), self.start_entry["cost"],
+                             ", ".join(f"{r:.1f}" for r in self.start_entry["rmse_meV"]))
+            for it in range(it0, stage.total_iter):
+                if stop_after is not None and self.done >= stop_after:
+                    bar.close()
+                    log.info("stopped after iteration %d on request (state in %s)", self.done, state_path)
+                    return {"stopped": f"stopped after iteration {self.done} on request", "iterations": self.done,
+                            "best_cost": engine.best_cost, "start_cost": self.start_entry["cost"]}, False
+                betas = [b * _beta_factor(schedule, self.done, max(stage.betas)) for b in stage.betas]
+                with PROFILER.stage("Monte Carlo iteration", self.done + 1):
+                    engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
+                self.done += 1
+                acc, ex = engine.rates()
+                pad = [float("nan")] * (replicas - len(betas))
+                self.trace.append([self.done, si, max(betas), *engine.costs.tolist(), *pad, engine.best_cost, *acc,
+                                   *pad, ex])
+                bar.update()
+                bar.set_postfix(best=f"{engine.best_cost:.4g}", acc=f"{acc[0]:.2f}")
+                last = it + 1 == stage.total_iter
+                if last:
+                    self.records.append(_record(stage, ignored, stage_start, engine))
+                if last or (stage.write_every > 0 and (it + 1) % stage.write_every == 0) or self.done == stop_after:
+                    checkpoint(si, it + 1, stage_start, betas)
+            if stage.total_iter == 0:
+                self.records.append(_record(stage, ignored, stage_start, engine))
+                checkpoint(si, 0, stage_start, stage.betas)
+            rec = self.records[si]
+            log.info("stage %d (%s) done: best cost %.6g (start %.6g), acceptance %s, exchange acceptance %.3f", si + 1,
+                     stage.source, rec["best_cost"], rec["start_cost"],
+                     ", ".join(f"{a:.3f}" for a in rec["acceptance"]), rec["exchange_acceptance"])
+            x_start = engine.best_x.clone()
+        bar.close()
         engine.write(engine.best_x)
-        setup.save(outdir, "best_")
-        setup.save(outdir, f"iter_{done}_")  # snapshot of the best state so far (sepm movie frames)
-        _save(state_path, {"layout": [list(v) for v in engine.layout], "stage": si, "it": it, "done": done,
-                           "betas": torch.tensor(betas, dtype=torch.float64),
-                           "stage_start": stage_start, "engine": engine.state_dict(), "records": records,
-                           "trace": torch.tensor(trace, dtype=torch.float64), "start": start})
-        write_table(outdir / "mc_cost.dat", columns, np.array(trace).reshape(-1, len(columns)), header, fmt="%.10g")
+        return {"iterations": self.done, "start_cost": self.start_entry["cost"],
+                "start_rmse_meV": self.start_entry["rmse_meV"], "best_cost": engine.best_cost}, True
 
-    bar = tqdm(total=total, initial=done, unit="iter", desc="mc", disable=None)
-    x_start = engine.read()
-    for si in range(first_stage, len(stages)):
-        stage = stages[si]
-        ignored = engine.configure(stage, float(cfg["mc_percentage"]))
-        if ckpt is not None and si == first_stage:
-            engine.load_state_dict(ckpt["engine"])
-            it0, stage_start = int(ckpt["it"]), float(ckpt["stage_start"])
-        else:
-            engine.begin(x_start, len(stage.betas))
-            it0, stage_start = 0, engine.best_cost
-            if si > 0:
-                log.info("stage %d (%s) starts every replica from the best state of stage %d (cost %.6g under this "
-                         "stage's objective)", si + 1, stage.source, si, stage_start)
-            if start is None:
-                start = {"cost": engine.best_cost, "rmse_meV": [1e3 * r for r in engine.problem.rmse()]}
-                log.info("start of the Monte Carlo run, %s: cost %.6g, RMSE %s meV",
-                         setup.start_name(prior["record"]["strategy"]), start["cost"],
-                         ", ".join(f"{r:.1f}" for r in start["rmse_meV"]))
-        for it in range(it0, stage.total_iter):
-            if stop_after is not None and done >= stop_after:
-                bar.close()
-                log.info("stopped after iteration %d on request (state in %s)", done, state_path)
-                return {"stopped": f"stopped after iteration {done} on request", "iterations": done,
-                        "best_cost": engine.best_cost, "start_cost": start["cost"]}
-            betas = [b * _beta_factor(schedule, done, max(stage.betas)) for b in stage.betas]
-            with PROFILER.stage("Monte Carlo iteration", done + 1):
-                engine.iteration(betas, stage.step_mods, stage.steps_at_temp)
-            done += 1
-            acc, ex = engine.rates()
-            pad = [float("nan")] * (replicas - len(betas))
-            trace.append([done, si, max(betas), *engine.costs.tolist(), *pad, engine.best_cost, *acc, *pad, ex])
-            bar.update()
-            bar.set_postfix(best=f"{engine.best_cost:.4g}", acc=f"{acc[0]:.2f}")
-            last = it + 1 == stage.total_iter
-            if last:
-                records.append(_record(stage, ignored, stage_start, engine))
-            if last or (stage.write_every > 0 and (it + 1) % stage.write_every == 0) or done == stop_after:
-                checkpoint(si, it + 1, stage_start, betas)
-        if stage.total_iter == 0:
-            records.append(_record(stage, ignored, stage_start, engine))
-            checkpoint(si, 0, stage_start, stage.betas)
-        rec = records[si]
-        log.info("stage %d (%s) done: best cost %.6g (start %.6g), acceptance %s, exchange acceptance %.3f", si + 1,
-                 stage.source, rec["best_cost"], rec["start_cost"], ", ".join(f"{a:.3f}" for a in rec["acceptance"]),
-                 rec["exchange_acceptance"])
-        x_start = engine.best_x.clone()
-    bar.close()
+    def finish(self, setup: FitSetup, outdir: Path) -> dict:
+        rmse = setup.write_bands(outdir, "best", self.title)
+        log.info("Monte Carlo done: best cost %.6g (start %.6g), RMSE %s meV", self.engine.best_cost,
+                 self.start_entry["cost"], ", ".join(f"{1e3 * r:.2f}" for r in rmse))
+        return {"best_rmse_meV": [1e3 * r for r in rmse], "stages": self.records,
+                "resumed_from_iteration": int(self.resumed["done"]) if self.resumed else None,
+                "best_params": {s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)}}
 
-    engine.write(engine.best_x)
-    setup.save(outdir, "best_")
-    rmse = setup.write_bands(outdir, "best", "best Monte Carlo state")
-    setup.plot_potential(outdir / "best_plotPP", "best Monte Carlo state")
-    summary = {"initialization": prior["record"], "seed": setting(cfg, "seed"), "iterations": done,
-               "start_cost": start["cost"], "start_rmse_meV": start["rmse_meV"], "best_cost": engine.best_cost,
-               "best_rmse_meV": [1e3 * r for r in rmse], "stages": records,
-               "resumed_from_iteration": int(ckpt["done"]) if ckpt else None,
-               "best_params": {s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)}}
-    log.info("Monte Carlo done: best cost %.6g (start %.6g), RMSE %s meV", engine.best_cost, start["cost"],
-             ", ".join(f"{1e3 * r:.2f}" for r in rmse))
-    write_text(outdir / "mc_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
-    if PROFILER.enabled:
-        write_profile(outdir / "profile.dat")
-    return summary
+    def state_dict(self) -> dict:
+        si, it, stage_start, betas = self.position
+        return {"layout": [list(v) for v in self.engine.layout], "stage": si, "it": it, "done": self.done,
+                "betas": torch.tensor(betas, dtype=torch.float64), "stage_start": stage_start,
+                "engine": self.engine.state_dict(), "records": self.records,
+                "trace": torch.tensor(self.trace, dtype=torch.float64), "start": self.start_entry}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from ``state`` (the replicas' part is loaded when the engine is configured for its stage)."""
+        self.resumed = state
+        self.trace, self.records = state["trace"].tolist(), list(state["records"])
+        self.first_stage, self.done = int(state["stage"]), int(state["done"])
+        self.start_entry = dict(state["start"]) if state["start"] else None
 
 
 def _save(path: Path, state: dict):

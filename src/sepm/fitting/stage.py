@@ -1,5 +1,6 @@
-"""The optimize stage: initialize, evaluate the initial potential, then train by gradients (or
-stop after the evaluation in init-only mode), writing every output into one folder.
+"""What every fitting stage shares: :class:`FitSetup` (bundle, model, coefficients, objective and their
+band and potential outputs), the prior (:func:`run_prior`), and :func:`run_fit`, the optimize stage by
+gradients (:class:`~.gradient.GradientStrategy`, run by :func:`~.runner.run_stage`).
 
 Inputs: a bundle, optional NN_config overrides (``KEY=VALUE``) and optional previous-stage outputs
 for hybrid chains: a model state_dict (final / epoch_<N> / best PPmodel.pth or init_PPmodel.pth),
@@ -23,7 +24,6 @@ from ..io.limits import basis_defects
 from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
 from ..models import ZeroFunction, build_model
-from ..models.checkpoint import read_checkpoint
 from ..observables.coupling_targets import SystemCouplings, write_system_couplings
 from ..output import remove_stale, write_table, write_text
 from ..plotting import plot_bands, system_title
@@ -32,13 +32,11 @@ from ..pseudopotential import Pseudopotential, long_range_default
 from ..settings import setting
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
-from .folder_lock import folder_lock
 from .init import initialize
 from .objective import FitProblem
 from .parallel import start_pool
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
-from .train import STATE_FILE, TrainSettings, refuse_diverged, saved_state, tidy_outdir, train
 
 log = logging.getLogger("sepm")
 
@@ -335,83 +333,8 @@ def run_fit(bundle_dir, outdir, overrides=(), init_model=None, init_optimizer=No
     """The optimize stage (gradient training or init-only evaluation). Returns a summary dict.
 
     Holds the lock on ``outdir`` (one run per folder) for the whole stage."""
-    outdir = Path(outdir)
-    with folder_lock(outdir, "sepm train"):
-        tidy_outdir(outdir)
-        return _run_fit(bundle_dir, outdir, overrides, init_model, init_optimizer, init_params, device, stop_after)
+    from .gradient import GradientStrategy
+    from .runner import run_stage
 
-
-def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, init_params, device, stop_after) -> dict:
-    setup = FitSetup(bundle_dir, overrides, init_params, device)
-    cfg = setup.config
-    if setting(cfg, "mc_bool"):
-        raise InputError(Defect(Path(setup.bundle.path) / "NN_config.par", None,
-                                "mc_bool = 1: use the Monte Carlo stage (sepm mc)"))
-    settings = TrainSettings.from_config(cfg)
-    run_fingerprint = fingerprint(cfg, init_model, init_optimizer, *param_files(init_params))
-    if settings.epochs > 0:
-        setup.require_reference("training (max_num_epochs > 0)")
-        # before the prior and the first evaluation: a corrupt train_state.pth is refused, a diverged one too
-        refuse_diverged(outdir / STATE_FILE, saved_state(outdir, run_fingerprint, setup.device, quiet=True))
-    remove_previous_outputs(outdir, "fit_summary.json", "final_*", (init_model, init_optimizer, init_params))
-    with PROFILER.stage("initialization"):
-        prior = run_prior(setup, outdir, init_model, init_optimizer)
-    problem = setup.build_problem()
-    setup.model.eval()
-    summary = {}
-    if not isinstance(setup.model, ZeroFunction):  # DeepPseudopot's oldFunc_*: the analytic (Zunger + a4) bands
-        with PROFILER.stage("analytic-potential evaluation"):
-            summary["analytic_cost"] = setup.write_analytic_bands(outdir)
-    with PROFILER.stage("initial evaluation"):
-        stem = "oldFunc" if isinstance(setup.model, ZeroFunction) else "initZunger"
-        start = problem.evaluate()
-        start_name = setup.start_name(prior["record"]["strategy"])
-        start_rmse = setup.write_bands(outdir, stem, start_name)
-        initial_bands = setup.last_bands
-        setup.plot_potential(outdir / f"{stem}_plotPP", start_name)
-    log.info("start of training, %s: cost %.6g (bands %s), RMSE %s meV", start_name, start.total, start.bands,
-             ", ".join(f"{1e3 * r:.1f}" for r in start_rmse))
-    summary.update(initialization=prior["record"], start_potential=start_name, start_cost=start.total,
-                   start_rmse_meV=[1e3 * r for r in start_rmse])
-    if settings.epochs > 0:
-        def on_checkpoint(epoch, prefix, folder):
-            title = f"lowest cost, epoch {epoch}" if prefix == "best_" else f"epoch {epoch}"
-            setup.write_bands(folder, prefix.rstrip("_"), title)
-            setup.plot_potential(folder / f"{prefix}plotPP", title)
-            setup.save(folder, prefix)
-
-        modules = {"coefficients": setup.coefficients}
-        if not isinstance(setup.model, ZeroFunction):
-            modules["model"] = setup.model
-        try:
-            result = train(problem, modules, settings, outdir, prior["optimizer_state"], on_checkpoint=on_checkpoint,
-                           stop_after=stop_after, fingerprint=run_fingerprint)
-        except BaseException:
-            problem.close()  # k-point workers, if any
-            raise
-        summary.update(stopped=result["stopped"], epochs=len(result["history"]), final_epoch=result["final_epoch"])
-        if stop_after is not None and result["stopped"].startswith("stopped after"):
-            problem.close()
-            return summary
-        setup.save(outdir, "final_", result["optimizer"])
-    else:
-        log.info("init-only mode (max_num_epochs = 0, mc_bool = 0): evaluated the initial potential")
-        setup.save(outdir, "final_")
-    setup.model.eval()
-    with PROFILER.stage("final evaluation"):
-        if settings.epochs > 0:
-            end = problem.evaluate()
-            end_rmse = setup.write_bands(outdir, "final", "final potential")
-        else:  # nothing changed since the initial evaluation
-            end, end_rmse = start, setup.write_bands(outdir, "final", "final potential", bands=initial_bands)
-    problem.close()  # k-point workers, if any
-    setup.plot_potential(outdir / "final_plotPP", "final potential")
-    if PROFILER.enabled:
-        write_profile(outdir / "profile.dat")
-    summary.update(final_cost=end.total, final_bands_cost=end.bands, final_coupling_cost=end.coupling,
-                   final_rmse_meV=[1e3 * r for r in end_rmse],
-                   deformation_potentials=end.deformation_potentials,
-                   final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
-    log.info("final potential: cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
-    write_text(outdir / "fit_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
-    return summary
+    return run_stage(GradientStrategy(), bundle_dir, outdir, overrides, init_model, init_optimizer, init_params,
+                     device, stop_after)

@@ -198,15 +198,17 @@ def refuse_diverged(path: Path, state: dict | None):
                        "optimizer_lr: a new configuration starts afresh) or delete it to start over")
 
 
-def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_state=None, resume=True,
+def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_state=None, state: dict | None = None,
           on_checkpoint=None, stop_after: int | None = None, fingerprint: str = "") -> dict:
     """Train the parameters of ``modules`` (name -> torch.nn.Module) on ``problem``.
 
     ``optimizer_state`` (e.g. init_AdamState.pth) seeds the optimizer of a fresh run. ``on_checkpoint``
     (epoch, prefix, folder) writes the <prefix> band and potential outputs (epoch_<N>_ checkpoints, and
     best_ when training diverges) into ``folder``. ``stop_after`` ends the run after that epoch as if it
-    had been killed (the state is saved; a rerun resumes). A saved state is only resumed when its
-    ``fingerprint`` (of the configuration and inputs) matches. Divergence raises :class:`RunError`."""
+    had been killed (the state is saved; a rerun resumes). ``state``: a saved state to resume from (the
+    caller checks it: :func:`saved_state`, :func:`refuse_diverged`); the state saved after every epoch is
+    stamped with ``fingerprint`` (of the configuration and inputs). Divergence raises :class:`RunError`.
+    The result's ``state`` is the last state saved."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -216,10 +218,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     scheduler = LRSchedule(optimizer, settings)
     history, best, best_epoch, since_best, start = [], float("inf"), 0, 0, 0
     state_path = outdir / STATE_FILE
-    device = params[0].device
-    state = saved_state(outdir, fingerprint, device) if resume else None
     if state is not None:
-        refuse_diverged(state_path, state)
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
@@ -360,7 +359,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         log.info("final state: epoch %d's, the lowest cost after a step (%.6g; the last epoch's was %.6g; "
                  "final_state = last keeps the last)", best_epoch, best, history[-1][2])
     return {"history": history, "best": best, "stopped": stopped, "optimizer": optimizer, "final_epoch": final_epoch,
-            "evaluations": evaluations[0]}
+            "evaluations": evaluations[0], "state": good}
 
 
 def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,
