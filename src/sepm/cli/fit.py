@@ -66,7 +66,8 @@ def _add_fit_inputs(p):
     p.add_argument("bundle", help="input bundle folder")
     p.add_argument("outdir", help="output folder (created if needed)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an NN_config.par key (repeatable), e.g. --set max_num_epochs=50")
+                   help="override an NN_config.par key (repeatable; the keys are listed below), e.g. "
+                   "--set max_num_epochs=50")
     p.add_argument("--init-model", metavar="PTH", help="start the network from this state_dict (a previous "
                    "stage's final_/epoch_<N>_/best_/init_PPmodel.pth); overrides the bundle's init_PPmodel.pth")
     p.add_argument("--init-params", metavar="DIR", help="read the starting a0..a8 from <prefix><Sym>Params.par "
