@@ -64,8 +64,8 @@ def to_bands(levels: torch.Tensor, nbands: int, spinor: bool, order: torch.Tenso
 
 
 def band_energies(ham: Hamiltonian, kfrac, nbands: int, order_matrix=None,
-                  memory_limit_gb: float = SETTINGS["memory_limit_GB"].default, progress=None, prepared=None, label: str = "",
-                  k_offset: int = 0) -> torch.Tensor:
+                  memory_limit_gb: float = SETTINGS["memory_limit_GB"].default, progress=None, prepared=None,
+                  label: str = "", k_offset: int = 0) -> torch.Tensor:
     """Bands (nk, nbands) in eV at fractional k-points ``kfrac`` (nk, 3). ``prepared``: the k-independent
     part (``ham.prepare()``) when the caller keeps it between calls. A failed eigensolve raises
     :class:`EigensolverError` naming ``label`` (e.g. the system), the k-point (counted from ``k_offset``) and

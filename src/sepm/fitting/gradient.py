@@ -80,7 +80,8 @@ class GradientStrategy(Strategy):
                        on_checkpoint=on_checkpoint, stop_after=stop_after, fingerprint=run_fingerprint)
         self.state, self.optimizer = result["state"], result["optimizer"]
         finished = stop_after is None or not result["stopped"].startswith("stopped after")
-        return dict(stopped=result["stopped"], epochs=len(result["history"]), final_epoch=result["final_epoch"]), finished
+        entries = dict(stopped=result["stopped"], epochs=len(result["history"]), final_epoch=result["final_epoch"])
+        return entries, finished
 
     def finish(self, setup: FitSetup, outdir: Path) -> dict:
         if self.settings.epochs > 0:
