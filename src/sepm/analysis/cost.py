@@ -12,6 +12,7 @@ coldest replica's cost per iteration. The y axis is logarithmic when every cost 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +25,21 @@ OLD_NAMES = {"validation_cost": "cost_after_step"}
 
 
 def _read(path: Path):
-    """(column names, data (n, ncol)) of a whitespace table with a ``# col1 col2 ...`` last header."""
-    columns, rows = None, []
+    """(column names, data (n, ncol), the terms of the cost) of a whitespace table with a ``# col1 col2 ...``
+    last header; the terms come from a ``# cost = a + b ...`` header line (up to a ';'), else None."""
+    columns, rows, terms = None, [], None
     for line in path.read_text().splitlines():
         text = line.strip()
         if not text:
             continue
         if text.startswith("#"):
+            if text.lstrip("# ").startswith("cost = "):
+                terms = text.lstrip("# ")[len("cost = "):].split(";")[0].strip()
             columns = [OLD_NAMES.get(c, c) for c in text.lstrip("#").split()]
             continue
         rows.append([float(t) for t in text.split()])
     data = np.asarray(rows, dtype=float).reshape(len(rows), -1)
-    return columns or [f"col{i}" for i in range(data.shape[1])], data
+    return columns or [f"col{i}" for i in range(data.shape[1])], data, terms
 
 
 def plot_training_cost(path, stem, title: str = "") -> list[Path]:
@@ -46,9 +50,9 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     path = Path(path)
     fig = Figure(figsize=(6.5, 4.2))
     ax = fig.subplots()
-    curves = []
+    curves, terms = [], None
     if path.is_file():
-        columns, data = _read(path)
+        columns, data, terms = _read(path)
         col = {c: i for i, c in enumerate(columns)}
         if len(data) and "training_cost" in col:
             x, xlabel = data[:, col["epoch"]] if "epoch" in col else np.arange(1, len(data) + 1), "epoch"
@@ -72,7 +76,7 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("cost (weighted band loss, eV² + penalties)")
+        ax.set_ylabel("cost: " + textwrap.fill(terms or "weighted band loss (eV^2) + penalties", 45))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     else:

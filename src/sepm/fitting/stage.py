@@ -408,9 +408,7 @@ def _run_fit(bundle_dir, outdir: Path, overrides, init_model, init_optimizer, in
     setup.plot_potential(outdir / "final_plotPP", "final potential")
     if PROFILER.enabled:
         write_profile(outdir / "profile.dat")
-    summary.update(final_cost=end.total, final_bands_cost=end.bands, final_coupling_cost=end.coupling,
-                   final_rmse_meV=[1e3 * r for r in end_rmse],
-                   deformation_potentials=end.deformation_potentials,
+    summary.update(**end.summary("final"), final_rmse_meV=[1e3 * r for r in end_rmse],
                    final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
     log.info("final potential: cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
     write_text(outdir / "fit_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
