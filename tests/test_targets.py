@@ -35,7 +35,8 @@ def test_mass_and_gap_values_and_gradients(tmp_path):
     t = problem.targets[0]
     with torch.no_grad():
         setup.refresh()
-        (inverse, _), value = masses.curvatures(problem, 0, masses.systems[0][1]), gaps.gaps(problem, 0, gaps.systems[0][1])
+        inverse, _ = masses.curvatures(problem, 0, masses.systems[0][1])
+        value = gaps.gaps(problem, 0, gaps.systems[0][1])
         # independently: sepm masses' finite differences (Richardson, step 0.01) and the bands at Γ and L
         sampler = BandSampler(t.ham, t.spec.nbands)
         for row, c in zip(masses.systems[0][1], inverse):
@@ -67,12 +68,14 @@ def test_mass_and_gap_values_and_gradients(tmp_path):
 
 
 @pytest.mark.parametrize("name, text, message", [
-    ("expMass_0.par", "G 8 100 0.067\n", "expMass_0.par:1: expected 5 columns (kpoint band direction mass_me weight)"),
+    ("expMass_0.par", "G 8 100 0.067\n",
+     "expMass_0.par:1: expected 5 columns (kpoint band direction mass_me weight), found 4"),
     ("expMass_0.par", "G 8 100 0.067 1\nX 8 100 0.067 1\n", "expMass_0.par:2: column 1: 'X' is neither a k-point"),
     ("expMass_0.par", "G 8 1x0 0.067 1\n", "expMass_0.par:1: column 3: direction '1x0' is not three digits"),
     ("expMass_0.par", "G 16 100 0.067 1\n", "expMass_0.par:1: column 2: '16' is not a band index 0..15"),
     ("expMass_0.par", "G 8 100 0 1\n", "expMass_0.par:1: column 4: mass must not be 0"),
-    ("expGap_0.par", "G 7 99 8 1.5 1\n", "expGap_0.par:1: column 3: k-point index 99 out of range (0..10, kpoints_0.par has 11 k-points)"),
+    ("expGap_0.par", "G 7 99 8 1.5 1\n",
+     "expGap_0.par:1: column 3: k-point index 99 out of range (0..10, kpoints_0.par has 11 k-points)"),
     ("expGap_0.par", "G 7 G 8 1.5 -1\n", "expGap_0.par:1: column 6: weight must be >= 0, got -1"),
     ("expGap_0.par", "# nothing\n", "expGap_0.par: no rows (kpoint_VB band_VB kpoint_CB band_CB gap_eV weight)"),
 ])
@@ -94,6 +97,6 @@ def test_targets_reach_the_cost_header_and_summary(tmp_path):
     assert {f"final_{n}_cost" for n in terms} <= set(saved) and saved["final_mass_cost"] > 0
     assert saved["final_cost"] == pytest.approx(sum(saved["final_bands_cost"]) +
                                                 sum(saved[f"final_{n}_cost"] for n in terms), rel=1e-12)
-    assert [(r["kpoint"], r["band"], r["direction"]) for r in saved["effective_masses"]] == [("Γ", 8, "[100]"),
-                                                                                             ("Γ", 9, "[111]")]
+    rows = [(r["kpoint"], r["band"], r["direction"]) for r in saved["effective_masses"]]
+    assert rows == [("Γ", 8, "[100]"), ("Γ", 9, "[111]")]
     assert [r["between"] for r in saved["gaps"]] == ["Γ-Γ", "k0-Γ"] and summary["gaps"][0]["gap"] > 0

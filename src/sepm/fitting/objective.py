@@ -179,7 +179,8 @@ class FitProblem:
         return self.terms["bands"].system_loss(self, x, kslice, e0, reorder)
 
     def accumulate_per_k(self, x: int, kpoints=None) -> float:
-        """Per-k-point gradient accumulation of system x's band loss (:meth:`.targets.BandEnergies.accumulate_per_k`)."""
+        """Per-k-point gradient accumulation of system x's band loss over ``kpoints`` (default all), one backward
+        per k-point (:meth:`.targets.BandEnergies.accumulate_per_k`); returns the loss."""
         return self.terms["bands"].accumulate_per_k(self, x, kpoints)
 
     def system_terms(self) -> dict[str, torch.Tensor]:
@@ -192,8 +193,10 @@ class FitProblem:
                     self.details[target.details] = rows
         return out
 
-    def loss_parts(self, band_losses: list[float], terms: dict[str, torch.Tensor], total: float | None = None) -> LossParts:
-        """:class:`LossParts` of the band losses per system and the system-level ``terms``."""
+    def loss_parts(self, band_losses: list[float], terms: dict[str, torch.Tensor],
+                   total: float | None = None) -> LossParts:
+        """:class:`LossParts` of the band losses per system and the system-level ``terms`` (``total``: their sum
+        when already known, else summed here)."""
         values = {n: float(v.detach()) for n, v in terms.items()}
         if total is None:
             total = sum(band_losses) + float(sum(terms.values()).detach())

@@ -18,8 +18,8 @@ n contiguous shares (sizes differing by at most one) and worker i evaluates shar
   returns its band losses per system and, with ``backward``, the gradient of every parameter; the main
   process adds the losses, accumulates the summed gradients into ``.grad`` (as ``backward`` would) and
   then computes the system-level terms (``problem.system_terms()``: every target but the bands) itself,
-  once. Losses and gradients equal those of the serial modes up to summation order (~1e-15 relative); ``separate_kpoints``
-  is honoured inside each worker (one backward per k-point, lower peak memory).
+  once. Losses and gradients equal those of the serial modes up to summation order (~1e-15 relative);
+  ``separate_kpoints`` is honoured inside each worker (one backward per k-point, lower peak memory).
 * Stochastic models: dropout masks come from per-worker generators seeded from the main process's
   generator at every training-mode evaluation, so a parallel run is reproducible (and resumable) for a
   given n, but its masks differ from a serial run's: the identical-results guarantee holds for

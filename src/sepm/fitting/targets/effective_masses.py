@@ -95,12 +95,12 @@ class EffectiveMasses(Target):
         return term, out
 
     def _check(self, problem):
-        """Log every row's mass at the starting potential; warn where it cannot be fitted as asked."""
+        """Log every row's mass for the potential the problem is built with; warn where it cannot be fitted as asked."""
         for x, rows in self.systems:
             inverse, at_k0 = self.curvatures(problem, x, rows)
             for r, c, levels in zip(rows, inverse.cpu().tolist(), at_k0.cpu()):
                 where = f"expMass_{x}.par line {r['line']}: {r['kpoint']} band {r['band']} {r['direction']}"
-                log.info("%s: m* = %.4g m_e at the start (target %.4g m_e, weight %g)", where, 1 / c,
+                log.info("%s: m* = %.4g m_e (target %.4g m_e, weight %g)", where, 1 / c,
                          r["reference"], r["weight"])
                 partners = int(((levels - levels[r["band"]]).abs() < 1e-4).sum())
                 if partners > 2:

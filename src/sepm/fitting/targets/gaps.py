@@ -46,8 +46,12 @@ class Gaps(Target):
             with torch.no_grad():
                 problem.refresh()
                 for row in self.loss(problem)[1]:
-                    log.info("expGap_%d.par line %d: %s gap %.4f eV at the start (target %.4f eV, weight %g)",
+                    log.info("expGap_%d.par line %d: %s gap %.4f eV (target %.4f eV, weight %g)",
                              row["system"], row["line"], row["between"], row["gap"], row["reference"], row["weight"])
+                    if row["gap"] * row["reference"] <= 0:
+                        log.warning("expGap_%d.par line %d: the computed gap %.4f eV and the target %.4f eV differ in "
+                                    "sign: the bands are in the other order (wrong band slots?)", row["system"],
+                                    row["line"], row["gap"], row["reference"])
 
     @property
     def active(self) -> bool:
