@@ -25,21 +25,27 @@ OLD_NAMES = {"validation_cost": "cost_after_step"}
 
 
 def _read(path: Path):
-    """(column names, data (n, ncol), the terms of the cost) of a whitespace table with a ``# col1 col2 ...``
-    last header; the terms come from a ``# cost = a + b ...`` header line (up to a ';'), else None."""
-    columns, rows, terms = None, [], None
+    """(column names, data (n, ncol)) of a whitespace table with a ``# col1 col2 ...`` last header."""
+    columns, rows = None, []
     for line in path.read_text().splitlines():
         text = line.strip()
         if not text:
             continue
         if text.startswith("#"):
-            if text.lstrip("# ").startswith("cost = "):
-                terms = text.lstrip("# ")[len("cost = "):].split(";")[0].strip()
             columns = [OLD_NAMES.get(c, c) for c in text.lstrip("#").split()]
             continue
         rows.append([float(t) for t in text.split()])
     data = np.asarray(rows, dtype=float).reshape(len(rows), -1)
-    return columns or [f"col{i}" for i in range(data.shape[1])], data, terms
+    return columns or [f"col{i}" for i in range(data.shape[1])], data
+
+
+def _cost_terms(path: Path) -> str | None:
+    """The terms of the cost from a ``# cost = a + b ...`` header line (up to a ';'), else None."""
+    for line in path.read_text().splitlines():
+        text = line.lstrip("# ").strip()
+        if line.startswith("#") and text.startswith("cost = "):
+            return text[len("cost = "):].split(";")[0].strip()
+    return None
 
 
 def plot_training_cost(path, stem, title: str = "") -> list[Path]:
@@ -52,7 +58,8 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     ax = fig.subplots()
     curves, terms = [], None
     if path.is_file():
-        columns, data, terms = _read(path)
+        columns, data = _read(path)
+        terms = _cost_terms(path)
         col = {c: i for i, c in enumerate(columns)}
         if len(data) and "training_cost" in col:
             x, xlabel = data[:, col["epoch"]] if "epoch" in col else np.arange(1, len(data) + 1), "epoch"
