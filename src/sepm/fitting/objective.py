@@ -162,7 +162,7 @@ class FitProblem:
 
     def describe(self) -> str:
         """The cost as a sum of the targets in use, for cost-table headers."""
-        return "cost = " + " + ".join(t.label for t in self.terms.values() if t.active or t.name == "bands")
+        return "cost = " + " + ".join(t.label for t in self.terms.values() if t.active)
 
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:

@@ -245,6 +245,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     # One evaluation per epoch where it can be: for a deterministic model the cost after a step is the next
     # step's training cost, so it is evaluated with its gradient and that gradient drives the next step.
     reuse = deterministic(modules) and not problem.smooth_reorder
+    log.info("training on %s", problem.describe())
     log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
              else "a separate eval-mode evaluation (dropout, BatchNorm or smooth_reorder)")
 
