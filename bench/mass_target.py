@@ -1,10 +1,10 @@
 """Fitting an effective mass (not a test): the README's default GaAs fit (config/config.yaml's settings, the
-network prior fitted to the Zunger form) run twice from the same prior, side by side for the same number of
-epochs: once against the bands alone, then with the experimental Γ electron mass 0.067 m_e added as a
-target at each weight asked for (an ``expMass_0.par`` row ``G 8 100 0.067 WEIGHT`` in a copy of the bundle;
-slot 8 is the lowest conduction band). For both it prints the Γ electron mass along [100] before and after (sepm masses' finite
-differences, :mod:`sepm.analysis.masses`, an independent evaluation), the final cost and the band RMSE over
-all bands and the weight-20 bands: the mass moves toward 0.067 m_e at the printed RMSE cost.
+network prior fitted to the Zunger form) run from the same prior, side by side for the same number of epochs:
+once against the bands alone, then with the experimental Γ electron mass 0.067 m_e added as a target at each
+weight asked for (an ``expMass_0.par`` row ``G 8 100 0.067 WEIGHT`` in a copy of the bundle; slot 8 is the
+lowest conduction band). For each it prints the Γ electron mass along [100] before and after (sepm masses'
+finite differences, :mod:`sepm.analysis.masses`, an independent evaluation), the final cost and the band RMSE
+over all bands and the weight-20 bands: the mass moves toward 0.067 m_e at the printed RMSE cost.
 
 Usage: OMP_NUM_THREADS=1 python bench/mass_target.py [--epochs N] [--weights W ...] [--out DIR]
 (each fit about 80 CPU s at 1 thread; the prior less).
@@ -61,8 +61,9 @@ def fit(bundle: Path, prior: Path, epochs: int, outdir: Path) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=250, help="epochs of every fit (the default fit's 250)")
-    parser.add_argument("--weights", type=float, nargs="+", default=[100.0, 1000.0, 10000.0], help="weights of the mass row, "
-                        "one fit each (its loss is weight x (m_ref/m - 1)^2 beside the band loss in eV^2)")
+    parser.add_argument("--weights", type=float, nargs="+", default=[100.0, 1000.0, 10000.0],
+                        help="weights of the mass row, one fit each (its loss is weight x (m_ref/m - 1)^2 beside the "
+                        "band loss in eV^2)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/mass_target"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
