@@ -63,8 +63,8 @@ class EffectiveMasses(Target):
     def active(self) -> bool:
         return bool(self.systems)
 
-    def _samples(self, problem, x: int, rows) -> torch.Tensor:
-        """E (Hartree) of each row's band at k0 + t u, t = -h, -h/2, 0, h/2, h: (rows, 5)."""
+    def _samples(self, problem, x: int, rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """E (Hartree) of each row's band at k0 + t u, t = -h, -h/2, 0, h/2, h: (rows, 5); all bands at k0 (eV)."""
         t = problem.targets[x]
         crystal = t.ham.basis.crystal
         k0 = crystal.kpoints_cartesian(np.stack([r["k"] for r in rows]))
@@ -76,7 +76,7 @@ class EffectiveMasses(Target):
         return torch.gather(e, 2, slots[:, None, None].expand(-1, 5, 1))[..., 0] / HARTREE_EV, e[:, 2]
 
     def curvatures(self, problem, x: int, rows) -> tuple[torch.Tensor, torch.Tensor]:
-        """1/m (Richardson, Hartree Bohr^2) of every row, and all bands at each row's k0 (eV)."""
+        """1/m (Richardson, in units of 1/m_e) of every row, and all bands at each row's k0 (eV)."""
         e, at_k0 = self._samples(problem, x, rows)
         d1 = (e[:, 4] - 2 * e[:, 2] + e[:, 0]) / STEP**2
         d2 = (e[:, 3] - 2 * e[:, 2] + e[:, 1]) / (STEP / 2) ** 2
