@@ -12,6 +12,7 @@ coldest replica's cost per iteration. The y axis is logarithmic when every cost 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,15 @@ def _read(path: Path):
     return columns or [f"col{i}" for i in range(data.shape[1])], data
 
 
+def _cost_terms(path: Path) -> str | None:
+    """The terms of the cost from a ``# cost = a + b ...`` header line (up to a ';'), else None."""
+    for line in path.read_text().splitlines():
+        text = line.lstrip("# ").strip()
+        if line.startswith("#") and text.startswith("cost = "):
+            return text[len("cost = "):].split(";")[0].strip()
+    return None
+
+
 def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     """Plot the cost history in ``path`` (training_cost.dat or mc_cost.dat) to ``stem``.png/.pdf."""
     from matplotlib.figure import Figure
@@ -46,9 +56,10 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
     path = Path(path)
     fig = Figure(figsize=(6.5, 4.2))
     ax = fig.subplots()
-    curves = []
+    curves, terms = [], None
     if path.is_file():
         columns, data = _read(path)
+        terms = _cost_terms(path)
         col = {c: i for i, c in enumerate(columns)}
         if len(data) and "training_cost" in col:
             x, xlabel = data[:, col["epoch"]] if "epoch" in col else np.arange(1, len(data) + 1), "epoch"
@@ -72,7 +83,7 @@ def plot_training_cost(path, stem, title: str = "") -> list[Path]:
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("cost (weighted band loss, eV² + penalties)")
+        ax.set_ylabel("cost: " + textwrap.fill(terms or "weighted band loss (eV^2) + penalties", 45))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     else:

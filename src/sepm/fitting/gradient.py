@@ -91,8 +91,7 @@ class GradientStrategy(Strategy):
             end, bands = self.initial
             end_rmse = setup.write_bands(outdir, "final", "final potential", bands=bands)
         log.info("final potential: cost %.6g, RMSE %s meV", end.total, ", ".join(f"{1e3 * r:.1f}" for r in end_rmse))
-        return dict(final_cost=end.total, final_bands_cost=end.bands, final_coupling_cost=end.coupling,
-                    final_rmse_meV=[1e3 * r for r in end_rmse], deformation_potentials=end.deformation_potentials,
+        return dict(**end.summary("final"), final_rmse_meV=[1e3 * r for r in end_rmse],
                     final_params={s: setup.pp.params[i].tolist() for i, s in enumerate(setup.bundle.species)})
 
     def state_dict(self) -> dict | None:

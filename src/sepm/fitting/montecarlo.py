@@ -236,8 +236,7 @@ class ReplicaExchange:
         return not self.check_a5 or bool((self.setup.coefficients()[:, 5] >= 0).all())
 
     def cost(self) -> float:
-        parts = self.problem.evaluate()
-        c = parts.total if self.defpot_weight == 1.0 else parts.total + (self.defpot_weight - 1.0) * parts.defpot
+        c = self.problem.evaluate().reweighted({"defpot": self.defpot_weight})
         return c if math.isfinite(c) else math.inf
 
     # -- stages ---------------------------------------------------------------------------------

@@ -1,54 +1,38 @@
-r"""The fitting objective (SPEC section 4): band losses of every system, deformation potentials and
-reciprocal-space penalties, with gradients by autograd.
+r"""The fitting objective (SPEC section 4): a list of targets summed, with gradients by autograd.
 
-total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band loss, eV^2)
-      + sum_rows weight (D - D_ref)^2                                      (deformation potentials)
-      + penalize_lambda sum_s int_0^12 w(q) |v_s(q)| dq                     (large-q penalty)
-      + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
-      + penalize_tail_lambda mean_r sum_s Delta_s(r)^2                      (real-space tail, :mod:`.tail_penalty`)
-      + coupling_weight sum_{atom, xyz, q, edge} w_q (g - g_ref)^2           (electron-phonon couplings)
-
-with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
-penalize_starting). Relative-energy modes (:mod:`sepm.losses`): NN_config ``relE_bIdx = r`` compares
-E[k,b] - E[0,r] (band r at the first k-point, DeepPseudopot's) with the same difference of the
-reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first mode every k-point's
-loss depends on E[0,r]; the per-k-point and worker modes add that dependence exactly (one extra
-backward through k-point 0 per system and share). A deformation-potential row compares the gap
-E(kCB,bCB) - E(kVB,bVB) of the cell with that of the cell scaled by s (lattice constant x s, Tr eps = s^3 - 1):
-D = (E_g - E_g,def) (1 + s^3) / (2 (1 - s^3)) = dE_g / d ln Omega. The coupling term
-(:mod:`sepm.observables.coupling`) is used for systems with qpoints_X.par and expCoupling_X.par when
-its weight (NN_config ``coupling_weight``, or the Monte Carlo stage's) is > 0.
+total = sum_systems band loss + sum over the other targets (:data:`sepm.fitting.targets.TARGETS`, one file
+each: deformation potentials, penalties, electron-phonon couplings, effective masses, gaps). Every target
+has a name; :class:`LossParts` holds the terms by name, and every writer (cost-table headers,
+fit_summary.json, Monte Carlo's reweighting, the k-point workers) reads them from there.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
-memory). Deformation potentials and penalties are system-level terms, computed once in both.
-With ``num_cores`` > 1 (and a worker recipe) the band losses, their gradients and ``bands`` are
-computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`, which builds
+memory). Only the band energies split over k-points; the other targets are system-level terms, computed
+once in both. With ``num_cores`` > 1 (and a worker recipe) the band losses, their gradients and ``bands``
+are computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`, which builds
 on this module; the pool is handed in as ``start_pool``), with the same results; ``close()`` (or
 ``with problem:``) ends the workers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..bands import band_energies, system_hamiltonian
-from ..losses import band_loss
 from ..pseudopotential import Pseudopotential
-from .tail_penalty import TAIL_RADIUS, TAIL_RMAX, tail_penalty
+from .targets import TARGETS
 
 log = logging.getLogger("sepm")
-
-PENALTY_Q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
 
 
 @dataclass
 class SystemTarget:
+    """One system's Hamiltonian, reference bands and weights, and the per-system state of its targets."""
+
     spec: object
     ham: object
     reference: torch.Tensor | None
@@ -62,16 +46,32 @@ class SystemTarget:
 
 @dataclass
 class LossParts:
+    """One evaluation: ``total``, the band loss per system, the other targets' terms by name (``terms``,
+    registry order: ``parts.defpot``, ``parts.penalty``, ``parts.coupling``, ``parts.mass``, ... read them)
+    and their per-row results by fit_summary key (``details``: ``parts.deformation_potentials``, ...)."""
+
     total: float
     bands: list
-    defpot: float = 0.0
-    penalty: float = 0.0
-    deformation_potentials: list = field(default_factory=list)
-    coupling: float = 0.0
+    terms: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return {"total": self.total, "bands": self.bands, "defpot": self.defpot, "penalty": self.penalty,
-                "deformation_potentials": self.deformation_potentials, "coupling": self.coupling}
+    def __getattr__(self, name):
+        for mapping in ("terms", "details"):
+            values = self.__dict__.get(mapping, {})
+            if name in values:
+                return values[name]
+        raise AttributeError(name)
+
+    def reweighted(self, weights: dict[str, float]) -> float:
+        """The total with the named terms multiplied by ``weights`` (Monte Carlo's defPotWeight)."""
+        extra = sum((w - 1.0) * self.terms[n] for n, w in weights.items() if w != 1.0)
+        return self.total + extra if extra else self.total
+
+    def summary(self, prefix: str) -> dict:
+        """fit_summary.json entries: ``<prefix>_cost``, ``<prefix>_bands_cost``, ``<prefix>_<name>_cost`` of every
+        term and the per-row results under their own keys (e.g. deformation_potentials, effective_masses)."""
+        return {f"{prefix}_cost": self.total, f"{prefix}_bands_cost": self.bands,
+                **{f"{prefix}_{n}_cost": v for n, v in self.terms.items()}, **self.details}
 
 
 class FitProblem:
@@ -81,7 +81,21 @@ class FitProblem:
     pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph.
     ``num_cores`` > 1 spreads the k-points over that many worker processes started by ``start_pool(problem)``
     (a pool with ``evaluate``, ``bands`` and ``close``, e.g. from :func:`sepm.fitting.parallel.start_pool`,
-    or None; without it evaluation is serial)."""
+    or None; without it evaluation is serial).
+
+    The objective is the targets of :data:`sepm.fitting.targets.TARGETS`, built in ``self.terms`` (name ->
+    target). The API for code that distributes the work (k-point workers, torch.distributed):
+
+    * ``band_loss(x, kslice)``: system x's band loss on a slice of its k-points (a tensor with its graph);
+      the band losses of disjoint slices add up to the system's.
+    * ``accumulate_per_k(x, kpoints)``: the same over the k-point indices ``kpoints`` with one backward per
+      k-point (gradients accumulated into the trainable tensors); returns the loss as a float.
+    * ``system_terms()``: {name: scalar tensor} of every target that does not split over k-points, in
+      registry order; the objective is the band losses plus their sum. Per-row results of that evaluation
+      are kept in ``self.details`` until the next call.
+    * ``loss_parts(band_losses, terms)``: the :class:`LossParts` of band losses per system (floats) and
+      those terms.
+    """
 
     def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
                  fit_defpot: bool | None = None, num_cores: int = 0, start_pool=None,
@@ -94,32 +108,16 @@ class FitProblem:
         cfg = bundle.config
         self.first_k_band = None if cfg.get("relE_bIdx") is None else int(cfg["relE_bIdx"])
         self.smooth_reorder = bool(cfg.get("smooth_reorder", False))
-        self.penalties = {k: float(cfg.get(k, 0.0)) for k in
-                          ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda",
-                           "penalize_tail_lambda")}
-        self.penalties["penalize_tail_radius"] = float(cfg.get("penalize_tail_radius", TAIL_RADIUS))
-        self.penalties["penalize_tail_rmax"] = float(cfg.get("penalize_tail_rmax", TAIL_RMAX))
-        if self.penalties["penalize_tail_lambda"] > 0 and \
-                self.penalties["penalize_tail_radius"] >= self.penalties["penalize_tail_rmax"]:
-            from ..errors import Defect, InputError
-
-            raise InputError(Defect(Path(bundle.path) / "NN_config.par", None, "penalize_tail_radius = "
-                                    f"{self.penalties['penalize_tail_radius']:g} must be below penalize_tail_rmax = "
-                                    f"{self.penalties['penalize_tail_rmax']:g} Bohr (the window of the tail penalty)"))
+        self.fit_defpot = fit_defpot
+        self.coupling_weight = float(cfg.get("coupling_weight", 0.0) if coupling_weight is None else coupling_weight)
         self.targets = []
         for spec in bundle.systems:
             ham = system_hamiltonian(spec, pp, device=device)
             ref = None if spec.ref_bands is None else torch.as_tensor(spec.ref_bands, device=self.device)
-            target = SystemTarget(spec, ham, ref, torch.as_tensor(spec.kweights, device=self.device),
-                                  torch.as_tensor(spec.band_weights, device=self.device))
-            use_defpot = bool(spec.settings.get("fit_defPot", False)) if fit_defpot is None else fit_defpot
-            if use_defpot and spec.defpot_rows is not None:
-                for row in spec.defpot_rows:
-                    scaled = system_hamiltonian(spec, pp, device=device, scale=float(row[4]), reference_basis=ham.basis)
-                    target.defpot.append((row, scaled))
-            self.targets.append(target)
-        self.coupling_weight = float(cfg.get("coupling_weight", 0.0) if coupling_weight is None else coupling_weight)
-        self._use_couplings(cfg.get("coupling_average", "rms"))
+            self.targets.append(SystemTarget(spec, ham, ref, torch.as_tensor(spec.kweights, device=self.device),
+                                             torch.as_tensor(spec.band_weights, device=self.device)))
+        self.terms = {cls.name: cls(self) for cls in TARGETS}
+        self.details = {}
         if cfg.get("cacheSO"):
             self._enable_projector_cache()
         # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
@@ -148,21 +146,6 @@ class FitProblem:
     def __exit__(self, *exc):
         self.close()
 
-    def _use_couplings(self, how: str):
-        """Coupling evaluators for the systems with targets (weight > 0)."""
-        from ..observables import SystemCouplings
-
-        with_targets = [t for t in self.targets if t.spec.couplings is not None and t.spec.couplings.reference is not None]
-        if self.coupling_weight > 0:
-            for t in with_targets:
-                t.couplings = SystemCouplings(t.ham, t.spec, how)
-            if with_targets:
-                log.info("coupling loss (weight %g, %s average) for system(s) %s", self.coupling_weight, how,
-                         ", ".join(str(t.spec.index) for t in with_targets))
-            if with_targets and how == "mean_abs":
-                log.info("notice: coupling_average = mean_abs (DeepPseudopot's mean |M|) depends on the eigenvectors "
-                         "chosen inside degenerate subspaces; use it in Monte Carlo, its gradient is not well defined")
-
     def _enable_projector_cache(self):
         """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""
         from ..terms.base import ProjectorCache
@@ -177,6 +160,10 @@ class FitProblem:
         log.info("cacheSO: keeping SO/NL geometry between evaluations (about %.0f MB needed, budget %.0f MB%s)",
                  need / 2**20, budget / 2**20, "" if need <= budget else "; k-points beyond it are rebuilt each time")
 
+    def describe(self) -> str:
+        """The cost as a sum of the targets in use, for cost-table headers."""
+        return "cost = " + " + ".join(t.label for t in self.terms.values() if t.active)
+
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:
         if kslice == slice(None) and not torch.is_grad_enabled() and self.workers() is not None:
@@ -187,125 +174,33 @@ class FitProblem:
                              self.memory_limit_gb, label=f"system {x} ({t.spec.name})",
                              k_offset=kslice.indices(len(t.spec.kpoints))[0])
 
-    def _band_loss(self, x: int, kslice=slice(None), e0=None, reorder: bool = False) -> torch.Tensor:
-        """Band loss of system x on ``kslice``; ``e0``: E[0, relE_bIdx] to use (else computed, with its graph);
-        ``reorder``: a training loss, reordered by smoothness when smooth_reorder = 1 (:mod:`.reorder`)."""
-        t = self.targets[x]
-        bands, shift = self.bands(x, kslice), None
-        if reorder and self.smooth_reorder:
-            bands = self._reorder(t, bands, kslice)
-        if self.first_k_band is not None:
-            r = self.first_k_band
-            if e0 is None:
-                e0 = bands[0, r] if (kslice.start or 0) == 0 else self.bands(x, slice(0, 1))[0, r]
-            shift = (e0, t.reference[0, r])
-        return band_loss(bands, t.reference[kslice], t.kweights[kslice], t.band_weights, t.spec.relative_band, shift)
-
-    def _reorder(self, t, bands: torch.Tensor, kslice: slice) -> torch.Tensor:
-        """smooth_reorder: the full path is predicted along itself; a share of k-points (per-k-point
-        gradients) from the previous iteration's reordered bands (none yet: order kept)."""
-        from .reorder import smooth_order
-
-        nk, nb = len(t.spec.kpoints), bands.shape[1]
-        rows = list(range(nk)[kslice])
-        if len(rows) == nk:
-            perm = smooth_order(bands)
-        elif t.reordered is not None:
-            perm = smooth_order(bands, t.reordered, rows)
-        else:
-            perm = torch.arange(nb, device=bands.device).expand(len(rows), nb)
-        out = torch.gather(bands, 1, perm.to(bands.device))
-        if len(rows) == nk:
-            t.reordered = out.detach().cpu()
-        else:
-            if t.reordering is None:
-                t.reordering = torch.full((nk, nb), float("nan"), dtype=bands.dtype)
-            t.reordering[rows] = out.detach().cpu()
-        return out
+    def band_loss(self, x: int, kslice=slice(None), e0=None, reorder: bool = False) -> torch.Tensor:
+        """Band loss of system x on ``kslice`` (:meth:`.targets.BandEnergies.system_loss`)."""
+        return self.terms["bands"].system_loss(self, x, kslice, e0, reorder)
 
     def accumulate_per_k(self, x: int, kpoints=None) -> float:
-        """Per-k-point gradient accumulation of system x's band loss over ``kpoints`` (default all).
+        """Per-k-point gradient accumulation of system x's band loss over ``kpoints`` (default all), one backward
+        per k-point (:meth:`.targets.BandEnergies.accumulate_per_k`); returns the loss."""
+        return self.terms["bands"].accumulate_per_k(self, x, kpoints)
 
-        In the first-k-point relative mode E[0,r] enters every k's loss as a detached leaf whose gradient
-        is collected, then pushed through k-point 0 in one extra backward: the exact full-batch gradient."""
-        t = self.targets[x]
-        if t.reference is None:
-            return 0.0
-        kpoints = range(len(t.spec.kpoints)) if kpoints is None else kpoints
-        leaf = None
-        if self.first_k_band is not None and any(k > 0 for k in kpoints):
-            with torch.no_grad():
-                self.refresh()
-                leaf = self.bands(x, slice(0, 1))[0, self.first_k_band].clone()
-            leaf.requires_grad_(True)
-        total = 0.0
-        for k in kpoints:
-            self.refresh()
-            loss = self._band_loss(x, slice(k, k + 1), None if k == 0 else leaf, reorder=True)
-            loss.backward()
-            total += float(loss.detach())
-        if t.reordering is not None:
-            t.reordered, t.reordering = t.reordering, None
-        if leaf is not None and leaf.grad is not None:
-            self.refresh()
-            (self.bands(x, slice(0, 1))[0, self.first_k_band] * leaf.grad).backward()
-        return total
-
-    def deformation_potentials(self) -> list[tuple[torch.Tensor, float, float]]:
-        """(D computed, D reference, weight) for every row of every system that fits them."""
-        out = []
-        for t in self.targets:
-            for row, scaled in t.defpot:
-                kvb, bvb, kcb, bcb = (int(v) for v in row[:4])
-                s = float(row[4])
-                kpts = t.spec.kpoints[[kvb, kcb]]
-                e0 = band_energies(t.ham, kpts, t.spec.nbands)
-                e1 = band_energies(scaled, kpts, t.spec.nbands)
-                gap0, gap1 = e0[1, bcb] - e0[0, bvb], e1[1, bcb] - e1[0, bvb]
-                out.append(((gap0 - gap1) * (1 + s**3) / (2 * (1 - s**3)), float(row[5]), float(row[6])))
+    def system_terms(self) -> dict[str, torch.Tensor]:
+        """{name: term} of every target that does not split over k-points; per-row results in ``self.details``."""
+        out, self.details = {}, {}
+        for name, target in self.terms.items():
+            if not target.splits_over_k:
+                out[name], rows = target.loss(self)
+                if target.details is not None:
+                    self.details[target.details] = rows
         return out
 
-    def penalty(self) -> torch.Tensor:
-        p = self.penalties
-        if p["penalize_lambda"] <= 0 and p["penalize_mag_lambda"] <= 0 and p["penalize_tail_lambda"] <= 0:
-            return torch.zeros((), dtype=torch.float64, device=self.device)
-        q = PENALTY_Q.to(self.device)
-        v = self.pp.local_form_factor(q).abs()
-        dq = float(q[1] - q[0])
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        if p["penalize_lambda"] > 0:
-            switch = torch.sigmoid((q - p["penalize_starting"] - 0.5) / 0.1)
-            total = total + p["penalize_lambda"] * (switch[:, None] * v).sum() * dq
-        if p["penalize_mag_lambda"] > 0:
-            total = total + p["penalize_mag_lambda"] * torch.relu(v - p["penalize_mag_threshold"]).sum() * dq
-        if p["penalize_tail_lambda"] > 0:
-            total = total + p["penalize_tail_lambda"] * self.tail_penalty().to(total)
-        return total
-
-    def tail_penalty(self) -> torch.Tensor:
-        """The real-space tail term without its lambda (:mod:`.tail_penalty`), eV^2."""
-        from ..crystal import Crystal
-
-        species = list(self.pp.species)
-        systems = [(torch.tensor([list(t.spec.atom_species).count(s) for s in species], dtype=torch.float64),
-                    Crystal.from_system(t.spec, species=species).volume) for t in self.targets]
-        p = self.penalties
-        return tail_penalty(lambda q: self.pp.local_form_factor(q.to(self.device)).cpu(), systems,
-                            p["penalize_tail_radius"], p["penalize_tail_rmax"])
-
-    def coupling_loss(self) -> torch.Tensor:
-        """coupling_weight x the coupling losses of the systems that fit couplings."""
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for t in self.targets:
-            if t.couplings is not None:
-                total = total + t.couplings.loss(t.couplings.values(need_grad=torch.is_grad_enabled()))
-        return self.coupling_weight * total
-
-    def _system_terms(self):
-        """(deformation-potential term, penalties, deformation-potential rows, coupling term)."""
-        rows = self.deformation_potentials()
-        defpot = sum((w * (d - ref) ** 2 for d, ref, w in rows), torch.zeros((), dtype=torch.float64))
-        return defpot, self.penalty(), rows, self.coupling_loss()
+    def loss_parts(self, band_losses: list[float], terms: dict[str, torch.Tensor],
+                   total: float | None = None) -> LossParts:
+        """:class:`LossParts` of the band losses per system and the system-level ``terms`` (``total``: their sum
+        when already known, else summed here)."""
+        values = {n: float(v.detach()) for n, v in terms.items()}
+        if total is None:
+            total = sum(band_losses) + float(sum(terms.values()).detach())
+        return LossParts(total, band_losses, values, dict(self.details))
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
@@ -316,22 +211,21 @@ class FitProblem:
             if backward and separate_kpoints:
                 band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]
                 self.refresh()
-                defpot, penalty, rows, coupling = self._system_terms()
-                system_level = defpot + penalty + coupling
+                terms = self.system_terms()
+                system_level = sum(terms.values())
                 if system_level.requires_grad:
                     system_level.backward()
-                total = sum(band_parts) + float(system_level.detach())
-            else:
-                self.refresh()
-                losses = [self._band_loss(x, reorder=backward) if t.reference is not None
-                          else torch.zeros((), dtype=torch.float64) for x, t in enumerate(self.targets)]
-                defpot, penalty, rows, coupling = self._system_terms()
-                objective = sum(losses) + defpot + penalty + coupling
-                if backward:
-                    objective.backward()
-                band_parts, total = [float(v.detach()) for v in losses], float(objective.detach())
-        return LossParts(total, band_parts, float(defpot.detach()), float(penalty.detach()),
-                         [(float(d.detach()), ref, w) for d, ref, w in rows], float(coupling.detach()))
+                return self.loss_parts(band_parts, terms)
+            self.refresh()
+            losses = [self.band_loss(x, reorder=backward) if t.reference is not None
+                      else torch.zeros((), dtype=torch.float64) for x, t in enumerate(self.targets)]
+            terms = self.system_terms()
+            objective = sum(losses)
+            for term in terms.values():  # in registry order, as the terms were always added
+                objective = objective + term
+            if backward:
+                objective.backward()
+            return self.loss_parts([float(v.detach()) for v in losses], terms, float(objective.detach()))
 
     def rmse(self) -> list[float]:
         """Unweighted RMSE (eV) per system over entries with nonzero weight (no gradient)."""

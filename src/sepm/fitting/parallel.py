@@ -17,9 +17,9 @@ n contiguous shares (sizes differing by at most one) and worker i evaluates shar
   has just refreshed (a worker checks that its own refresh reproduces them bit for bit). A worker
   returns its band losses per system and, with ``backward``, the gradient of every parameter; the main
   process adds the losses, accumulates the summed gradients into ``.grad`` (as ``backward`` would) and
-  then computes the system-level terms (deformation potentials, penalties) itself, once. Losses and
-  gradients equal those of the serial modes up to summation order (~1e-15 relative); ``separate_kpoints``
-  is honoured inside each worker (one backward per k-point, lower peak memory).
+  then computes the system-level terms (``problem.system_terms()``: every target but the bands) itself,
+  once. Losses and gradients equal those of the serial modes up to summation order (~1e-15 relative);
+  ``separate_kpoints`` is honoured inside each worker (one backward per k-point, lower peak memory).
 * Stochastic models: dropout masks come from per-worker generators seeded from the main process's
   generator at every training-mode evaluation, so a parallel run is reproducible (and resumable) for a
   given n, but its masks differ from a serial run's: the identical-results guarantee holds for
@@ -148,14 +148,12 @@ class KPointPool:
                         if grads:
                             g = sum(grads[1:], grads[0]).to(p.device)
                             p.grad = g if p.grad is None else p.grad + g
-            defpot, penalty, rows, coupling = problem._system_terms()
-            system_level = defpot + penalty + coupling
+            terms = problem.system_terms()
+            system_level = sum(terms.values())
             if backward and system_level.requires_grad:
                 system_level.backward()
         band_parts = [sum(r["losses"][x] for r in replies) for x in range(len(problem.targets))]
-        return LossParts(sum(band_parts) + float(system_level.detach()), band_parts, float(defpot.detach()),
-                         float(penalty.detach()), [(float(d.detach()), ref, w) for d, ref, w in rows],
-                         float(coupling.detach()))
+        return problem.loss_parts(band_parts, terms)
 
     def bands(self, problem, x: int) -> torch.Tensor:
         """:meth:`FitProblem.bands` of system ``x`` (all k-points, no gradient) computed by the workers."""
@@ -246,7 +244,7 @@ class _Worker:
                 losses = [problem.accumulate_per_k(x, range(a, b)) for x, (a, b) in enumerate(self.share)]
             else:
                 problem.refresh()
-                parts = [problem._band_loss(x, slice(a, b)) for x, (a, b) in enumerate(self.share)
+                parts = [problem.band_loss(x, slice(a, b)) for x, (a, b) in enumerate(self.share)
                          if problem.targets[x].reference is not None and b > a]
                 if backward and parts and any(p.requires_grad for p in parts):
                     sum(parts).backward()

@@ -241,6 +241,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     # One evaluation per epoch where it can be: for a deterministic model the cost after a step is the next
     # step's training cost, so it is evaluated with its gradient and that gradient drives the next step.
     reuse = deterministic(modules) and not problem.smooth_reorder
+    log.info("training on %s", problem.describe())
     log.info("cost after each step: %s", "evaluated with the next step's gradient (one evaluation per epoch)" if reuse
              else "a separate eval-mode evaluation (dropout, BatchNorm or smooth_reorder)")
 
@@ -329,7 +330,8 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
         except (_Diverged, torch.linalg.LinAlgError, InputError) as err:
             reason = str(err).splitlines()[0]
         if reason is not None:
-            _stop_diverged(outdir, epoch, reason, good, modules, settings, on_checkpoint, start_cost)
+            _stop_diverged(outdir, epoch, reason, good, modules, settings, on_checkpoint, start_cost,
+                           problem.describe())
         history.append([epoch, train_cost, after, optimizer.param_groups[0]["lr"], time.perf_counter() - t0])
         if after < best:
             best, best_epoch, since_best, best_modules = after, epoch, 0, _module_states(modules)
@@ -337,7 +339,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
             since_best += 1
         progress.update(epoch, f"cost {after:.5g} eV^2", f"best {best:.5g} (epoch {best_epoch})",
                         f"lr {optimizer.param_groups[0]['lr']:.3g}")
-        _write_cost(outdir, history)
+        _write_cost(outdir, history, problem.describe())
         if settings.plot_every > 0 and epoch % settings.plot_every == 0:
             _epoch_checkpoint(outdir, epoch, modules, optimizer, on_checkpoint)
         good = snapshot(epoch)
@@ -363,11 +365,11 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
 
 
 def _stop_diverged(outdir: Path, epoch: int, reason: str, good: dict, modules: dict, settings: TrainSettings,
-                   on_checkpoint, start_cost: float):
+                   on_checkpoint, start_cost: float, cost_terms: str):
     """Keep the last good state in train_state.pth (marked, so a rerun says so instead of resuming it), its
     cost history, and the lowest-cost state as best_*; then raise the one-line RunError."""
     _save_state(outdir / STATE_FILE, {**good, "diverged": {"epoch": epoch, "reason": reason}})
-    _write_cost(outdir, good["history"].tolist())
+    _write_cost(outdir, good["history"].tolist(), cost_terms)
     for name, module in modules.items():
         module.load_state_dict(good["best_modules"][name])
     _write_set(outdir, "best_", lambda folder: _write_potential(folder, "best_", modules, on_checkpoint,
@@ -463,9 +465,10 @@ def _perturb(modules: dict, seed: int, epoch: int):
              epoch, 100 * PERTURB_SCALE, PERTURB_SCALE)
 
 
-def _write_cost(outdir: Path, history):
+def _write_cost(outdir: Path, history, cost_terms: str):
+    """training_cost.dat; ``cost_terms``: the targets summed (:meth:`FitProblem.describe`)."""
     write_table(outdir / "training_cost.dat", ["epoch", "training_cost", "cost_after_step", "lr", "seconds"], history,
-                header_lines=["cost = weighted band loss (eV^2) + deformation potentials + penalties",
+                header_lines=[cost_terms,
                               "training_cost: before the epoch's optimizer step (training mode); cost_after_step: "
                               "after it (eval mode), i.e. the next epoch's; no held-out data"], fmt="%.10g")
 

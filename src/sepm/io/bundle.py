@@ -33,6 +33,8 @@ Files (X = system index 0 .. nSystem-1; lexical rules in :mod:`sepm.io.parfile`)
     Rows ``kidx_VB bidx_VB kidx_CB bidx_CB latConst_ratio defPot_eV weight``; indices 0-based.
 ``qpoints_X.par``, ``expCoupling_X.par`` (optional)
     Phonon q-points and target electron-phonon couplings, see :mod:`sepm.io.coupling_files`.
+``expMass_X.par``, ``expGap_X.par`` (optional), and any other target file
+    Read by the fit targets' own readers (:mod:`sepm.fitting.targets`: effective masses, gaps).
 ``init_<Sym>Params.par``
     Per species, one number per line: a0..a3 local, a4 long range, a5 SOC, a6 a7 nonlocal, a8 strain.
     Fewer than 9 are padded with zeros (with a notice).
@@ -116,6 +118,7 @@ class SystemSpec:
     deeppseudopot_basis: bool = False  # NN_config deeppseudopot_basis: DeepPseudopot's Miller-index box
     where: dict[str, int] = field(default_factory=dict)  # line of each key of input_X.par
     couplings: CouplingInputs | None = None  # qpoints_X.par (+ expCoupling_X.par)
+    targets: dict = field(default_factory=dict)  # expMass_X.par, expGap_X.par, ...: sepm.fitting.targets readers
 
     @property
     def lattice(self) -> np.ndarray:
@@ -378,6 +381,9 @@ def _read_system(root: Path, x: int, defects: list[Defect], require_reference: b
         band_weights=band_weights, order_matrix=order, defpot_rows=defpot,
         klabels=read_kpoint_labels(k_path) if nk else {}, where=where, couplings=couplings,
     )
+    from sepm.fitting.targets import read_target_files  # the fit observables' own files (one module per target)
+
+    spec.targets = read_target_files(root, spec, defects)
     return spec, atom_lines
 
 
