@@ -24,6 +24,7 @@ import torch
 
 from ..bands import band_energies, system_hamiltonian
 from ..pseudopotential import Pseudopotential
+from ..settings import setting
 from .targets import TARGETS
 
 log = logging.getLogger("sepm")
@@ -106,10 +107,10 @@ class FitProblem:
         self.device = torch.device(device)
         self.memory_limit_gb = memory_limit_gb
         cfg = bundle.config
-        self.first_k_band = None if cfg.get("relE_bIdx") is None else int(cfg["relE_bIdx"])
-        self.smooth_reorder = bool(cfg.get("smooth_reorder", False))
+        self.first_k_band = setting(cfg, "relE_bIdx")
+        self.smooth_reorder = setting(cfg, "smooth_reorder")
         self.fit_defpot = fit_defpot
-        self.coupling_weight = float(cfg.get("coupling_weight", 0.0) if coupling_weight is None else coupling_weight)
+        self.coupling_weight = float((setting(cfg, "coupling_weight") or 0.0) if coupling_weight is None else coupling_weight)
         self.targets = []
         for spec in bundle.systems:
             ham = system_hamiltonian(spec, pp, device=device)
@@ -118,7 +119,7 @@ class FitProblem:
                                              torch.as_tensor(spec.band_weights, device=self.device)))
         self.terms = {cls.name: cls(self) for cls in TARGETS}
         self.details = {}
-        if cfg.get("cacheSO"):
+        if setting(cfg, "cacheSO"):
             self._enable_projector_cache()
         # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
         self.num_cores, self._start_pool, self._pool = int(num_cores or 0), start_pool, None

@@ -10,6 +10,7 @@ import logging
 
 import torch
 
+from ...settings import setting
 from .base import Target
 
 log = logging.getLogger("sepm")
@@ -22,7 +23,7 @@ class Couplings(Target):
         from ...observables import SystemCouplings
 
         super().__init__(problem)
-        how = problem.bundle.config.get("coupling_average", "rms")
+        how = setting(problem.bundle.config, "coupling_average")
         with_targets = [t for t in problem.targets
                         if t.spec.couplings is not None and t.spec.couplings.reference is not None]
         if problem.coupling_weight > 0:

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from ...errors import Defect, InputError
-from ..tail_penalty import TAIL_RADIUS, TAIL_RMAX, tail_penalty
+from ...settings import setting
+from ..tail_penalty import tail_penalty
 from .base import Target
 
 PENALTY_Q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
@@ -26,10 +27,9 @@ class Penalties(Target):
     def __init__(self, problem):
         super().__init__(problem)
         cfg = problem.bundle.config
-        p = {k: float(cfg.get(k, 0.0)) for k in ("penalize_starting", "penalize_lambda", "penalize_mag_threshold",
-                                                 "penalize_mag_lambda", "penalize_tail_lambda")}
-        p["penalize_tail_radius"] = float(cfg.get("penalize_tail_radius", TAIL_RADIUS))
-        p["penalize_tail_rmax"] = float(cfg.get("penalize_tail_rmax", TAIL_RMAX))
+        p = {k: setting(cfg, k) for k in ("penalize_starting", "penalize_lambda", "penalize_mag_threshold",
+                                          "penalize_mag_lambda", "penalize_tail_lambda", "penalize_tail_radius",
+                                          "penalize_tail_rmax")}
         if p["penalize_tail_lambda"] > 0 and p["penalize_tail_radius"] >= p["penalize_tail_rmax"]:
             raise InputError(Defect(Path(problem.bundle.path) / "NN_config.par", None, "penalize_tail_radius = "
                                     f"{p['penalize_tail_radius']:g} must be below penalize_tail_rmax = "
