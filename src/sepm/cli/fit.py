@@ -46,19 +46,23 @@ def _prior(args) -> int:
 
 
 def _train(args) -> int:
+    from ..fitting.launch import session
     from ..fitting.stage import run_fit
 
     inputs = _fit_inputs(args)  # first: --init-from sets args.init_model (a prior's network is reused, not refitted)
-    run_fit(args.bundle, args.outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
-            stop_after=args.stop_after, **inputs)
+    with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
+        run_fit(args.bundle, outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
+                stop_after=args.stop_after, device=device, **inputs)
     return 0
 
 
 def _mc(args) -> int:
+    from ..fitting.launch import session
     from ..fitting.montecarlo import run_mc
 
     inputs = _fit_inputs(args)  # first: --init-from sets args.init_model
-    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **inputs)
+    with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
+        run_mc(args.bundle, outdir, init_model=args.init_model, stop_after=args.stop_after, device=device, **inputs)
     return 0
 
 

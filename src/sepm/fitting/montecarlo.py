@@ -97,6 +97,8 @@ from ..models.checkpoint import read_checkpoint
 from ..output import atomic_path, write_table, write_text
 from .objective import FitProblem
 from ..profiling import PROFILER
+from . import ranks
+from .distributed import problem_options
 from .folder_lock import folder_lock
 from .stage import FitSetup, remove_previous_outputs, run_prior, write_profile
 
@@ -255,7 +257,9 @@ class ReplicaExchange:
         if key not in self._problems:
             memory = float(self.setup.config.get("memory_limit_GB", 2.0))
             self._problems[key] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh, self.setup.device,
-                                             memory, fit_defpot=stage.fit_defpot, coupling_weight=weight)
+                                             memory, fit_defpot=stage.fit_defpot, coupling_weight=weight,
+                                             **problem_options({"model": self.setup.model,
+                                                                "coefficients": self.setup.coefficients}))
         self.problem = self.setup.problem = self._problems[key]
         has_defpot = any(t.defpot for t in self.problem.targets)
         if stage.fit_defpot and not has_defpot:
@@ -400,6 +404,7 @@ def _run_mc(bundle_dir, outdir: Path, overrides, init_model, init_params, device
     stages = resolve_stages(setup)
     state_path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
     ckpt = read_checkpoint(state_path, setup.device, "Monte Carlo checkpoint") if state_path.is_file() else None
+    ckpt = ranks.from_writer(ckpt)  # a distributed run resumes from rank 0's checkpoint on every rank
     # a resumed run's checkpoint holds its best so far; a fresh run's best_* are written again
     remove_previous_outputs(outdir, "mc_summary.json", "best_*" if ckpt is None else None,
                             (init_model, None, init_params))

@@ -1,0 +1,183 @@
+r"""One fit over the ranks of a torch.distributed process group (:mod:`.launch` starts it).
+
+SPMD: every rank runs the same stage (``sepm train`` / ``sepm mc``) on the same inputs. Inside every
+evaluation of the objective (:class:`RankShare`, the pool interface of
+:class:`~sepm.fitting.objective.FitProblem`):
+
+1. rank 0's trainable tensors and floating-point buffers are broadcast (one flat vector), so every rank
+   evaluates at bit-identical parameters;
+2. each rank evaluates the band loss of its share of every system's k-points (the contiguous split of
+   :func:`sepm.fitting.parallel.kpoint_shares`), with its gradient (full batch, or per k-point with
+   ``separate_kpoints``);
+3. rank 0 alone adds the system-level terms (deformation potentials, penalties, couplings) and their
+   gradient;
+4. one all-reduce (sum) of [band loss per system, system terms, deformation potentials, which parameters
+   have a gradient, every gradient] gives every rank the serial loss parts and gradient, up to summation
+   order. Every rank then takes the same optimizer step (L-BFGS and its line search included) and the same
+   decisions (divergence, patience, Metropolis acceptance), so no other agreement is needed.
+
+A failure inside an evaluation (an eigensolver error on one rank's k-point) is agreed on before the
+all-reduce and raised on every rank (``torch.linalg.LinAlgError`` stays one, so training's divergence
+handling runs everywhere). Band tables (``bands`` without gradient) are assembled by an all-reduce of
+each rank's rows into zeros: exact.
+
+Stochastic models: all ranks draw dropout masks from identically seeded generators, so a run is
+reproducible for a given number of ranks but its masks differ from a serial run's (the equality holds
+for deterministic models). BatchNorm running statistics are rank 0's (its share of the k-points), sent
+to the others at the next evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+import torch.distributed as dist
+
+from . import ranks
+from .objective import LossParts
+from .parallel import kpoint_shares
+
+log = logging.getLogger("sepm")
+
+
+def objective_pieces(problem):
+    """(accumulate_per_k(x, kpoints) -> float, band_loss(x, kslice) -> Tensor, system_terms() ->
+    ({name: Tensor}, rows)) of ``problem``: the one place that names FitProblem's per-k-point and
+    system-level pieces."""
+
+    def system_terms():
+        defpot, penalty, rows, coupling = problem._system_terms()
+        return {"defpot": defpot, "penalty": penalty, "coupling": coupling}, rows
+
+    return problem.accumulate_per_k, problem._band_loss, system_terms
+
+
+def problem_options(modules: dict) -> dict:
+    """FitProblem keyword arguments that put its k-points on the ranks (none in a single process);
+    ``modules``: name -> the live modules holding the trainable state."""
+    if not ranks.active():
+        return {}
+    return {"num_cores": ranks.world_size(), "start_pool": lambda problem: RankShare(problem, modules)}
+
+
+class RankShare:
+    """This rank's share of ``problem``'s k-points and the collectives that join the shares."""
+
+    def __init__(self, problem, modules: dict):
+        self.modules = modules
+        nks = [len(t.spec.kpoints) for t in problem.targets]
+        self.share = kpoint_shares(nks, ranks.world_size())[ranks.rank()]
+        self.comm = {"calls": 0, "bytes": 0, "seconds": 0.0}  # every collective of this object
+        if problem.num_cores and ranks.is_writer():
+            log.info("k-points over %d ranks; k-points per rank %s", ranks.world_size(),
+                     "; ".join(f"system {x}: {[b - a for a, b in (s[x] for s in kpoint_shares(nks, ranks.world_size()))]}"
+                               for x in range(len(nks))))
+
+    # -- collectives ---------------------------------------------------------------------------------
+    def _collective(self, op, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(ranks.reduce_device())
+        start = time.perf_counter()
+        op(t)
+        self.comm["calls"] += 1
+        self.comm["bytes"] += t.numel() * t.element_size()
+        self.comm["seconds"] += time.perf_counter() - start
+        return t
+
+    def _sync(self):
+        """Rank 0's parameters and floating-point buffers on every rank."""
+        tensors = [t for m in self.modules.values() for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+        if not tensors:
+            return
+        flat = self._collective(lambda t: dist.broadcast(t, 0),
+                                torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]))
+        offset = 0
+        with torch.no_grad():
+            for t in tensors:
+                t.copy_(flat[offset: offset + t.numel()].view(t.shape).to(t.device, t.dtype))
+                offset += t.numel()
+
+    def _agree_on_failure(self, failure: BaseException | None):
+        """Raise on every rank when an evaluation failed on any (one collective when none did)."""
+        if not ranks.agree(failure is not None):
+            return
+        reports = [None] * ranks.world_size()
+        dist.all_gather_object(reports, None if failure is None else
+                               (type(failure).__name__, str(failure).splitlines()[0] if str(failure) else ""))
+        if failure is not None:
+            raise failure
+        r, (kind, text) = next((r, rep) for r, rep in enumerate(reports) if rep is not None)
+        if kind == "LinAlgError":
+            raise torch.linalg.LinAlgError(f"rank {r}: {text}")
+        raise RuntimeError(f"rank {r} failed ({kind}: {text})")
+
+    # -- the pool interface of FitProblem -------------------------------------------------------------
+    def evaluate(self, problem, backward: bool, separate_kpoints: bool) -> LossParts:
+        accumulate, band_loss, system_terms = objective_pieces(problem)
+        self._sync()
+        trainable = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+        before = [p.grad for p in trainable]
+        for p in trainable:
+            p.grad = None
+        nsys, rows = len(problem.targets), [(float(r[5]), float(r[6])) for t in problem.targets for r, _ in t.defpot]
+        local = torch.zeros(nsys + 3 + len(rows), dtype=torch.float64)
+        failure = None
+        try:
+            with torch.set_grad_enabled(backward):
+                if backward and separate_kpoints:
+                    for x, (a, b) in enumerate(self.share):
+                        local[x] = accumulate(x, range(a, b))
+                else:
+                    problem.refresh()
+                    parts = {x: band_loss(x, slice(a, b)) for x, (a, b) in enumerate(self.share)
+                             if problem.targets[x].reference is not None and b > a}
+                    if parts and backward and any(v.requires_grad for v in parts.values()):
+                        sum(parts.values()).backward()
+                    for x, v in parts.items():
+                        local[x] = float(v.detach())
+                if ranks.is_writer():
+                    problem.refresh()
+                    terms, values = system_terms()
+                    system = terms["defpot"] + terms["penalty"] + terms["coupling"]
+                    if backward and system.requires_grad:
+                        system.backward()
+                    local[nsys: nsys + 3] = torch.stack([terms[k].detach().cpu().reshape(())
+                                                         for k in ("defpot", "penalty", "coupling")])
+                    local[nsys + 3:] = torch.tensor([float(d.detach()) for d, _, _ in values], dtype=torch.float64)
+        except Exception as err:  # noqa: BLE001 - agreed on by every rank below
+            failure = err
+        self._agree_on_failure(failure)
+        has = torch.tensor([p.grad is not None for p in trainable], dtype=torch.float64)
+        grads = [torch.zeros(p.numel(), dtype=torch.float64) if p.grad is None else
+                 p.grad.detach().reshape(-1).to("cpu", torch.float64) for p in trainable]
+        total = self._collective(dist.all_reduce, torch.cat([local, has, *grads])).cpu()
+        offset = len(local) + len(trainable)
+        for p, prev, flag in zip(trainable, before, total[len(local): offset]):
+            g = total[offset: offset + p.numel()].view(p.shape).to(p.device, p.dtype)
+            offset += p.numel()
+            p.grad = prev if flag == 0 else g if prev is None else prev + g
+        bands, (defpot, penalty, coupling) = total[:nsys].tolist(), total[nsys: nsys + 3].tolist()
+        return LossParts(sum(bands) + defpot + penalty + coupling, bands, defpot, penalty,
+                         [(d, ref, w) for d, (ref, w) in zip(total[nsys + 3: nsys + 3 + len(rows)].tolist(), rows)],
+                         coupling)
+
+    def bands(self, problem, x: int) -> torch.Tensor:
+        """All k-points of system ``x`` (no gradient): each rank's rows, summed into zeros."""
+        self._sync()
+        t = problem.targets[x]
+        (a, b), failure = self.share[x], None
+        rows = torch.zeros(len(t.spec.kpoints), t.spec.nbands, dtype=torch.float64)
+        try:
+            if b > a:
+                with torch.no_grad():
+                    rows[a:b] = problem.bands(x, slice(a, b)).cpu()
+        except Exception as err:  # noqa: BLE001 - agreed on by every rank
+            failure = err
+        self._agree_on_failure(failure)
+        return self._collective(dist.all_reduce, rows).to(problem.device)
+
+    def close(self):
+        if self.comm["calls"] and ranks.is_writer():
+            log.info("collectives of the distributed objective: %d calls, %.3g MB, %.3g s", self.comm["calls"],
+                     self.comm["bytes"] / 1e6, self.comm["seconds"])
