@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import timedelta
@@ -93,6 +94,16 @@ def session(outdir, device: str):
         dist.destroy_process_group()
 
 
-def srun_argv(tasks: int, argv: list[str]) -> list[str]:
-    """``sepm argv`` as one job step of ``tasks`` ranks; one failing rank ends the step."""
-    return ["srun", f"--ntasks={tasks}", "--kill-on-bad-exit=1", sys.executable, "-m", "sepm", *argv]
+def srun_argv(tasks: int, argv: list[str], threads: int) -> list[str]:
+    """``sepm argv`` as one job step of ``tasks`` ranks with ``threads`` CPUs each (``--threads`` unless
+    given); one failing rank ends the step."""
+    extra = [] if "--threads" in argv else ["--threads", str(threads)]
+    return ["srun", f"--ntasks={tasks}", f"--cpus-per-task={threads}", "--kill-on-bad-exit=1", sys.executable,
+            "-m", "sepm", *argv, *extra]
+
+
+def run_ranks(argv: list[str], tasks: int, threads: int, stream) -> int:
+    """Run :func:`srun_argv` inside a SLURM job, its output into ``stream`` (a file); returns its exit status."""
+    command = srun_argv(tasks, argv, threads)
+    print("as", tasks, "ranks:", " ".join(command), file=stream, flush=True)
+    return subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False).returncode
