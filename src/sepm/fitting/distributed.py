@@ -67,13 +67,11 @@ class RankShare:
 
     def __init__(self, problem, modules: dict):
         self.modules = modules
-        nks = [len(t.spec.kpoints) for t in problem.targets]
-        self.share = kpoint_shares(nks, ranks.world_size())[ranks.rank()]
+        shares = kpoint_shares([len(t.spec.kpoints) for t in problem.targets], ranks.world_size())
+        self.share = shares[ranks.rank()]
         self.comm = {"calls": 0, "bytes": 0, "seconds": 0.0}  # every collective of this object
-        if problem.num_cores and ranks.is_writer():
-            log.info("k-points over %d ranks; k-points per rank %s", ranks.world_size(),
-                     "; ".join(f"system {x}: {[b - a for a, b in (s[x] for s in kpoint_shares(nks, ranks.world_size()))]}"
-                               for x in range(len(nks))))
+        log.info("k-points over %d ranks, per rank: %s", len(shares), "; ".join(
+            f"system {x}: {[b - a for a, b in (s[x] for s in shares)]}" for x in range(len(problem.targets))))
 
     # -- collectives ---------------------------------------------------------------------------------
     def _collective(self, op, t: torch.Tensor) -> torch.Tensor:

@@ -3,8 +3,9 @@
 Without a process group (a plain run) there is one rank: it writes, and every helper is the identity.
 With one (:mod:`.launch` starts it under torchrun or srun) every rank runs the same stage; only rank 0
 (the writer) writes into the output folder, the others write their copies into a private scratch folder
-(:func:`output_folder`), and every decision read from the output folder (resume state, checkpoint sets)
-is rank 0's (:func:`from_writer`), so all ranks take the same path through the same collectives.
+(:func:`sepm.fitting.launch.session`), and every decision read from the output folder (resume state,
+checkpoint sets) is rank 0's (:func:`from_writer`), so all ranks take the same path through the same
+collectives; a stop or divergence follows from the all-reduced costs, identical on every rank.
 """
 
 from __future__ import annotations
