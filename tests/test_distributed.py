@@ -1,6 +1,6 @@
-"""One fit over torch.distributed ranks (gloo, on this machine): the serial losses, gradients and bands;
-a 2-rank `sepm train` under torchrun that is refused by a held folder lock, stopped, resumed, and ends
-equal to a serial fit; the launch environment of torchrun and srun."""
+"""One fit over torch.distributed ranks (gloo, on this machine): the serial losses, gradients, bands and
+Monte Carlo cost; a 2-rank `sepm train` under torchrun that is refused by a held folder lock, stopped,
+resumed, and ends equal to a serial fit; the launch environment of torchrun and srun."""
 
 import json
 import os
@@ -17,6 +17,7 @@ import torch.multiprocessing as mp
 from test_parallel import gaas, loss_and_grads
 from sepm.fitting.folder_lock import folder_lock
 from sepm.fitting.launch import detect, first_host, slurm_port
+from sepm.fitting.montecarlo import ReplicaExchange, resolve_stages
 from sepm.fitting.stage import FitSetup, run_fit
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,16 +40,21 @@ def _rank_main(rank, port, folder, out):
             setup.refresh()
             bands = problem.bands(0)
         parts = problem.evaluate()
+        engine = ReplicaExchange(setup)  # Monte Carlo's cost: the same ranks
+        engine.configure(resolve_stages(setup)[0], 1.0)
+        mc_share = engine.problem.workers().share
         if rank == 0:
             torch.save({"results": results, "bands": bands, "penalty": parts.penalty, "share": problem.workers().share,
-                        "total": parts.total}, out)
+                        "total": parts.total, "mc_cost": engine.cost(), "mc_share": mc_share}, out)
+        else:
+            engine.cost()
     finally:
         dist.destroy_process_group()
 
 
 def test_two_gloo_ranks_give_the_serial_loss_gradients_and_bands(tmp_path):
     # network + SOC (a0, a3..a7 trainable) with the q-space penalty, a system-level term (rank 0 adds it once)
-    folder = gaas(tmp_path, True, penalize_lambda=0.05, penalize_starting=2.0)
+    folder = gaas(tmp_path, True, penalize_lambda=0.05, penalize_starting=2.0, mc_beta=1.0, mc_iter=1)
     mp.spawn(_rank_main, args=(free_port(), folder, tmp_path / "rank0.pt"), nprocs=2)
     got = torch.load(tmp_path / "rank0.pt", weights_only=True)
     setup = FitSetup(folder)
@@ -62,6 +68,9 @@ def test_two_gloo_ranks_give_the_serial_loss_gradients_and_bands(tmp_path):
         for a, b in zip(grads, ref_grads):
             assert torch.allclose(a, b, rtol=1e-11, atol=1e-13 * float(b.abs().max()))
     assert got["total"] == pytest.approx(serial.evaluate().total, rel=1e-13)
+    engine = ReplicaExchange(setup)
+    engine.configure(resolve_stages(setup)[0], 1.0)
+    assert got["mc_share"] == got["share"] and got["mc_cost"] == pytest.approx(engine.cost(), rel=1e-13)
     with torch.no_grad():
         setup.refresh()
         assert torch.allclose(got["bands"], serial.bands(0), rtol=0, atol=1e-10)
