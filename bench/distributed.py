@@ -4,9 +4,10 @@ collectives per epoch, and a model of many-node scaling.
 Cases, each in its own processes, in one run, on the same bundle:
 - serial: one process, ``FitProblem.evaluate(backward=True)`` per epoch;
 - pool-2: NN_config num_cores = 2 (the worker pool of fitting/parallel.py);
-- ranks-2: two gloo ranks on this machine (fitting/distributed.py), started by torch.multiprocessing.spawn.
+- ranks-2: two gloo ranks on this machine (fitting/distributed.py), started by torch.multiprocessing.spawn
+  (--cases adds pool-N and ranks-N for other N).
 An epoch is one objective + gradient evaluation and a small step (as an optimizer would take); the
-median over --epochs after one warm-up epoch. For ranks-2 also the collectives of an epoch (the
+median over --epochs after one warm-up epoch. For ranks-N also the collectives of an epoch (the
 parameter broadcast and the loss + gradient all-reduce): calls, bytes and seconds (the transfer and the
 wait for the slower rank).
 
@@ -17,7 +18,8 @@ plus the broadcast log2(N) (alpha + B / beta), alpha and beta an inter-node link
 (--alpha-us, --beta-gbs; gloo over TCP).
 
 Usage: python bench/distributed.py [--bundle gaas|cspbi3] [--maxke 3] [--kstride 6] [--nk 8] [--epochs 5]
-       [--threads 1] [--model-nk 64] [--model-tk 8] [--alpha-us 50] [--beta-gbs 1]
+       [--threads 1] [--cases serial pool-2 ranks-2 ...] [--model-nk 64] [--model-tk 8] [--alpha-us 50]
+       [--beta-gbs 1]
 """
 
 from __future__ import annotations
@@ -100,10 +102,10 @@ def epochs(args, folder: Path, overrides: list[str]) -> dict:
     return out
 
 
-def _rank(rank: int, port: int, args, folder: Path, overrides: list[str], out: Path):
+def _rank(rank: int, size: int, port: int, args, folder: Path, overrides: list[str], out: Path):
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
     try:
         result = epochs(args, folder, overrides)
         if rank == 0:
@@ -113,17 +115,19 @@ def _rank(rank: int, port: int, args, folder: Path, overrides: list[str], out: P
 
 
 def case(name: str, args, folder: Path, overrides: list[str]) -> dict:
+    """serial, pool-N (num_cores = N) or ranks-N (N gloo ranks)."""
     if name == "serial":
         return epochs(args, folder, overrides + ["num_cores=0"])
-    if name == "pool-2":
-        return epochs(args, folder, overrides + ["num_cores=2"])
+    kind, n = name.split("-")
+    if kind == "pool":
+        return epochs(args, folder, overrides + [f"num_cores={n}"])
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = folder.parent / "rank0.json"
-    mp.spawn(_rank, args=(port, args, folder, overrides, out), nprocs=2)
+    mp.spawn(_rank, args=(int(n), port, args, folder, overrides, out), nprocs=int(n))
     return json.loads(out.read_text())
 
 
@@ -147,7 +151,8 @@ def main():
     parser.add_argument("--nk", type=int, default=8, help="CsPbI3: the first nk k-points")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--cases", nargs="+", default=["serial", "pool-2", "ranks-2"])
+    parser.add_argument("--cases", nargs="+", default=["serial", "pool-2", "ranks-2"],
+                        help="serial, pool-N (num_cores = N), ranks-N (N gloo ranks)")
     parser.add_argument("--model-nk", type=int, default=64, help="k-points of the modelled fit (all systems)")
     parser.add_argument("--model-tk", type=float, default=8.0, help="seconds per k-point and epoch of the modelled fit")
     parser.add_argument("--alpha-us", type=float, default=50.0, help="inter-node latency per message (microseconds)")
@@ -183,7 +188,8 @@ def main():
             line += (f"\n           collectives per epoch: {c['calls']:.0f} calls, {c['bytes']:.0f} bytes, "
                      f"{1e3 * c['seconds']:.2f} ms ({100 * c['seconds'] / r['epoch_s']:.1f} % of the epoch)")
         print(line)
-    nbytes = results["ranks-2"]["comm"]["bytes"] if "ranks-2" in results else 8.0 * next(iter(results.values()))["parameters"]
+    measured = [r["comm"]["bytes"] for r in results.values() if "comm" in r]
+    nbytes = measured[0] if measured else 16.0 * next(iter(results.values()))["parameters"]
     print(f"\nmodel: {args.model_nk} k-points x {args.model_tk:g} s per k-point, {nbytes:.0f} bytes of collectives per "
           f"epoch, link {args.alpha_us:g} us + {args.beta_gbs:g} GB/s")
     print("  ranks  epoch_s  speed-up  efficiency  communication_s")
