@@ -95,6 +95,11 @@ SPIN_ORBIT = ("Spin-orbit: with SObool = 1 in NN_config.par the Hamiltonian acts
               "keeps the SO/NL matrices between epochs (faster, more memory).")
 
 
+RANKS = ("Started by torchrun or srun as several ranks (e.g. torchrun --nproc-per-node 4 -m sepm train ...), the ranks "
+         "share every system's k-points and sum losses and gradients (torch.distributed: gloo on the CPU, NCCL on "
+         "CUDA); rank 0 writes OUTDIR.")
+
+
 def register(sub) -> None:
     prior = sub.add_parser("prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
                            "or the network's own initializer) and save it as init_*",
@@ -109,7 +114,7 @@ def register(sub) -> None:
                             "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
                             "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json. "
-                            + SPIN_ORBIT)
+                            + SPIN_ORBIT + " " + RANKS)
     _add_fit_inputs(trainp)
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
     trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
@@ -126,7 +131,7 @@ def register(sub) -> None:
                          "per a0..a8); mc_beta_schedule (anneals the coldest beta). Resumes from "
                          "OUTDIR/mc_checkpoint.pth when present. Writes mc_checkpoint.pth, mc_cost.dat, "
                          "best_<Sym>Params.par, best_PPmodel.pth (network), best band tables and plots, best_plotPP, "
-                         "init_record.json and mc_summary.json.")
+                         "init_record.json and mc_summary.json. " + RANKS)
     _add_fit_inputs(mcp)
     mcp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
                      help="stop after iteration N (counted over all stages) as if killed; rerun to resume")
