@@ -1,6 +1,7 @@
 """One fit over torch.distributed ranks (gloo, on this machine): the serial losses, gradients, bands and
-Monte Carlo cost; a 2-rank `sepm train` under torchrun that is refused by a held folder lock, stopped,
-resumed, and ends equal to a serial fit; the launch environment of torchrun and srun."""
+Monte Carlo cost, and one rank's eigensolver failure raised on both; a 2-rank `sepm train` under
+torchrun that is refused by a held folder lock, stopped, resumed, and ends equal to a serial fit; the
+launch environment of torchrun and srun."""
 
 import json
 import os
@@ -15,6 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from test_parallel import gaas, loss_and_grads
+from sepm.fitting import objective
 from sepm.fitting.folder_lock import folder_lock
 from sepm.fitting.launch import detect, first_host, slurm_port
 from sepm.fitting.montecarlo import ReplicaExchange, resolve_stages
@@ -43,11 +45,18 @@ def _rank_main(rank, port, folder, out):
         engine = ReplicaExchange(setup)  # Monte Carlo's cost: the same ranks
         engine.configure(resolve_stages(setup)[0], 1.0)
         mc_share = engine.problem.workers().share
+        mc_cost = engine.cost()
+        if rank == 1:  # an eigensolver failure on rank 1's k-points is raised on both ranks
+            objective.band_energies = lambda *a, **k: (_ for _ in ()).throw(torch.linalg.LinAlgError("no convergence"))
+        try:
+            with torch.no_grad():
+                problem.bands(0)
+            failure = "no error"
+        except Exception as err:  # noqa: BLE001 - compared below
+            failure = f"{type(err).__name__}: {err}"
         if rank == 0:
             torch.save({"results": results, "bands": bands, "penalty": parts.penalty, "share": problem.workers().share,
-                        "total": parts.total, "mc_cost": engine.cost(), "mc_share": mc_share}, out)
-        else:
-            engine.cost()
+                        "total": parts.total, "mc_cost": mc_cost, "mc_share": mc_share, "failure": failure}, out)
     finally:
         dist.destroy_process_group()
 
@@ -71,6 +80,7 @@ def test_two_gloo_ranks_give_the_serial_loss_gradients_and_bands(tmp_path):
     engine = ReplicaExchange(setup)
     engine.configure(resolve_stages(setup)[0], 1.0)
     assert got["mc_share"] == got["share"] and got["mc_cost"] == pytest.approx(engine.cost(), rel=1e-13)
+    assert got["failure"] == "_LinAlgError: rank 1: no convergence"
     with torch.no_grad():
         setup.refresh()
         assert torch.allclose(got["bands"], serial.bands(0), rtol=0, atol=1e-10)

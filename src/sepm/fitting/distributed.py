@@ -4,7 +4,7 @@ SPMD: every rank runs the same stage (``sepm train`` / ``sepm mc``) on the same 
 evaluation of the objective (:class:`RankShare`, the pool interface of
 :class:`~sepm.fitting.objective.FitProblem`):
 
-1. rank 0's trainable tensors and floating-point buffers are broadcast (one flat vector), so every rank
+1. rank 0's parameters and floating-point buffers are broadcast (one flat vector), so every rank
    evaluates at bit-identical parameters;
 2. each rank evaluates the band loss of its share of every system's k-points (the contiguous split of
    :func:`sepm.fitting.parallel.kpoint_shares`), with its gradient (full batch, or per k-point with
@@ -16,15 +16,16 @@ evaluation of the objective (:class:`RankShare`, the pool interface of
    order. Every rank then takes the same optimizer step (L-BFGS and its line search included) and the same
    decisions (divergence, patience, Metropolis acceptance), so no other agreement is needed.
 
-A failure inside an evaluation (an eigensolver error on one rank's k-point) is agreed on before the
-all-reduce and raised on every rank (``torch.linalg.LinAlgError`` stays one, so training's divergence
+A failure inside an evaluation (an eigensolver error on one rank's k-point) is a flag in the same
+all-reduce and is raised on every rank (``torch.linalg.LinAlgError`` stays one, so training's divergence
 handling runs everywhere). Band tables (``bands`` without gradient) are assembled by an all-reduce of
 each rank's rows into zeros: exact.
 
-Stochastic models: all ranks draw dropout masks from identically seeded generators, so a run is
-reproducible for a given number of ranks but its masks differ from a serial run's (the equality holds
-for deterministic models). BatchNorm running statistics are rank 0's (its share of the k-points), sent
-to the others at the next evaluation.
+Stochastic models: in training mode every evaluation seeds rank r's generator with a seed drawn from rank
+0's plus r, so a run is reproducible (and resumable, from rank 0's saved random state) for a given number
+of ranks, but its dropout masks differ from a serial run's (the equality holds for deterministic models).
+BatchNorm running statistics are rank 0's (its share of the k-points), sent to the others at the next
+evaluation.
 """
 
 from __future__ import annotations
@@ -84,31 +85,39 @@ class RankShare:
         return t
 
     def _sync(self):
-        """Rank 0's parameters and floating-point buffers on every rank."""
+        """Rank 0's parameters and floating-point buffers on every rank; in training mode (dropout) also a
+        seed from rank 0's generator, so every rank's masks follow from rank 0's random state alone (a run is
+        reproducible and resumable for a given number of ranks)."""
         tensors = [t for m in self.modules.values() for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
-        if not tensors:
-            return
-        flat = self._collective(lambda t: dist.broadcast(t, 0),
-                                torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]))
-        offset = 0
+        training = any(sub.training for m in self.modules.values() for sub in m.modules())
+        seed = [float(torch.randint(0, 2**52, ()))] if training else []
+        flat = self._collective(lambda t: dist.broadcast(t, 0), torch.cat(
+            [torch.tensor(seed, dtype=torch.float64), *(t.detach().reshape(-1).to("cpu", torch.float64) for t in tensors)]))
+        if training:
+            torch.manual_seed(int(flat[0]) + ranks.rank())
+        offset = len(seed)
         with torch.no_grad():
             for t in tensors:
                 t.copy_(flat[offset: offset + t.numel()].view(t.shape).to(t.device, t.dtype))
                 offset += t.numel()
 
-    def _agree_on_failure(self, failure: BaseException | None):
-        """Raise on every rank when an evaluation failed on any (one collective when none did)."""
-        if not ranks.agree(failure is not None):
-            return
-        reports = [None] * ranks.world_size()
-        dist.all_gather_object(reports, None if failure is None else
-                               (type(failure).__name__, str(failure).splitlines()[0] if str(failure) else ""))
-        if failure is not None:
-            raise failure
-        r, (kind, text) = next((r, rep) for r, rep in enumerate(reports) if rep is not None)
-        if kind == "LinAlgError":
-            raise torch.linalg.LinAlgError(f"rank {r}: {text}")
-        raise RuntimeError(f"rank {r} failed ({kind}: {text})")
+    def _reduce(self, vector: torch.Tensor, failure: BaseException | None) -> torch.Tensor:
+        """The sum of ``vector`` over the ranks; raises on every rank when ``failure`` happened on any (a
+        flag in the same all-reduce), ``torch.linalg.LinAlgError`` staying one."""
+        total = self._collective(dist.all_reduce, torch.cat([vector.reshape(-1), torch.tensor(
+            [float(failure is not None)], dtype=torch.float64)])).cpu()
+        if total[-1] > 0:
+            reports = [None] * ranks.world_size()
+            linalg = isinstance(failure, torch.linalg.LinAlgError)
+            dist.all_gather_object(reports, None if failure is None else ("LinAlgError" if linalg else type(
+                failure).__name__, (str(failure).splitlines() or [""])[0]))
+            if failure is not None:
+                raise failure
+            r, (kind, text) = next((r, rep) for r, rep in enumerate(reports) if rep is not None)
+            if kind == "LinAlgError":
+                raise torch.linalg.LinAlgError(f"rank {r}: {text}")
+            raise RuntimeError(f"rank {r} failed ({kind}: {text})")
+        return total[:-1].view(vector.shape)
 
     # -- the pool interface of FitProblem -------------------------------------------------------------
     def evaluate(self, problem, backward: bool, separate_kpoints: bool) -> LossParts:
@@ -143,13 +152,12 @@ class RankShare:
                     local[nsys: nsys + 3] = torch.stack([terms[k].detach().cpu().reshape(())
                                                          for k in ("defpot", "penalty", "coupling")])
                     local[nsys + 3:] = torch.tensor([float(d.detach()) for d, _, _ in values], dtype=torch.float64)
-        except Exception as err:  # noqa: BLE001 - agreed on by every rank below
+        except Exception as err:  # noqa: BLE001 - agreed on by every rank in the all-reduce
             failure = err
-        self._agree_on_failure(failure)
         has = torch.tensor([p.grad is not None for p in trainable], dtype=torch.float64)
         grads = [torch.zeros(p.numel(), dtype=torch.float64) if p.grad is None else
                  p.grad.detach().reshape(-1).to("cpu", torch.float64) for p in trainable]
-        total = self._collective(dist.all_reduce, torch.cat([local, has, *grads])).cpu()
+        total = self._reduce(torch.cat([local, has, *grads]), failure)
         offset = len(local) + len(trainable)
         for p, prev, flag in zip(trainable, before, total[len(local): offset]):
             g = total[offset: offset + p.numel()].view(p.shape).to(p.device, p.dtype)
@@ -170,10 +178,9 @@ class RankShare:
             if b > a:
                 with torch.no_grad():
                     rows[a:b] = problem.bands(x, slice(a, b)).cpu()
-        except Exception as err:  # noqa: BLE001 - agreed on by every rank
+        except Exception as err:  # noqa: BLE001 - agreed on by every rank in the all-reduce
             failure = err
-        self._agree_on_failure(failure)
-        return self._collective(dist.all_reduce, rows).to(problem.device)
+        return self._reduce(rows, failure).to(problem.device)
 
     def close(self):
         if self.comm["calls"] and ranks.is_writer():

@@ -30,15 +30,6 @@ def is_writer() -> bool:
     return rank() == 0
 
 
-def agree(flag: bool) -> bool:
-    """True on every rank when ``flag`` is true on any rank."""
-    if not active():
-        return bool(flag)
-    t = torch.tensor([int(bool(flag))], dtype=torch.int64, device=reduce_device())
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def from_writer(value):
     """Rank 0's ``value`` (any picklable object, tensors included) on every rank."""
     if not active():
