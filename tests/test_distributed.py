@@ -95,7 +95,7 @@ def torchrun(folder, outdir, *args):
 
 
 @pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="three 2-rank torchrun launches and a serial fit "
-                    "(about 60 s on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
+                    "(60-80 s on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
 def test_two_rank_fit_locks_resumes_and_equals_serial(tmp_path):
     folder = gaas(tmp_path, False, max_num_epochs=3, optimizer_lr=0.01, plotEvery=2)
     outdir = tmp_path / "ranks"
