@@ -1,7 +1,7 @@
 """One fit over torch.distributed ranks (gloo, on this machine): the serial losses, gradients, bands and
 Monte Carlo cost, and one rank's eigensolver failure raised on both; a 2-rank `sepm train` under
-torchrun that is refused by a held folder lock, stopped, resumed, and ends equal to a serial fit; the
-launch environment of torchrun and srun."""
+torchrun that is refused by a held folder lock, stopped, resumed, and ends equal to a serial fit, and one
+that diverges on both ranks; the launch environment of torchrun and srun."""
 
 import json
 import os
@@ -94,9 +94,9 @@ def torchrun(folder, outdir, *args):
                            "--threads", "1", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-@pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="three 2-rank torchrun launches and a serial fit "
-                    "(60-80 s on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
-def test_two_rank_fit_locks_resumes_and_equals_serial(tmp_path):
+@pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="four 2-rank torchrun launches and a serial fit "
+                    "(80-110 s on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
+def test_two_rank_fit_locks_resumes_equals_serial_and_diverges_on_every_rank(tmp_path):
     folder = gaas(tmp_path, False, max_num_epochs=3, optimizer_lr=0.01, plotEvery=2)
     outdir = tmp_path / "ranks"
     with folder_lock(outdir, "a test holding the folder"):  # the writer refuses; the launcher ends the other rank
@@ -116,6 +116,10 @@ def test_two_rank_fit_locks_resumes_and_equals_serial(tmp_path):
     costs = [torch.tensor([list(map(float, line.split()[:3])) for line in (d / "training_cost.dat").read_text()
                            .splitlines() if not line.startswith("#")]) for d in (outdir, tmp_path / "serial")]
     assert torch.allclose(costs[0], costs[1], rtol=1e-12, atol=0)
+    diverged = torchrun(folder, tmp_path / "diverged", "--set", "optimizer_lr=1e6")  # every rank stops alike
+    assert diverged.returncode != 0 and "training diverged at epoch 1" in diverged.stderr
+    assert (tmp_path / "diverged" / "best_PPmodel.pth").is_file()
+    assert "rank 1 (its copy of the outputs in a scratch folder): training diverged at epoch 1" in diverged.stderr
 
 
 def test_launch_environment_of_torchrun_and_srun():

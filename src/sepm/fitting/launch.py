@@ -83,8 +83,10 @@ def session(outdir, device: str):
     if rank == 0:
         log.info("distributed fit: %d ranks (%s, %s backend, rendezvous %s:%d); rank 0 writes %s", size,
                  found["launcher"], dist.get_backend(), found["master_addr"], found["master_port"], outdir)
-    else:
-        logging.getLogger("sepm").setLevel(logging.ERROR)  # rank 0 reports; the others repeat it
+    else:  # rank 0 reports; the others only errors, named as theirs
+        logger = logging.getLogger("sepm")
+        logger.setLevel(logging.ERROR)
+        logger.addFilter(_Prefix(f"rank {rank} (its copy of the outputs in a scratch folder): "))
         scratch = tempfile.mkdtemp(prefix=f"sepm-rank{rank}-")
     try:
         yield (outdir if scratch is None else scratch), device
@@ -92,6 +94,16 @@ def session(outdir, device: str):
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         dist.destroy_process_group()
+
+
+class _Prefix(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record) -> bool:
+        record.msg = self.prefix + str(record.msg)
+        return True
 
 
 def srun_argv(tasks: int, argv: list[str], threads: int) -> list[str]:
