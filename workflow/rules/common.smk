@@ -172,6 +172,12 @@ def set_args(values):
     return args
 
 
+def fit_ranks(name):
+    """(tasks, nodes) of the material's optimize jobs (config `ranks`; used by the SLURM profile)."""
+    ranks = material(name).get("ranks", {})
+    return int(ranks.get("tasks", 1)), int(ranks.get("nodes", 1))
+
+
 def stage_argv(name, step):
     """`sepm prior|train|mc` arguments of one stage (the previous stage initializes it)."""
     outdir = stage_dir(name, step)

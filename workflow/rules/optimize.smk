@@ -30,6 +30,11 @@ rule optimize:
     resources:
         mem_mb=config["resources"]["optimize"]["mem_mb"],
         runtime=config["resources"]["optimize"]["runtime"],
+        # config `ranks`: SLURM tasks and nodes of one fit; mpi (the launcher) marks a multi-task job for
+        # the SLURM plugin, whose job step then leaves the srun of the ranks to workflow/scripts/sepm_stage.py
+        tasks=lambda wildcards: fit_ranks(wildcards.material)[0],
+        nodes=lambda wildcards: fit_ranks(wildcards.material)[1],
+        mpi=lambda wildcards: "srun" if fit_ranks(wildcards.material)[0] > 1 else "",
     params:
         argv=lambda wildcards: stage_argv(wildcards.material, wildcards.step),
     script:

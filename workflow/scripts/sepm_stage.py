@@ -1,5 +1,7 @@
 """Snakemake script shared by every rule: run `sepm <argv>` (snakemake.params.argv) with the rule's
-threads as the default of --threads, logging everything to the rule's log file."""
+threads as the default of --threads, logging everything to the rule's log file. Inside a SLURM job of
+several tasks marked `mpi` (the optimize rule with config `ranks`), `sepm` runs as that many ranks of one
+srun job step."""
 
 import os
 import sys
@@ -18,6 +20,11 @@ def run() -> int:
     echo_to(sys.__stderr__, prefix=f"[{job}] ")  # progress lines on the terminal too
     argv = [str(a) for a in snakemake.params.argv]
     print(f"sepm {' '.join(argv)}  (--threads {snakemake.threads} unless given)", flush=True)
+    tasks = int(snakemake.resources.get("tasks", 1))
+    if tasks > 1 and snakemake.resources.get("mpi") and os.environ.get("SLURM_JOB_ID"):  # one fit, several ranks
+        from sepm.fitting.launch import run_ranks
+
+        return run_ranks(argv, tasks, snakemake.threads, sys.stdout)
     try:
         rc = main(argv, job_threads=snakemake.threads)
     except SystemExit as exc:

@@ -46,19 +46,23 @@ def _prior(args) -> int:
 
 
 def _train(args) -> int:
+    from ..fitting.launch import session
     from ..fitting.stage import run_fit
 
     inputs = _fit_inputs(args)  # first: --init-from sets args.init_model (a prior's network is reused, not refitted)
-    run_fit(args.bundle, args.outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
-            stop_after=args.stop_after, **inputs)
+    with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
+        run_fit(args.bundle, outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
+                stop_after=args.stop_after, device=device, **inputs)
     return 0
 
 
 def _mc(args) -> int:
+    from ..fitting.launch import session
     from ..fitting.montecarlo import run_mc
 
     inputs = _fit_inputs(args)  # first: --init-from sets args.init_model
-    run_mc(args.bundle, args.outdir, init_model=args.init_model, stop_after=args.stop_after, **inputs)
+    with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
+        run_mc(args.bundle, outdir, init_model=args.init_model, stop_after=args.stop_after, device=device, **inputs)
     return 0
 
 
@@ -103,6 +107,11 @@ def _parser(sub, name: str, **kwargs):
     return sub.add_parser(name, epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
+RANKS = ("Started by torchrun or srun as several ranks (e.g. torchrun --nproc-per-node 4 -m sepm train ...), the ranks "
+         "share every system's k-points and sum losses and gradients (torch.distributed: gloo on the CPU, NCCL on "
+         "CUDA); rank 0 writes OUTDIR.")
+
+
 def register(sub) -> None:
     prior = _parser(sub, "prior", help="initialize the local-potential model (Zunger fit, q-table fit, checkpoint, "
                            "or the network's own initializer) and save it as init_*",
@@ -117,7 +126,7 @@ def register(sub) -> None:
                             "(optimizer, lr_schedule, perturbEvery, patience from NN_config.par). Resumes from "
                             "OUTDIR/train_state.pth when present. Writes training_cost.dat, epoch_<N>_* checkpoints, "
                             "final_PPmodel.pth, final_<Sym>Params.par, final band tables and plots, fit_summary.json. "
-                            + SPIN_ORBIT)
+                            + SPIN_ORBIT + " " + RANKS)
     _add_fit_inputs(trainp)
     trainp.add_argument("--init-optimizer", metavar="PTH", help="optimizer state to start from (e.g. init_AdamState.pth)")
     trainp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
@@ -134,7 +143,7 @@ def register(sub) -> None:
                          "per a0..a8); mc_beta_schedule (anneals the coldest beta). Resumes from "
                          "OUTDIR/mc_checkpoint.pth when present. Writes mc_checkpoint.pth, mc_cost.dat, "
                          "best_<Sym>Params.par, best_PPmodel.pth (network), best band tables and plots, best_plotPP, "
-                         "init_record.json and mc_summary.json.")
+                         "init_record.json and mc_summary.json. " + RANKS)
     _add_fit_inputs(mcp)
     mcp.add_argument("--stop-after", type=number_above(0, int, inclusive=True), metavar="N",
                      help="stop after iteration N (counted over all stages) as if killed; rerun to resume")

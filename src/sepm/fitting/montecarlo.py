@@ -97,6 +97,8 @@ from ..output import atomic_path, write_table
 from .objective import FitProblem
 from ..profiling import PROFILER
 from ..settings import setting
+from . import ranks
+from .distributed import problem_options
 from .runner import Strategy, run_stage
 from .stage import FitSetup
 
@@ -254,7 +256,9 @@ class ReplicaExchange:
         if key not in self._problems:
             memory = setting(self.setup.config, "memory_limit_GB")
             self._problems[key] = FitProblem(self.setup.bundle, self.setup.pp, self.setup.refresh, self.setup.device,
-                                             memory, fit_defpot=stage.fit_defpot, coupling_weight=weight)
+                                             memory, fit_defpot=stage.fit_defpot, coupling_weight=weight,
+                                             **problem_options({"model": self.setup.model,
+                                                                "coefficients": self.setup.coefficients}))
         self.problem = self.setup.problem = self._problems[key]
         has_defpot = any(t.defpot for t in self.problem.targets)
         if stage.fit_defpot and not has_defpot:
@@ -408,7 +412,8 @@ class MonteCarloStrategy(Strategy):
 
     def saved_state(self, setup: FitSetup, outdir: Path, run_fingerprint: str) -> dict | None:
         path = outdir / CHECKPOINT  # read (and so checked) before any compute; its layout after the prior
-        return read_checkpoint(path, setup.device, "Monte Carlo checkpoint") if path.is_file() else None
+        state = read_checkpoint(path, setup.device, "Monte Carlo checkpoint") if path.is_file() else None
+        return ranks.from_writer(state)  # a distributed run resumes from rank 0's checkpoint on every rank
 
     def stale_outputs(self, resumed: bool) -> str | None:
         return None if resumed else "best_*"  # a resumed run's checkpoint holds its best so far

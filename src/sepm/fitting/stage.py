@@ -32,6 +32,7 @@ from ..pseudopotential import Pseudopotential, long_range_default
 from ..settings import setting
 from ..potentials.zunger import zunger
 from .coefficients import NAMES, Coefficients, stoichiometry
+from .distributed import problem_options
 from .init import initialize
 from .objective import FitProblem
 from .parallel import start_pool
@@ -168,8 +169,9 @@ class FitSetup:
         """The objective; ``num_cores`` (default: NN_config num_cores) > 1 evaluates k-points in worker processes."""
         memory = memory_limit_gb or setting(self.config, "memory_limit_GB")
         cores = setting(self.config, "num_cores") if num_cores is None else int(num_cores)
-        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, num_cores=cores,
-                                  start_pool=lambda problem: start_pool(problem, SetupReplica(self)))
+        options = {"num_cores": cores, "start_pool": lambda problem: start_pool(problem, SetupReplica(self)),
+                   **problem_options({"model": self.model, "coefficients": self.coefficients})}  # ranks, if any
+        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, **options)
         return self.problem
 
     def zunger_reference(self):

@@ -45,6 +45,7 @@ from ..output import atomic_path, write_table, write_text
 from ..profiling import PROFILER
 from ..progress import Progress
 from ..settings import setting
+from . import ranks
 from .schedule import LRSchedule
 
 log = logging.getLogger("sepm")
@@ -177,7 +178,11 @@ def _module_states(modules: dict) -> dict:
 
 def saved_state(outdir, fingerprint: str, device="cpu", quiet: bool = False) -> dict | None:
     """The training state in ``outdir`` when it was written for this ``fingerprint`` (else None, logged
-    unless ``quiet``)."""
+    unless ``quiet``); in a distributed fit rank 0's, on every rank."""
+    return ranks.from_writer(_saved_state(outdir, fingerprint, device, quiet))
+
+
+def _saved_state(outdir, fingerprint: str, device, quiet: bool) -> dict | None:
     path = Path(outdir) / STATE_FILE
     if not path.is_file():
         return None
@@ -296,7 +301,7 @@ def train(problem, modules: dict, settings: TrainSettings, outdir, optimizer_sta
     if start == 0 and settings.pre_adjust_moves > 0:
         pre_adjust(problem, modules, settings, outdir, closure)
     if start > 0 and settings.plot_every > 0 and start % settings.plot_every == 0 and \
-            not (outdir / f"epoch_{start}_{SET_LAST}").is_file():
+            not ranks.from_writer((outdir / f"epoch_{start}_{SET_LAST}").is_file()):
         log.info("the epoch_%d_ checkpoint set is incomplete; writing it again from the resumed state", start)
         _epoch_checkpoint(outdir, start, modules, optimizer, on_checkpoint)
 
