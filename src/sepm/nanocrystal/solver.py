@@ -29,7 +29,7 @@ edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -39,8 +39,9 @@ log = logging.getLogger("sepm")
 
 #: Iterations between exact recomputations of H X and A X.
 REFRESH = 25
-#: Relative threshold below which SVQB drops a direction.
+#: Relative threshold below which SVQB drops a direction (double precision; single: ``DROP_SINGLE``).
 DROP = 1e-12
+DROP_SINGLE = 1e-5
 #: Levels closer than this (Hartree) are one degenerate level.
 DEGENERACY = 1e-5
 #: Default residual target ||H psi - E psi|| (Hartree): the energy error is ~ TOL^2 / (level spacing).
@@ -49,6 +50,9 @@ TOL = 1e-4
 SHIFT = 0.3
 #: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites).
 COARSE_TOL = 1e-3
+#: Residual target of the float32 run before the double-precision one (Hartree): float32 reaches 1e-4 on
+#: GaAs dots (its floor is ~1e-7 x the largest level, the kinetic cap) and the double run then confirms.
+SINGLE_TOL = 1e-4
 #: Largest spacing of a coarse start (Bohr): 2h for the default h ~ 0.75; two levels for h = 0.4.
 COARSE_SPACING = 1.6
 #: Extra block vectors: enough to complete a threefold level at the edge of the wanted ones. More cost
@@ -80,7 +84,7 @@ def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
 def _svqb(S: torch.Tensor, AS: torch.Tensor, m: int):
     """Ritz pairs of A on the rows of S: coefficients C (k, m) with C^H G C = I and Ritz values (m,)."""
     d, U = torch.linalg.eigh(_gram(S, S))
-    keep = d > DROP * d.max()
+    keep = d > (DROP if torch.finfo(S.dtype).eps < 1e-10 else DROP_SINGLE) * d.max()
     Q = U[:, keep] / d[keep].sqrt()
     lam, C = torch.linalg.eigh(Q.mH @ _gram(S, AS) @ Q)
     return Q @ C[:, :m], lam[:m]
@@ -91,7 +95,7 @@ def _rayleigh(X: torch.Tensor, HX: torch.Tensor) -> torch.Tensor:
 
 
 def _normalize_rows(W: torch.Tensor) -> torch.Tensor:
-    return W / W.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    return W / W.norm(dim=1, keepdim=True).clamp_min(torch.finfo(W.dtype).tiny)
 
 
 def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
@@ -153,7 +157,7 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
         C, lam = _svqb(S, AS, m)
         rest = C[m:]
         P, HP, AP = rest.T @ S[m:], rest.T @ HS[m:], rest.T @ AS[m:]
-        norms = P.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        norms = P.norm(dim=1, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
         P, HP, AP = P / norms, HP / norms, AP / norms
         X, HX, AX = C.T @ S, C.T @ HS, C.T @ AS
     if not converged:
@@ -178,15 +182,27 @@ def dense_levels(H) -> torch.Tensor:
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
-                coarse: bool = True, **options) -> Levels:
+                coarse: bool = True, single: bool = True, **options) -> Levels:
     """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2, from the states of the
     coarse grid (``coarse``, even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from
-    smooth random vectors. The coarse applications count on ``H.applications`` as N_coarse / N each."""
+    smooth random vectors. The coarse applications count on ``H.applications`` as N_coarse / N each.
+
+    With ``single`` (and an H that offers ``single()``) the whole ladder first runs in float32 to
+    max(tol, SINGLE_TOL) and the double-precision run starts from its block: the float32 applications
+    count as applications, the iterations of both runs are added, and every residual is confirmed
+    below ``tol`` in double precision."""
     m = n_want + n_guard
+    low = H.single() if single and hasattr(H, "single") else None
+    if low is not None:
+        tol = options.get("tol", TOL)
+        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, **{**options, "tol": max(tol, SINGLE_TOL)})
+        levels = folded_lobpcg(H.apply, first.block.to(H.V.dtype), sigma, n_want,
+                               precondition=lambda R: H.precondition(R, shift), **options)
+        return replace(levels, iterations=first.iterations + levels.iterations)
     if coarse and 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape):
         Hc = H.coarsened()
-        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, **{**options, "tol": COARSE_TOL,
-                                                                                   "progress": None})
+        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single,
+                            **{**options, "tol": COARSE_TOL, "progress": None})
         X = H.prolonged(start.block, Hc)
     else:
         X = H.smooth_random(m, seed)
