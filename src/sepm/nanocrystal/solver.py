@@ -52,7 +52,9 @@ SHIFT = 0.3
 COARSE_TOL = 1e-3
 #: Residual target of the float32 run before the double-precision one (Hartree): float32 reaches 1e-4 on
 #: GaAs dots (its floor is ~1e-7 x the largest level, the kinetic cap) and the double run then confirms.
-SINGLE_TOL = 1e-4
+SINGLE_TOL = 3e-4
+#: Iterations without progress after which the float32 run hands over to the double-precision one.
+SINGLE_PATIENCE = 100
 #: Largest spacing of a coarse start (Bohr): 2h for the default h ~ 0.75; two levels for h = 0.4.
 COARSE_SPACING = 1.6
 #: Extra block vectors: enough to complete a threefold level at the edge of the wanted ones. More cost
@@ -108,15 +110,18 @@ def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
 
 
 def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, precondition=None, tol: float = TOL,
-                  max_iter: int = 2000, progress=None) -> Levels:
+                  max_iter: int = 2000, progress=None, patience: int | None = None) -> Levels:
     """The ``n_want`` eigenstates of H nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
     more when the last one is degenerate (the whole multiplet is returned).
 
     ``apply(Y)`` is H Y for a block of row vectors (real or complex); ``X`` (m, N), m > n_want, is the
     starting block (the m - n_want guard vectors speed convergence and need not converge);
     ``precondition(R)`` approximates (H - sigma)^-2 on a block of residuals (identity if None).
-    ``progress(iteration, energies, residuals)`` is called every iteration."""
+    ``progress(iteration, energies, residuals)`` is called every iteration. With ``patience`` the run stops
+    (not converged) when the largest wanted residual has not fallen below 0.9 x its lowest for that many
+    iterations (a float32 run at its rounding floor)."""
     m = X.shape[0]
+    best, best_it = float("inf"), 0
     applications = 0
     sigma = float(sigma)
 
@@ -146,6 +151,11 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
                 break
         if progress is not None:
             progress(it, e[:k], res_h[:k])
+        worst = float(res_h[:k].max())
+        if worst < 0.9 * best:
+            best, best_it = worst, it
+        elif patience is not None and it - best_it >= patience:
+            break
         active = res_h >= tol
         RA = AX[active] - lam[active, None] * X[active]
         W = _normalize_rows(RA if precondition is None else precondition(RA))
@@ -195,7 +205,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     low = H.single() if single and hasattr(H, "single") else None
     if low is not None:
         tol = options.get("tol", TOL)
-        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, **{**options, "tol": max(tol, SINGLE_TOL)})
+        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse,
+                            **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
         levels = folded_lobpcg(H.apply, first.block.to(H.V.dtype), sigma, n_want,
                                precondition=lambda R: H.precondition(R, shift), **options)
         return replace(levels, iterations=first.iterations + levels.iterations)
