@@ -8,11 +8,13 @@ resources/, grid spacing 0.8 Bohr (h = 0.71-0.79 after FFT rounding), kinetic ca
 and 4 conduction states to residual 1e-4 Hartree. Each (radius, threads) case runs in its own
 subprocess (own peak memory), the thread counts of one radius one after the other, so that their
 ratio is measured under the same load (the load average is printed with each row).
-Applications are fine-grid equivalents (a coarse-start application counts N_coarse / N); with
---no-coarse every edge starts from smooth random vectors instead (the solver before the coarse start).
+Applications are fine-grid equivalents (a coarse-start application counts N_coarse / N; a float32
+application counts as one); with --no-coarse every edge starts from smooth random vectors instead (the
+solver before the coarse start), with --double the solver runs in double precision only (no float32
+run first, the solver before it).
 With --convergence the gap of the 35-atom dot (R = 12) is also computed at spacing 0.8 and 0.4.
 
-Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--device cpu|cuda]
+Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--double] [--device cpu|cuda]
        [--convergence]
 """
 
@@ -30,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def case(radius: float, spacing: float, device: str, threads: int, coarse: bool) -> dict:
+def case(radius: float, spacing: float, device: str, threads: int, coarse: bool, single: bool) -> dict:
     import tempfile
 
     import torch
@@ -38,12 +40,15 @@ def case(radius: float, spacing: float, device: str, threads: int, coarse: bool)
     from sepm.io import read_bundle
     from sepm.nanocrystal import solver
     from sepm.nanocrystal.dot import DotSettings, run_dot
+    from sepm.nanocrystal.hamiltonian import GridHamiltonian
     from sepm.nanocrystal.ligands import ligand_tables
     from sepm.nanocrystal.potfiles import read_library
 
     torch.set_num_threads(threads)
     if not coarse:
         solver.COARSE_SPACING = 0.0
+    if not single:
+        GridHamiltonian.single = lambda self: None
     system = read_bundle(ROOT / "resources/bundles/GaAs").systems[0]
     tables = read_library(ROOT / "resources/potentials-realspace", ["As", "Ga"])
     tables.update(ligand_tables(1024, tables["Ga"].dr))
@@ -66,12 +71,14 @@ def main() -> int:
     p.add_argument("--spacing", type=float, default=0.8)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--no-coarse", action="store_true", help="start from smooth random vectors (no coarse grid)")
+    p.add_argument("--double", action="store_true", help="double precision only (no float32 run first)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--convergence", action="store_true", help="also the R = 12 gap at spacing 0.8 and 0.4")
     p.add_argument("--case", nargs=2, type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.case:
-        print(json.dumps(case(args.case[0], args.case[1], args.device, args.threads[0], not args.no_coarse)))
+        print(json.dumps(case(args.case[0], args.case[1], args.device, args.threads[0], not args.no_coarse,
+                                    not args.double)))
         return 0
     runs = [(r, args.spacing) for r in args.radii]
     if args.convergence:
@@ -82,7 +89,8 @@ def main() -> int:
     for radius, spacing in runs:
         for threads in args.threads:
             out = subprocess.run([sys.executable, __file__, "--case", str(radius), str(spacing), "--device", args.device,
-                                  "--threads", str(threads)] + (["--no-coarse"] if args.no_coarse else []),
+                                  "--threads", str(threads)] + (["--no-coarse"] if args.no_coarse else [])
+                                 + (["--double"] if args.double else []),
                                  check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{r['radius']:5.1f} {r['spacing']:5.2f} {r['atoms']:6d} {r['ligands']:5d} {r['grid']:>12} "
