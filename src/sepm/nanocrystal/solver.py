@@ -50,8 +50,8 @@ TOL = 1e-4
 SHIFT = 0.3
 #: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites).
 COARSE_TOL = 1e-3
-#: Residual target of the float32 run before the double-precision one (Hartree): float32 reaches 1e-4 on
-#: GaAs dots (its floor is ~1e-7 x the largest level, the kinetic cap) and the double run then confirms.
+#: Residual target of the float32 run before the double-precision one (Hartree): the folded operator's
+#: rounding in float32 (~1e-7 x T_cap^2) held one run of a 123-atom GaAs dot at 1.2e-4, so 3e-4.
 SINGLE_TOL = 3e-4
 #: Iterations without progress after which the float32 run hands over to the double-precision one.
 SINGLE_PATIENCE = 100
@@ -207,8 +207,10 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         tol = options.get("tol", TOL)
         first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse,
                             **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
+        progress = options.pop("progress", None)
+        report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         levels = folded_lobpcg(H.apply, first.block.to(H.V.dtype), sigma, n_want,
-                               precondition=lambda R: H.precondition(R, shift), **options)
+                               precondition=lambda R: H.precondition(R, shift), progress=report, **options)
         return replace(levels, iterations=first.iterations + levels.iterations)
     if coarse and 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape):
         Hc = H.coarsened()
