@@ -6,7 +6,7 @@ application x overhead.
 Dots are cut from the bundled GaAs crystal (cation-centred spheres; radii 16, 27, 33 and 42 Bohr give
 123, 513, 979 and about 2000 atoms before ligands) with the published real-space library of
 resources/, grid spacing 0.8 Bohr (h = 0.71-0.79 after FFT rounding), kinetic cap 10 Hartree, 4 valence
-and 4 conduction states to residual 1e-4 Hartree. Each (radius, threads) case runs in its own
+and 4 conduction states to residual 1e-4 Hartree. Each (radius, threads, precision) case runs in its own
 subprocess (own peak memory), the thread counts of one radius one after the other, so that their
 ratio is measured under the same load (the load average is printed with each row).
 Applications are fine-grid equivalents (a coarse-start application counts N_coarse / N; a float32
@@ -17,8 +17,7 @@ thread count.
 With --convergence the gap of the 35-atom dot (R = 12) is also computed at spacing 0.8 and 0.4.
 
 Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--precision mixed double]
-       [--device cpu|cuda]
-       [--convergence]
+       [--device cpu|cuda] [--convergence]
 """
 
 from __future__ import annotations
@@ -83,7 +82,7 @@ def main() -> int:
     args = p.parse_args()
     if args.case:
         print(json.dumps(case(args.case[0], args.case[1], args.device, args.threads[0], not args.no_coarse,
-                                    args.precision[0] == "mixed")))
+                              args.precision[0] == "mixed")))
         return 0
     runs = [(r, args.spacing) for r in args.radii]
     if args.convergence:
