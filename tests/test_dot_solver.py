@@ -1,6 +1,7 @@
 """The dot solver's pieces: folded LOBPCG on a generic complex Hermitian operator against eigh, the
 coarse grid's Fourier interpolation against exact band-limited functions, and the coarse-grid start
-against smooth random starts on the same dot (same levels, fewer applications)."""
+against smooth random starts on the same dot (same levels, fewer applications), and the float32 run
+before the double-precision one (same levels, residuals below the target in double precision)."""
 
 import numpy as np
 import pytest
@@ -54,19 +55,39 @@ def test_coarse_grid_is_every_second_point_and_prolongation_is_exact_for_band_li
     assert H.applications == pytest.approx(3 / 8) and Hc.applications == 0
 
 
-def test_coarse_start_gives_the_same_levels_with_fewer_applications():
+@pytest.fixture(scope="module")
+def small_dot():
     system = read_bundle(GAAS).systems[0]
     tables = read_library(LIBRARY, ["As", "Ga"])
     tables.update(ligand_tables(1024, tables["Ga"].dr))
     dot = build_nanocrystal(Crystal.from_system(system), 5.0, min_bonds=1)
     pos = centred(dot.positions)
     grid = DotGrid.around(pos, 0.8)
-    H = GridHamiltonian(grid, potential_on_grid(grid, dot.symbols, pos, tables)[0])
+    return GridHamiltonian(grid, potential_on_grid(grid, dot.symbols, pos, tables)[0])
+
+
+def test_coarse_start_gives_the_same_levels_with_fewer_applications(small_dot):
+    H = small_dot
     runs = {}
     for coarse in (False, True):
         H.applications = 0
-        levels = grid_states(H, -0.2, 3, coarse=coarse, tol=1e-6)
+        levels = grid_states(H, -0.2, 3, coarse=coarse, single=False, tol=1e-6)
         runs[coarse] = (levels, H.applications)
     assert runs[True][0].converged and runs[False][0].converged
     assert torch.allclose(runs[True][0].energies, runs[False][0].energies, atol=1e-9)
     assert runs[True][1] < 0.8 * runs[False][1]
+
+
+def test_float32_run_first_gives_the_double_precision_levels(small_dot):
+    H = small_dot
+    low = H.single()
+    assert low.V.dtype == torch.float32 and low.T.dtype == torch.float32 and low.single() is None
+    X = H.smooth_random(2, 0)
+    assert torch.allclose(low.apply(X.float()).double(), H.apply(X), atol=1e-5 * float(H.apply(X).abs().max()))
+    double = grid_states(H, -0.2, 3, single=False, tol=1e-6)
+    mixed = grid_states(H, -0.2, 3, single=True, tol=1e-6)
+    assert mixed.converged and mixed.vectors.dtype == torch.float64
+    assert torch.allclose(mixed.energies, double.energies, atol=1e-9)
+    # Residuals of the returned vectors measured afresh in double precision.
+    res = (H.apply(mixed.vectors) - mixed.energies[:, None] * mixed.vectors).norm(dim=1)
+    assert float(res.max()) < 1e-6

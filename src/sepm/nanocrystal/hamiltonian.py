@@ -5,8 +5,9 @@ r"""The dot's Hamiltonian on its real-space grid.
 with F the discrete Fourier transform of the periodic box, G the grid's reciprocal vectors
 2 pi m_i / (2 L_i), |m_i| <= n_i / 2, and the kinetic energy capped at T_cap = 10 Hartree as in the
 nanocrystal codes. Without spin-orbit H is real symmetric, so states are real and the transforms are
-real-to-complex (rfftn) over the last three axes of a (batch, n1, n2, n3) block. Everything is float64
-on one device; one application of H to a block is two FFTs and one multiply.
+real-to-complex (rfftn) over the last three axes of a (batch, n1, n2, n3) block. Everything is in the
+potential's precision (float64; a float32 copy, ``single()``, for the solver's first iterations) on one
+device; one application of H to a block is two FFTs and one multiply.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ KINETIC_CAP = 10.0
 
 
 class GridHamiltonian:
-    """H = T (spectral, capped) + V (diagonal) on ``grid``; ``V`` is (n1, n2, n3) float64."""
+    """H = T (spectral, capped) + V (diagonal) on ``grid``; ``V`` is (n1, n2, n3) float64 (or float32)."""
 
     def __init__(self, grid: DotGrid, V: torch.Tensor, kinetic_cap: float = KINETIC_CAP):
         self.grid = grid
@@ -34,7 +35,7 @@ class GridHamiltonian:
              for i in range(2)]
         g.append(2.0 * math.pi * torch.fft.rfftfreq(n[2], d=2.0 * L[2] / n[2], device=device, dtype=torch.float64))
         g2 = g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2 + g[2][None, None, :] ** 2
-        self.T = (0.5 * g2).clamp(max=self.kinetic_cap)
+        self.T = (0.5 * g2).clamp(max=self.kinetic_cap).to(V.dtype)
         self.applications = 0
         self._counter, self._weight = self, 1.0
 
@@ -68,7 +69,7 @@ class GridHamiltonian:
     def smooth_random(self, m: int, seed: int, width: float = 1.0) -> torch.Tensor:
         """m random vectors with their Fourier components damped by exp(-T / width): smooth start vectors."""
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        X = torch.randn((m, *self.shape), generator=gen, dtype=torch.float64).to(self.V.device)
+        X = torch.randn((m, *self.shape), generator=gen, dtype=torch.float64).to(self.V.device, self.V.dtype)
         X = torch.fft.irfftn(torch.fft.rfftn(X, dim=(-3, -2, -1)) * torch.exp(-self.T / width), s=self.shape,
                              dim=(-3, -2, -1))
         return X.reshape(m, -1)
@@ -81,6 +82,14 @@ class GridHamiltonian:
                                  self.V[::2, ::2, ::2].contiguous(), self.kinetic_cap)
         coarse._counter, coarse._weight = self._counter, self._weight * coarse.size / self.size
         return coarse
+
+    def single(self) -> "GridHamiltonian | None":
+        """This H in float32 (its applications count on this H's counter), or None if it is not float64."""
+        if self.V.dtype != torch.float64:
+            return None
+        low = GridHamiltonian(self.grid, self.V.float(), self.kinetic_cap)
+        low._counter, low._weight = self._counter, self._weight
+        return low
 
     def prolonged(self, X: torch.Tensor, coarse: "GridHamiltonian") -> torch.Tensor:
         """Vectors of the ``coarse`` grid (m, N_coarse) on this grid by Fourier interpolation (the coarse
@@ -96,5 +105,5 @@ class GridHamiltonian:
 
     def dense(self) -> torch.Tensor:
         """The full N x N matrix (for checks on tiny grids): H applied to every unit vector."""
-        eye = torch.eye(self.size, dtype=torch.float64, device=self.V.device)
+        eye = torch.eye(self.size, dtype=self.V.dtype, device=self.V.device)
         return self.apply(eye).T
