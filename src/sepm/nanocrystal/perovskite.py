@@ -95,8 +95,38 @@ def perovskite_cube(n: int, lattice_constant: float, species=("Cs", "Pb", "I"), 
              "formal_charges": dict(zip(species, charges)),
              "termination": "{100} facets, complete BX6 octahedra, A/X surface, corner A removed, no ligands "
                             "(Weinberg et al., Nano Lett. 23, 4997 (2023)); A vacancies for charge balance"}
-    dot = DotStructure(symbols, positions, len(symbols), valence or {}, notes=notes)
+    # the outer layer: the A and X atoms on the cube's faces (B sits at most (n - 1) a / 2 from the centre)
+    surface = (np.abs(positions) > (0.5 * (n - 1) + 0.25) * lattice_constant).any(axis=1)
+    dot = DotStructure(symbols, positions, len(symbols), valence or {}, notes=notes, surface=surface,
+                       bond=0.5 * lattice_constant)
     log.info("perovskite cube %d^3 cells (a = %.4f Bohr): %s, %d A vacancies (corners first) for charge balance; "
              "%d valence electrons", n, lattice_constant, " ".join(f"{s} {c}" for s, c in dot.counts.items()),
              len(vacant), dot.n_electrons)
     return dot
+
+
+def cube_roles(crystal) -> tuple[tuple[str, str, str], float]:
+    """(A, B, X) and the lattice constant (Bohr) of a cubic ABX3 cell (5 atoms: B octahedrally surrounded by
+    X at a/2, A at the body centre from B), else ValueError saying what is not so."""
+    lattice = np.asarray(crystal.lattice)
+    a = float(lattice[0, 0])
+    if np.abs(lattice - a * np.eye(3)).max() > 1e-6 * a or len(crystal.atom_species) != 5:
+        raise ValueError("a perovskite cube needs a simple cubic ABX3 cell of 5 atoms (B at a corner, X at the edge "
+                         "midpoints, A at the body centre)")
+    symbols = list(crystal.atom_species)
+    names, counts = np.unique(symbols, return_counts=True)
+    x = [str(s) for s, c in zip(names, counts) if c == 3]
+    ones = [str(s) for s, c in zip(names, counts) if c == 1]
+    if len(x) != 1 or len(ones) != 2:
+        raise ValueError(f"cell {' '.join(symbols)} is not ABX3 (one species three times, two once)")
+    frac = np.asarray(crystal.frac) % 1.0
+
+    def gap(i, j):
+        d = (frac[i] - frac[j] + 0.5) % 1.0 - 0.5
+        return float(np.linalg.norm(d @ lattice))
+
+    xi = [i for i, s in enumerate(symbols) if s == x[0]]
+    b = [s for s in ones if all(abs(gap(symbols.index(s), i) - 0.5 * a) < 1e-3 * a for i in xi)]
+    if len(b) != 1:
+        raise ValueError(f"cell {' '.join(symbols)}: no single species with its three {x[0]} at a/2 (the B site)")
+    return (next(s for s in ones if s != b[0]), b[0], x[0]), a

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from ..constants import BOHR_PER_ANGSTROM
 from ..errors import Defect, InputError
@@ -51,6 +52,10 @@ class DotStructure:
     n_core: int
     valence: dict[str, int] = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
+    #: Atoms (of the first n_core) that are surface atoms besides those carrying a ligand; None: none.
+    surface: np.ndarray | None = None
+    #: Bond length (Bohr) for the location regions; None: the shortest distance between atoms.
+    bond: float | None = None
 
     def __post_init__(self):
         table = {**VALENCE_ELECTRONS, **self.valence}
@@ -58,6 +63,13 @@ class DotStructure:
         if missing:
             raise ValueError(f"no valence electron count for {', '.join(missing)}: give it (valence={{symbol: n}})")
         self.valence = {s: int(table[s]) for s in sorted(set(self.symbols[: self.n_core]))}
+
+    @property
+    def bond_length(self) -> float:
+        if self.bond is not None:
+            return float(self.bond)
+        d, _ = cKDTree(self.positions[: self.n_core]).query(self.positions[: self.n_core], k=2)
+        return float(d[:, 1].min())
 
     @property
     def counts(self) -> dict[str, int]:

@@ -1,0 +1,66 @@
+"""`sepm dot` on a spinor dot: a 1-cell CsPbI3 cube with the shipped bundle's SOC + NL terms (its analytic local
+part: it decays, so the export is quick), exported with their sidecar, end to end (coarse grid, one Kramers pair
+per edge)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sepm.cli import main
+from sepm.nanocrystal.client_export import export_for_client
+from sepm.nanocrystal.spinor_dot import sidecar_terms
+from sepm.io.bundle import read_bundle
+from sepm.pseudopotential import Pseudopotential
+from threads import single_thread  # noqa: F401
+
+BUNDLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    pp = Pseudopotential.from_bundle(read_bundle(BUNDLE))
+    folder = tmp_path_factory.mktemp("pot")
+    export_for_client(folder, pp, source="checkpoint", write_ligands=False)
+    return pp, folder
+
+
+def test_sidecar_carries_the_fits_terms_per_species(exported):
+    pp, folder = exported
+    coeffs, soc, nonlocal_ = sidecar_terms(folder)
+    assert soc and nonlocal_
+    for s, p in zip(pp.species, pp.params.numpy()):
+        assert np.array_equal(coeffs[s], p[5:8])
+
+
+def test_sepm_dot_cube_is_a_spinor_dot_with_its_bulk_edges_and_flags(exported, tmp_path, capfd):
+    _, folder = exported
+    out = tmp_path / "dot"
+    assert main(["dot", str(BUNDLE), str(out), "--pot-dir", str(folder), "--cube", "1", "--spacing", "0.9",
+                 "--vacuum", "2.5", "--n-valence", "1", "--n-conduction", "1", "--tol", "1e-3"]) == 0
+    rec = json.loads((out / "dot.json").read_text())
+    assert rec["spinor"] and rec["terms"]["soc"] and rec["terms"]["nonlocal"]
+    assert rec["atoms"] == {"Cs": 4, "I": 6, "Pb": 1} and rec["n_electrons"] == 50 and rec["homo_index"] == 49
+    bulk = rec["bulk"]
+    assert bulk["k_vbm"] == bulk["k_cbm"] == [0.5, 0.5, 0.5] and 1.0 < bulk["gap"] < 2.5
+    # a one-octahedron cluster is all surface: its HOMO (I 5p on the surface) sits 0.4 eV above the bulk VBM,
+    # which the sanity check flags (and the log says loudly); the LUMO is confined above the bulk CBM
+    flags = rec["sanity"]["flags"]
+    assert ("homo_above_bulk_vbm" in flags) == (rec["homo_ev"] > bulk["vbm"]) and "homo_above_bulk_vbm" in flags
+    assert rec["lumo_ev"] > bulk["cbm"] and "lumo_below_bulk_cbm" not in flags and not rec["sanity"]["ok"]
+    assert "UNPHYSICAL homo_above_bulk_vbm" in capfd.readouterr().err
+    # every level a Kramers pair; the HOMO index is the electron count's
+    e = np.array([lv["energy_ev"] for lv in rec["levels"]])
+    assert len(e) >= 4 and np.abs(e[0::2] - e[1::2]).max() < 2e-3   # to ~ tol^2 / spacing at tol 1e-3 Ha
+    assert [lv["index"] for lv in rec["levels"] if lv["edge"] == "valence"][-1] == 49
+    # the HOMO density integrates to one electron per state
+    lines = (out / "homo.cube").read_text().splitlines()
+    n_atoms = int(lines[2].split()[0])
+    shape = [int(lines[3 + i].split()[0]) for i in range(3)]
+    dv = np.prod([float(lines[3 + i].split()[1 + i]) for i in range(3)])
+    rho = np.array(" ".join(lines[6 + n_atoms:]).split(), dtype=float)
+    assert rho.size == np.prod(shape) and abs(rho.sum() * dv - 1.0) < 1e-6
+    assert (out / "dot.xyz").read_text().splitlines()[0] == "11"
