@@ -38,6 +38,8 @@ def spinor_dots(args, system, species, tables, terms) -> list[dict]:
     from ..crystal import Crystal
     from ..errors import Defect, InputError
     from ..nanocrystal.builder import build_nanocrystal
+    from ..nanocrystal.conffile import write_conf
+    from ..nanocrystal.grid import centred
     from ..nanocrystal.ligands import Passivation
     from ..nanocrystal.perovskite import cube_roles, perovskite_cube
     from ..nanocrystal.spinor_dot import SPINOR_DOT_FILES, SpinorDotSettings, dot_pseudopotential, run_spinor_dot
@@ -86,13 +88,17 @@ def spinor_dots(args, system, species, tables, terms) -> list[dict]:
     out = Path(args.outdir)
     folders = [out if len(jobs) == 1 else out / name for _, name, _ in jobs]
     for folder in folders:
-        remove_stale(folder, SPINOR_DOT_FILES)
+        remove_stale(folder, ("conf.par", *SPINOR_DOT_FILES))
     settings = SpinorDotSettings(spacing=args.spacing, vacuum=args.vacuum, n_valence=args.n_valence,
                                  n_conduction=args.n_conduction, tol=args.tol, kinetic_cap=args.kinetic_cap,
                                  max_iter=args.max_iter)
     log.info("spinor dots: SOC %s, NL %s (a5, a6, a7 per species from %s: %s); spacing %g Bohr", "on" if soc else "off",
              "on" if nonlocal_ else "off", args.pot_dir, "; ".join(f"{s} {list(map(float, c))}" for s, c in coeffs.items()),
              args.spacing)
-    return [run_spinor_dot(structure, system, pp, tables, settings, folder, size, device=args.device,
-                           source=f"{args.bundle} system {args.system}; {args.pot_dir}")
-            for (size, _, _), structure, folder in zip(jobs, structures, folders)]
+    records = []
+    for (size, _, _), structure, folder in zip(jobs, structures, folders):
+        if size["shape"] == "sphere":   # the client's atom file too, as for a spin-free sphere
+            write_conf(folder / "conf.par", structure.symbols, centred(structure.positions))
+        records.append(run_spinor_dot(structure, system, pp, tables, settings, folder, size, device=args.device,
+                                      source=f"{args.bundle} system {args.system}; {args.pot_dir}"))
+    return records
