@@ -64,3 +64,19 @@ def test_sepm_dot_cube_is_a_spinor_dot_with_its_bulk_edges_and_flags(exported, t
     rho = np.array(" ".join(lines[6 + n_atoms:]).split(), dtype=float)
     assert rho.size == np.prod(shape) and abs(rho.sum() * dv - 1.0) < 1e-6
     assert (out / "dot.xyz").read_text().splitlines()[0] == "11"
+
+
+def test_example_config_plans_the_cube_series(tmp_path):
+    """config/examples/cspbi3_dots.yaml: prior (checkpoint reuse), export, one dot_cube per size, the series."""
+    import shutil
+
+    from pipeline_copy import copy_pipeline, run_snakemake
+
+    work = copy_pipeline(tmp_path / "pipeline")
+    shutil.copytree(BUNDLE, work / "tests" / "data" / "deeppseudopot" / BUNDLE.name)
+    out = run_snakemake(work, "-n", "results/CsPbI3/nanocrystal/gap_vs_size.png", "--configfile",
+                        "config/examples/cspbi3_dots.yaml")
+    counts = dict(line.split() for line in out.splitlines() if line.split()[:1] in (["prior"], ["export"],
+                                                                                        ["dot_cube"], ["gap_vs_size"]))
+    assert counts == {"prior": "1", "export": "1", "dot_cube": "2", "gap_vs_size": "1"}
+    assert "results/CsPbI3/nanocrystal/dots/N2/dot.xyz" in out and "optimize" not in counts
