@@ -63,9 +63,11 @@ def main():
     for side in ("valence", "conduction"):
         r = s[side]
         print(f"{side:10s}: {r['iterations']} iterations, {r['applications']} applications "
-              f"({r['applications_per_state']:.0f} per converged state), {r['seconds']:.0f} s, converged {r['converged']}")
+              f"({r['applications_per_state']:.0f} per converged state), {r['seconds']:.0f} s, "
+              f"converged {r['converged']}")
     print(f"HOMO {rec['homo_ev']:.4f} eV, LUMO {rec['lumo_ev']:.4f} eV, gap {rec['gap_ev']:.4f} eV (bulk SOC gap "
-          f"{rec['bulk']['gap']:.4f} eV); flags {rec['sanity']['flags'] or 'none'}; total {total:.0f} s; files in {out}")
+          f"{rec['bulk']['gap']:.4f} eV); flags {rec['sanity']['flags'] or 'none'}; total {total:.0f} s; "
+          f"files in {out}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 from sepm.errors import InputError
 from sepm.nanocrystal.perovskite import perovskite_cube
 from sepm.nanocrystal.structure import DotStructure, read_structure
+from threads import single_thread  # noqa: F401
 
 A_CSPBI3 = 11.884  # Bohr, the shipped CsPbI3 bundle's cubic cell
 
@@ -78,8 +79,8 @@ def test_bulk_edges_of_the_dot_hamiltonian_carry_soc_and_nl():
     from sepm.nanocrystal.radial import tables_from_form_factor
     from sepm.nanocrystal.supercell import checkpoint_pseudopotential
 
-    folder = Path(__file__).resolve().parents[1] / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
-    pp, system = checkpoint_pseudopotential(folder)
+    pp, system = checkpoint_pseudopotential(Path(__file__).parent / "data" / "deeppseudopot" /
+                                            "test_parallel_inputs_SOC_noPara")
     tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
     full = bulk_band_edges(system, pp, tables)
     assert full["occupied_bands"] == 26 and full["soc"] and full["nonlocal_"]

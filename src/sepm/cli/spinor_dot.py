@@ -30,7 +30,8 @@ def parse_valence(items) -> dict[str, int]:
 def wants_spinor(terms) -> bool:
     """Whether the sidecar's terms act: SOC on with some a5 != 0, or NL on with some a6/a7 != 0."""
     coeffs, soc, nonlocal_ = terms
-    return (soc and any(c[0] != 0 for c in coeffs.values())) or (nonlocal_ and any(c[1] or c[2] for c in coeffs.values()))
+    return bool((soc and any(c[0] != 0 for c in coeffs.values()))
+                or (nonlocal_ and any(c[1] != 0 or c[2] != 0 for c in coeffs.values())))
 
 
 def spinor_dots(args, system, species, tables, terms) -> list[dict]:
@@ -92,9 +93,9 @@ def spinor_dots(args, system, species, tables, terms) -> list[dict]:
     settings = SpinorDotSettings(spacing=args.spacing, vacuum=args.vacuum, n_valence=args.n_valence,
                                  n_conduction=args.n_conduction, tol=args.tol, kinetic_cap=args.kinetic_cap,
                                  max_iter=args.max_iter)
-    log.info("spinor dots: SOC %s, NL %s (a5, a6, a7 per species from %s: %s); spacing %g Bohr", "on" if soc else "off",
-             "on" if nonlocal_ else "off", args.pot_dir, "; ".join(f"{s} {list(map(float, c))}" for s, c in coeffs.items()),
-             args.spacing)
+    log.info("spinor dots: SOC %s, NL %s (a5, a6, a7 per species from %s: %s); spacing %g Bohr",
+             "on" if soc else "off", "on" if nonlocal_ else "off", args.pot_dir,
+             "; ".join(f"{s} {[float(x) for x in c]}" for s, c in coeffs.items()), args.spacing)
     records = []
     for (size, _, _), structure, folder in zip(jobs, structures, folders):
         if size["shape"] == "sphere":   # the client's atom file too, as for a spin-free sphere

@@ -81,10 +81,11 @@ def perovskite_cube(n: int, lattice_constant: float, species=("Cs", "Pb", "I"), 
     A, B, X = _cube_sites(n)
     centre = np.full(3, 0.5 * (n - 1))
     qa, qb, qx = charges
-    n_a, rest = divmod(-(qb * len(B) + qx * len(X)), qa)
+    need = -(qb * len(B) + qx * len(X))
+    n_a, rest = divmod(need, qa)
     if rest or not 0 <= n_a <= len(A):
-        raise ValueError(f"charges {charges}: no neutral cube of {n}^3 cells (it would need {-(qb * len(B) + qx * len(X)) / qa:g} "
-                         f"A ions of {len(A)} sites)")
+        raise ValueError(f"charges {charges}: no neutral cube of {n}^3 cells (it would need {need / qa:g} A ions "
+                         f"of {len(A)} sites)")
     vacant = _vacancies(A, centre, n, len(A) - n_a)
     A = np.delete(A, vacant, axis=0)
     a, b, x = species

@@ -79,7 +79,8 @@ def sidecar_terms(folder) -> tuple[dict[str, np.ndarray], bool, bool]:
         raise InputError(Defect(path, None, "missing: the export's sidecar carries the SOC/NL coefficients "
                                 "(sepm export --nanocrystal)")) from None
     except (ValueError, KeyError, TypeError) as err:
-        raise InputError(Defect(path, None, f"no per-species 'left_out' spin_orbit_a5 / nonlocal_a6_a7 ({err})")) from None
+        raise InputError(Defect(path, None, f"no per-species 'left_out' spin_orbit_a5 / nonlocal_a6_a7 ({err})")) \
+            from None
     any_soc = any(c[0] != 0 for c in coeffs.values())
     any_nl = any(c[1] != 0 or c[2] != 0 for c in coeffs.values())
     return coeffs, bool(left.get("soc", any_soc)), bool(left.get("nonlocal", any_nl))
