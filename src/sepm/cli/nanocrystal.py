@@ -143,7 +143,7 @@ def _dot(args) -> int:
     system = bundle.systems[args.system]
     species = sorted(set(system.atom_species))
     terms = _sidecar_terms(Path(args.pot_dir), species)
-    spinor = terms is not None and wants_spinor(terms)
+    spinor = wants_spinor(terms)
     if args.spacing is None:
         args.spacing = SPINOR_SPACING if spinor else SPIN_FREE_SPACING
     if spinor or args.cube or args.structure:
@@ -151,7 +151,7 @@ def _dot(args) -> int:
         if len(records) > 1:
             write_series(Path(args.outdir) / "gap_vs_size", records, title=(
                 f"{system.name or 'system ' + str(args.system)}: {records[0]['shape']} dots, spinor (SOC "
-                f"{'on' if terms and terms[1] else 'off'}, NL {'on' if terms and terms[2] else 'off'})"
+                f"{'on' if terms[1] else 'off'}, NL {'on' if terms[2] else 'off'})"
                 + ("; radius = half the edge" if args.cube else "")))
         return 0
     passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
@@ -182,8 +182,8 @@ def _dot(args) -> int:
 
 
 def _sidecar_terms(folder, species):
-    """The sidecar's (a5-a7 per species, soc, nonlocal), or None when the folder has no sidecar (a published
-    library: local only)."""
+    """The sidecar's (a5-a7 per species, soc, nonlocal); zeros and off when the folder has no sidecar (a
+    published library: local only)."""
     import numpy as np
 
     from ..nanocrystal.client_export import SIDECAR
