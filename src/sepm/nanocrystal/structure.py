@@ -16,7 +16,9 @@ structure (sum of formal charges zero) this count fills exactly the bulk valence
 
 User structures (:func:`read_structure`): ``.xyz`` (count line, comment line, ``Sym x y z`` in Angstrom)
 or the client's ``conf.par`` (count line, ``Sym x y z`` in Bohr), any element symbol; P1-P4 are ligands.
-Each defect names its file and line.
+Each defect names its file and line. Their surface atoms (for the location checks of :mod:`.location`)
+are those carrying a ligand: a user structure without ligands has none, so only the energy and vacuum
+checks can flag it.
 """
 
 from __future__ import annotations
