@@ -493,7 +493,7 @@ def dot_records(name):
 def dot_series_title(name):
     """Title of a material's gap-against-size plot."""
     if "cubes" in nanocrystal_settings(name):
-        return f"{name}: perovskite cubes (spinor, the fit's SOC/NL), fitted potential; radius = half the edge"
+        return f"{name}: perovskite cubes (spinor dots), fitted potential; radius = half the edge"
     return f"{name}: passivated dots, fitted potential"
 
 
@@ -501,7 +501,13 @@ def dot_cube_argv(name, cells):
     """`sepm dot --cube` arguments of one cube (cells per edge) of a material's nanocrystal series."""
     settings = nanocrystal_settings(name)
     folder = f"results/{name}/nanocrystal"
-    args = ["dot", str(bundle_dir(name)), f"{folder}/dots/N{cells}", "--pot-dir", folder]
+    args = [
+        "dot",
+        str(bundle_dir(name)),
+        f"{folder}/dots/N{cells}",
+        "--pot-dir",
+        folder,
+    ]
     args += ["--cube", str(cells), "--system", str(settings["system"])]
     for key, flag in DOT_OPTIONS.items():
         if key in settings:
