@@ -40,18 +40,24 @@ def test_sepm_dot_cube_is_a_spinor_dot_with_its_bulk_edges_and_flags(exported, t
     _, folder = exported
     out = tmp_path / "dot"
     assert main(["dot", str(BUNDLE), str(out), "--pot-dir", str(folder), "--cube", "1", "--spacing", "0.9",
-                 "--vacuum", "2.5", "--n-valence", "1", "--n-conduction", "1", "--tol", "1e-3"]) == 0
+                 "--vacuum", "2.5", "--n-valence", "1", "--n-conduction", "1", "--tol", "1e-3", "--kinetic-cap",
+                 "3"]) == 0
     rec = json.loads((out / "dot.json").read_text())
     assert rec["spinor"] and rec["terms"]["soc"] and rec["terms"]["nonlocal"]
     assert rec["atoms"] == {"Cs": 4, "I": 6, "Pb": 1} and rec["n_electrons"] == 50 and rec["homo_index"] == 49
-    bulk = rec["bulk"]
-    assert bulk["k_vbm"] == bulk["k_cbm"] == [0.5, 0.5, 0.5] and 1.0 < bulk["gap"] < 2.5
-    # a one-octahedron cluster is all surface: its HOMO (I 5p on the surface) sits 0.4 eV above the bulk VBM,
-    # which the sanity check flags (and the log says loudly); the LUMO is confined above the bulk CBM
+    bulk, fit = rec["bulk"], rec["bulk_fit_basis"]
+    assert bulk["maxke"] == 3.0 and fit["maxke"] == 1.5   # the dot's basis (its kinetic cap), the fit's
+    assert fit["k_vbm"] == fit["k_cbm"] == [0.5, 0.5, 0.5]
+    assert bulk["k_vbm"] == bulk["k_cbm"] == [0.5, 0.5, 0.5] and 1.0 < bulk["gap"] < fit["gap"] < 2.5
+    # the analytic potential's edges move by 1 eV from the fit's basis (1.5 Ha) to the dot's (3 Ha): said
+    # loudly; and this coarse, all-surface one-octahedron cluster has both edges inside the bulk gap (HOMO
+    # 0.2 eV above the VBM, LUMO 0.8 eV below the CBM): flagged, never a confinement gap
     flags = rec["sanity"]["flags"]
-    assert ("homo_above_bulk_vbm" in flags) == (rec["homo_ev"] > bulk["vbm"]) and "homo_above_bulk_vbm" in flags
-    assert rec["lumo_ev"] > bulk["cbm"] and "lumo_below_bulk_cbm" not in flags and not rec["sanity"]["ok"]
-    assert "UNPHYSICAL homo_above_bulk_vbm" in capfd.readouterr().err
+    assert ("homo_above_bulk_vbm" in flags) == (rec["homo_ev"] > bulk["vbm"])
+    assert ("lumo_below_bulk_cbm" in flags) == (rec["lumo_ev"] < bulk["cbm"])
+    assert not rec["sanity"]["ok"] and abs(fit["cbm"] - bulk["cbm"]) > 0.5
+    err = capfd.readouterr().err
+    assert "UNPHYSICAL" in err and "the bulk edges move by up to" in err
     # every level a Kramers pair; the HOMO index is the electron count's
     e = np.array([lv["energy_ev"] for lv in rec["levels"]])
     assert len(e) >= 4 and np.abs(e[0::2] - e[1::2]).max() < 2e-3   # to ~ tol^2 / spacing at tol 1e-3 Ha

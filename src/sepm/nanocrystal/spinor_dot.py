@@ -3,10 +3,11 @@ r"""One spinor quantum dot end to end: any structure, the fit's local tables plu
 The potential: the exported radial tables (``pot<Sym>.par``, ligands included) as the local part, and the
 spin-orbit (a5) and nonlocal (a6, a7) coefficients per species that the export's sidecar carries
 (``nanocrystal_potentials.json``, ``left_out``), switched on as the fit had them (:func:`sidecar_terms`).
+The bulk edges are found in the fit's basis and recomputed at their k-points in the dot's (plane waves up
+to its kinetic cap, :func:`.bulk_reference.edges_in_dot_basis`); the dot is compared with the latter.
 The Hamiltonian is :func:`.spinor.dot_hamiltonian` (complex two-component states, atom-centred
 projectors), its states near the bulk edges are found by the folded-spectrum LOBPCG (:func:`.solver.
-edge_states`, random start: no coarse grid for spinors) and the bulk edges are those of the same terms
-(:func:`.bulk_reference.bulk_band_edges`). Every level is a Kramers pair; ``n_valence`` and
+edge_states`, random start: no coarse grid for spinors) and the bulk edges are those of the same terms. Every level is a Kramers pair; ``n_valence`` and
 ``n_conduction`` count pairs. The HOMO index is the electron count's (:mod:`.structure`): N_e - 1.
 
 Files (``outdir``): ``dot.xyz`` (the atoms, Angstrom, any species), ``dot.json``, ``levels.dat``,
@@ -32,7 +33,7 @@ from ..errors import Defect, InputError
 from ..output import write_table, write_text
 from ..progress import Progress
 from ..pseudopotential import Pseudopotential
-from .bulk_reference import bulk_band_edges
+from .bulk_reference import bulk_band_edges, edges_in_dot_basis
 from .grid import CUT_TOL, VACUUM, DotGrid, centred
 from .hamiltonian import KINETIC_CAP
 from .location import REGIONS, grid_regions, location_weights, sanity_flags, surface_volume_share
@@ -43,6 +44,8 @@ from .spinor import dot_hamiltonian
 
 log = logging.getLogger("sepm")
 
+#: Bulk edges moving more than this (eV) between the fit's basis and the dot's are a WARNING.
+BASIS_WARN = 0.05
 #: What a spinor dot writes, dot.json (its completion record) last.
 SPINOR_DOT_FILES = ("dot.xyz", "homo.cube", "lumo.cube", "levels.dat", "dot.json")
 
@@ -138,12 +141,18 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
     write_text(outdir / "dot.xyz", "\n".join(lines) + "\n")
     log.info("spinor dot %s: %s; %d valence electrons, HOMO index %d (spinor levels)", size,
              " ".join(f"{s} {n}" for s, n in structure.counts.items()), structure.n_electrons, homo_index)
-    edges = bulk_band_edges(system, pseudopotential, tables, structure.valence, device)
-    log.info("bulk edges (same local tables, SOC %s, NL %s, maxKE %g): VBM %.4f eV at %s, CBM %.4f eV at %s, gap "
-             "%.4f eV", "on" if edges["soc"] else "off", "on" if edges["nonlocal_"] else "off", edges["maxke"],
-             edges["vbm"] * HARTREE_EV, edges["k_vbm"], edges["cbm"] * HARTREE_EV, edges["k_cbm"],
-             edges["gap"] * HARTREE_EV)
     s = settings
+    fit_edges = bulk_band_edges(system, pseudopotential, tables, structure.valence, device)
+    edges = edges_in_dot_basis(system, pseudopotential, tables, fit_edges, s.kinetic_cap, structure.valence, device)
+    for name, e in (("fit's basis", fit_edges), ("dot's basis", edges)):
+        log.info("bulk edges, %s (same local tables, SOC %s, NL %s, maxKE %g): VBM %.4f eV at %s, CBM %.4f eV at %s, "
+                 "gap %.4f eV", name, "on" if e["soc"] else "off", "on" if e["nonlocal_"] else "off", e["maxke"],
+                 e["vbm"] * HARTREE_EV, e["k_vbm"], e["cbm"] * HARTREE_EV, e["k_cbm"], e["gap"] * HARTREE_EV)
+    moved = max(abs(edges["vbm"] - fit_edges["vbm"]), abs(edges["cbm"] - fit_edges["cbm"])) * HARTREE_EV
+    if moved > BASIS_WARN:
+        log.warning("the bulk edges move by up to %.3f eV from the fit's basis (maxKE %g) to the dot's (%g Hartree): "
+                    "the potential's high-q part, which the fit never saw, acts in the dot; its levels are compared "
+                    "with the dot basis's edges", moved, fit_edges["maxke"], s.kinetic_cap)
     t0 = time.perf_counter()
     grid = DotGrid.around(positions, s.spacing, s.vacuum)
     H = dot_hamiltonian(grid, symbols, positions, tables, pseudopotential, s.k_max, s.kinetic_cap, s.cut_tol, device)
@@ -199,6 +208,7 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
         "n_electrons": structure.n_electrons, "homo_index": homo_index,
         "homo_ev": homo * HARTREE_EV, "lumo_ev": lumo * HARTREE_EV, "gap_ev": (lumo - homo) * HARTREE_EV,
         "bulk": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in edges.items()},
+        "bulk_fit_basis": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in fit_edges.items()},
         "terms": {"soc": bool(pseudopotential.soc), "nonlocal": bool(pseudopotential.nonlocal_),
                   "a5_a6_a7": {sp: p[5:8].tolist() for sp, p in zip(pseudopotential.species,
                                                                      pseudopotential.params.cpu().numpy())},
