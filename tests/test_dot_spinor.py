@@ -45,6 +45,10 @@ def test_separable_form_reproduces_the_semilocal_radial_kernel(name):
     k = torch.linspace(0.0, K_MAX, 97, dtype=torch.float64)
     assert channel.kernel_error(k) < 1e-7
     assert 5 <= channel.rank <= 12 and channel.cut < 6.5
+    # the grid's projectors come from a cubic interpolation of a table: against the direct sum of Bessels
+    r = torch.cat([torch.linspace(0.0, channel.cut + 1.0, 4001, dtype=torch.float64), torch.tensor([channel.cut])])
+    exact = channel.radial(r)
+    assert float((channel.interpolate(r) - exact).abs().max()) < 1e-8 * float(exact.abs().max())
 
 
 def test_spin_orbit_matrix_has_the_j_multiplets():

@@ -484,10 +484,41 @@ def dot_radius_name(radius):
 
 
 def dot_records(name):
+    settings = nanocrystal_settings(name)
+    if "cubes" in settings:
+        return [
+            f"results/{name}/nanocrystal/dots/N{int(n)}/dot.json"
+            for n in settings["cubes"]
+        ]
     return [
         f"results/{name}/nanocrystal/dots/R{dot_radius_name(r)}/dot.json"
-        for r in nanocrystal_settings(name)["radii"]
+        for r in settings["radii"]
     ]
+
+
+def dot_series_title(name):
+    """Title of a material's gap-against-size plot."""
+    if "cubes" in nanocrystal_settings(name):
+        return f"{name}: perovskite cubes (spinor dots), fitted potential; radius = half the edge"
+    return f"{name}: passivated dots, fitted potential"
+
+
+def dot_cube_argv(name, cells):
+    """`sepm dot --cube` arguments of one cube (cells per edge) of a material's nanocrystal series."""
+    settings = nanocrystal_settings(name)
+    folder = f"results/{name}/nanocrystal"
+    args = [
+        "dot",
+        str(bundle_dir(name)),
+        f"{folder}/dots/N{cells}",
+        "--pot-dir",
+        folder,
+    ]
+    args += ["--cube", str(cells), "--system", str(settings["system"])]
+    for key, flag in DOT_OPTIONS.items():
+        if key in settings:
+            args += [flag, str(settings[key])]
+    return args
 
 
 def dot_argv(name, radius):

@@ -1,6 +1,7 @@
 # From the fit to a nanocrystal: the export rule writes the nanocrystal codes' pot<Sym>.par files
 # into results/<material>/nanocrystal/ (nanocrystal_potentials.json last); here each radius of the
-# material's `tools: nanocrystal:` block (or the defaults) is one passivated dot, and the series is
+# material's `tools: nanocrystal:` block (or the defaults) is one passivated dot, or each `cubes:` entry
+# one perovskite cube of that many cells per edge (rule dot_cube; a spinor dot), and the series is
 # collected into gap_vs_size.dat/.png/.pdf. Not built by default unless named under `tools:`.
 
 
@@ -32,6 +33,34 @@ rule dot:
         "../scripts/sepm_stage.py"
 
 
+rule dot_cube:
+    input:
+        bundle=lambda wildcards: bundle_files(wildcards.material),
+        potentials="results/{material}/nanocrystal/nanocrystal_potentials.json",
+    output:
+        record="results/{material}/nanocrystal/dots/N{cells}/dot.json",
+        atoms="results/{material}/nanocrystal/dots/N{cells}/dot.xyz",
+        levels="results/{material}/nanocrystal/dots/N{cells}/levels.dat",
+        homo="results/{material}/nanocrystal/dots/N{cells}/homo.cube",
+        lumo="results/{material}/nanocrystal/dots/N{cells}/lumo.cube",
+    log:
+        "logs/{material}/dot_N{cells}.log",
+    benchmark:
+        "benchmarks/{material}/dot_N{cells}.tsv"
+    wildcard_constraints:
+        cells=r"\d+",
+    conda:
+        "../envs/sepm.yaml"
+    threads: dot_resources("threads")
+    resources:
+        mem_mb=dot_resources("mem_mb"),
+        runtime=dot_resources("runtime"),
+    params:
+        argv=lambda wildcards: dot_cube_argv(wildcards.material, wildcards.cells),
+    script:
+        "../scripts/sepm_stage.py"
+
+
 rule gap_vs_size:
     input:
         records=lambda wildcards: dot_records(wildcards.material),
@@ -59,7 +88,7 @@ rule gap_vs_size:
             f"results/{wildcards.material}/nanocrystal/gap_vs_size",
             *dot_records(wildcards.material),
             "--title",
-            f"{wildcards.material}: passivated dots, fitted potential",
+            dot_series_title(wildcards.material),
         ],
     script:
         "../scripts/sepm_stage.py"

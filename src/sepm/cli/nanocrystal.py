@@ -134,6 +134,7 @@ def _dot(args) -> int:
     from ..nanocrystal.ligands import Passivation
     from ..nanocrystal.series import write_series
     from ..output import remove_stale
+    from .spinor_dot import SPIN_FREE_SPACING, SPINOR_SPACING, spinor_dots, wants_spinor
 
     bundle = read_bundle(args.bundle)
     if not 0 <= args.system < len(bundle.systems):
@@ -141,6 +142,18 @@ def _dot(args) -> int:
                                 f"system(s), 0..{len(bundle.systems) - 1}"))
     system = bundle.systems[args.system]
     species = sorted(set(system.atom_species))
+    terms = _sidecar_terms(Path(args.pot_dir), species)
+    spinor = wants_spinor(terms)
+    if args.spacing is None:
+        args.spacing = SPINOR_SPACING if spinor else SPIN_FREE_SPACING
+    if spinor or args.cube or args.structure:
+        records = spinor_dots(args, system, species, _tables(Path(args.pot_dir), species), terms)
+        if len(records) > 1:
+            write_series(Path(args.outdir) / "gap_vs_size", records, title=(
+                f"{system.name or 'system ' + str(args.system)}: {records[0]['shape']} dots, spinor (SOC "
+                f"{'on' if terms[1] else 'off'}, NL {'on' if terms[2] else 'off'})"
+                + ("; radius = half the edge" if args.cube else "")))
+        return 0
     passivation = Passivation(args.cation_ligand, args.cation_fraction, args.anion_ligand, args.anion_fraction,
                               args.anion_single_fraction)
     _check_size(args, system, species, passivation)
@@ -166,6 +179,20 @@ def _dot(args) -> int:
         write_series(out / "gap_vs_size", records, title=f"{system.name or 'system ' + str(args.system)}: "
                      "passivated dots")
     return 0
+
+
+def _sidecar_terms(folder, species):
+    """The sidecar's (a5-a7 per species, soc, nonlocal); zeros and off when the folder has no sidecar (a
+    published library: local only)."""
+    import numpy as np
+
+    from ..nanocrystal.client_export import SIDECAR
+    from ..nanocrystal.spinor_dot import sidecar_terms
+
+    if not (folder / SIDECAR).is_file():
+        log.info("%s has no %s: local potential only (no SOC/NL terms)", folder, SIDECAR)
+        return ({s: np.zeros(3) for s in species}, False, False)
+    return sidecar_terms(folder)
 
 
 def _series(args) -> int:
@@ -214,16 +241,29 @@ def register(sub) -> None:
         "the states near the gap on a real-space grid: H = -1/2 nabla^2 (FFT, kinetic energy capped) + sum of "
         "atom potentials v(|r - R_a|) from POT_DIR/pot<Sym>.par, by folded-spectrum LOBPCG around the bulk band "
         "edges of the same potential. Writes conf.par, dot.json, levels.dat, homo.cube and lumo.cube; with "
-        "several --radius values one folder R<r> each and gap_vs_size.dat/.png/.pdf. No spin-orbit.")
+        "several --radius values one folder R<r> each and gap_vs_size.dat/.png/.pdf. When POT_DIR's sidecar "
+        "(nanocrystal_potentials.json) carries spin-orbit (a5) or nonlocal (a6, a7) terms, and for --cube and "
+        "--structure, the dot is a spinor dot with those terms (sepm.nanocrystal.spinor_dot): dot.xyz instead of "
+        "conf.par, levels in Kramers pairs, --n-valence/--n-conduction counting pairs.")
     dot.add_argument("bundle", help="input bundle folder (its system X is the bulk crystal)")
     dot.add_argument("outdir", help="output folder")
     dot.add_argument("--pot-dir", required=True, metavar="DIR", help="folder of pot<Sym>.par files (sepm export "
                      "--nanocrystal, or a published library); ligand files pot<P1..P4>.par there are used, else the "
                      "client's built-in Gaussians")
-    dot.add_argument("--radius", type=number_above(0.0), nargs="+", required=True, metavar="R",
-                     help="dot radius (Bohr); several give a size series")
+    shape = dot.add_mutually_exclusive_group(required=True)
+    shape.add_argument("--radius", type=number_above(0.0), nargs="+", metavar="R",
+                       help="dot radius (Bohr); several give a size series")
+    shape.add_argument("--cube", type=number_above(1, int, inclusive=True), nargs="+", metavar="N",
+                       help="a cube of N x N x N cells of the system's cubic ABX3 perovskite cell (complete BX6 "
+                       "octahedra, A/X surface, charge-balanced, no ligands: sepm.nanocrystal.perovskite); several "
+                       "give a size series (folders N<n>)")
+    shape.add_argument("--structure", metavar="FILE", help="a dot of your own: .xyz (Angstrom) or conf.par (Bohr), "
+                       "any species, ligands P1-P4")
     dot.add_argument("--system", type=int, default=0, metavar="X", help="bundle system (default 0)")
-    dot.add_argument("--spacing", type=number_above(0.0), default=0.8, help="largest grid spacing, Bohr (default 0.8)")
+    dot.add_argument("--spacing", type=number_above(0.0), help="largest grid spacing, Bohr (default 0.8; 0.5 when "
+                     "the potential carries SOC/NL terms)")
+    dot.add_argument("--valence", nargs="+", metavar="SYM=N", help="valence electrons of species the built-in table "
+                     "lacks (sepm.nanocrystal.structure), e.g. Ma=1")
     dot.add_argument("--vacuum", type=number_above(0.0, inclusive=True), default=VACUUM,
                      help=f"vacuum beyond the outermost site, Bohr (default {VACUUM:g}, the client's)")
     dot.add_argument("--center", type=finite_number, nargs=3, metavar=("X", "Y", "Z"),

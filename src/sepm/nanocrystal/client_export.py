@@ -176,6 +176,7 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         "left_out": {
             "spin_orbit_a5": {s: float(p[5]) for s, p in zip(species, pp.params.detach().cpu().numpy())},
             "nonlocal_a6_a7": {s: [float(p[6]), float(p[7])] for s, p in zip(species, pp.params.detach().cpu().numpy())},
+            "soc": bool(pp.soc), "nonlocal": bool(pp.nonlocal_),   # whether the fit uses them (sepm dot does)
             "why": "local potential only: the client has no nonlocal term and its spinor version takes SO "
                    "strengths from its own input",
         },

@@ -35,10 +35,15 @@ SURFACE_EXCESS = 1.5
 VACUUM_MAX = 0.25
 
 
-def region_of_points(points: np.ndarray, positions: np.ndarray, n_core: int, bond_length: float) -> np.ndarray:
-    """Region index (into REGIONS) of every point (n, 3), for sites ``positions`` whose first ``n_core`` are atoms."""
+def region_of_points(points: np.ndarray, positions: np.ndarray, n_core: int, bond_length: float,
+                     surface: np.ndarray | None = None) -> np.ndarray:
+    """Region index (into REGIONS) of every point (n, 3), for sites ``positions`` whose first ``n_core`` are atoms;
+    ``surface``: a mask of the atoms that are surface atoms besides those carrying a ligand (a dot without
+    ligands, e.g. a perovskite cube's outer A/X layer)."""
     tree = cKDTree(positions)
     kind = np.zeros(len(positions), dtype=np.int64)  # core
+    if surface is not None:
+        kind[:n_core][np.asarray(surface, dtype=bool)] = 1
     if len(positions) > n_core:
         _, owner = cKDTree(positions[:n_core]).query(positions[n_core:])
         kind[np.unique(owner)] = 1  # surface: atoms that carry a ligand
@@ -47,10 +52,11 @@ def region_of_points(points: np.ndarray, positions: np.ndarray, n_core: int, bon
     return np.where(dist > bond_length, 3, kind[nearest])
 
 
-def grid_regions(grid, positions: np.ndarray, n_core: int, bond_length: float) -> np.ndarray:
+def grid_regions(grid, positions: np.ndarray, n_core: int, bond_length: float,
+                 surface: np.ndarray | None = None) -> np.ndarray:
     """Region index of every grid point, flattened like the state vectors (C order)."""
     points = np.stack(np.meshgrid(*grid.axes(), indexing="ij"), -1).reshape(-1, 3)
-    return region_of_points(points, positions, n_core, bond_length)
+    return region_of_points(points, positions, n_core, bond_length, surface)
 
 
 def location_weights(vectors, regions: np.ndarray) -> np.ndarray:

@@ -51,8 +51,10 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
     stem = Path(stem)
     write_table(stem.with_suffix(".dat"), ["radius_bohr", "diameter_nm", "n_atoms", "n_ligands", "HOMO_eV",
                                            "LUMO_eV", "gap_eV", "flagged"], data,
-                header_lines=["sepm quantum dots: gap against size (spin-free local potential, passivated)",
-                              f"bulk (same local potential, plane waves, maxKE {bulk['maxke']:g} Hartree): "
+                header_lines=["sepm quantum dots: gap against size (" + (
+                                  "spinor dots, the fit's SOC/NL terms)" if records[0].get("spinor") else
+                                  "spin-free local potential, passivated)"),
+                              f"bulk (same potential, plane waves, maxKE {bulk['maxke']:g} Hartree): "
                               f"VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, gap {bulk['gap']:.6f} eV",
                               *(f"FLAGGED R = {r:g} Bohr: {', '.join(f)}" for r, f in zip(radius, flags) if f)],
                 fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f", "%d"])
