@@ -6,6 +6,7 @@ total = sum_systems sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2          (band l
       + penalize_lambda sum_s int_0^12 w(q) |v_s(q)| dq                     (large-q penalty)
       + penalize_mag_lambda sum_s int_0^12 relu(|v_s(q)| - T) dq            (magnitude penalty)
       + penalize_tail_lambda mean_r sum_s Delta_s(r)^2                      (real-space tail, :mod:`.tail_penalty`)
+      + penalize_prior_lambda mean_q m(q) sum_s (N_s dv_s(q) / Omega)^2     (prior anchor, :mod:`.prior_anchor`)
       + coupling_weight sum_{atom, xyz, q, edge} w_q (g - g_ref)^2           (electron-phonon couplings)
 
 with w(q) = 1 / (1 + exp(-(q - q0 - 0.5) / 0.1)) a smooth switch at q0 + 0.5 (q0 =
@@ -40,6 +41,7 @@ import torch
 from ..bands import band_energies, system_hamiltonian
 from ..losses import band_loss
 from ..pseudopotential import Pseudopotential
+from .prior_anchor import PriorAnchor
 from .tail_penalty import TAIL_RADIUS, TAIL_RMAX, tail_penalty
 
 log = logging.getLogger("sepm")
@@ -96,7 +98,7 @@ class FitProblem:
         self.smooth_reorder = bool(cfg.get("smooth_reorder", False))
         self.penalties = {k: float(cfg.get(k, 0.0)) for k in
                           ("penalize_starting", "penalize_lambda", "penalize_mag_threshold", "penalize_mag_lambda",
-                           "penalize_tail_lambda")}
+                           "penalize_tail_lambda", "penalize_prior_lambda")}
         self.penalties["penalize_tail_radius"] = float(cfg.get("penalize_tail_radius", TAIL_RADIUS))
         self.penalties["penalize_tail_rmax"] = float(cfg.get("penalize_tail_rmax", TAIL_RMAX))
         if self.penalties["penalize_tail_lambda"] > 0 and \
@@ -267,7 +269,7 @@ class FitProblem:
 
     def penalty(self) -> torch.Tensor:
         p = self.penalties
-        if p["penalize_lambda"] <= 0 and p["penalize_mag_lambda"] <= 0 and p["penalize_tail_lambda"] <= 0:
+        if max(p["penalize_lambda"], p["penalize_mag_lambda"], p["penalize_tail_lambda"], p["penalize_prior_lambda"]) <= 0:
             return torch.zeros((), dtype=torch.float64, device=self.device)
         q = PENALTY_Q.to(self.device)
         v = self.pp.local_form_factor(q).abs()
@@ -280,6 +282,9 @@ class FitProblem:
             total = total + p["penalize_mag_lambda"] * torch.relu(v - p["penalize_mag_threshold"]).sum() * dq
         if p["penalize_tail_lambda"] > 0:
             total = total + p["penalize_tail_lambda"] * self.tail_penalty().to(total)
+        if p["penalize_prior_lambda"] > 0:
+            self.prior_anchor = getattr(self, "prior_anchor", None) or PriorAnchor(self)
+            total = total + p["penalize_prior_lambda"] * self.prior_anchor().to(total)
         return total
 
     def tail_penalty(self) -> torch.Tensor:

@@ -106,6 +106,10 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "penalize_tail_lambda": "float",
     "penalize_tail_radius": "float",
     "penalize_tail_rmax": "float",
+    # sepm extension: the prior anchor (sepm.fitting.prior_anchor): v(q) held to the bundle's Zunger form where
+    # no system's |G_i - G_j| lies (notches of half-width penalize_prior_width 1/Bohr), times the lambda
+    "penalize_prior_lambda": "float",
+    "penalize_prior_width": "float",
     # sepm extension: L-BFGS's line search, none (DeepPseudopot's fixed step) or strong_wolfe (sepm.fitting.train)
     "lbfgs_line_search": "str",
 }
@@ -139,9 +143,10 @@ NN_CONFIG_DEFAULTS: dict = {
 _NON_NEGATIVE = ("num_cores", "init_Zunger_num_epochs", "init_Zunger_plotEvery", "max_num_epochs",
                  "plotEvery", "patience", "mc_iter", "pre_adjust_moves", "relE_bIdx", "optimizer_lr",
                  "init_Zunger_optimizer_lr", "scheduler_gamma", "init_Zunger_scheduler_gamma",
-                 "coupling_weight", "lr_warmup_epochs", "lr_min_factor", "penalize_tail_lambda")  # lr 0: frozen
+                 "coupling_weight", "lr_warmup_epochs", "lr_min_factor", "penalize_tail_lambda",
+                 "penalize_prior_lambda")  # lr 0: frozen
 _POSITIVE = ("nSystem", "schedulerStep")
-_POSITIVE_REAL = ("memory_limit_GB", "penalize_tail_radius", "penalize_tail_rmax")
+_POSITIVE_REAL = ("memory_limit_GB", "penalize_tail_radius", "penalize_tail_rmax", "penalize_prior_width")
 
 
 _CHECKPOINT_CONFLICT = ("checkpoint = 1 (recompute the Hamiltonian build in the backward pass) and separateKptGrad "
