@@ -64,7 +64,7 @@ def test_fit_objective_adds_lambda_times_the_anchor_off_the_shells(tmp_path):
     folder = small_gaas(tmp_path, kstride=20, config={"penalize_prior_lambda": 5.0, "penalize_prior_width": 0.05})
     setup = FitSetup(folder)
     assert setup.build_problem().evaluate().penalty == 0.0  # the analytic potential is its own prior
-    setup.bundle.params["Ga"] = np.array(setup.bundle.params["Ga"]) * np.array([1.1] + [1] * 8)  # 10 % stronger Ga prior
+    setup.bundle.params["Ga"] = np.array(setup.bundle.params["Ga"]) * np.array([1.1] + [1] * 8)  # Ga prior: a0 x 1.1
     problem = setup.build_problem()
     parts = problem.evaluate()
     spec = setup.bundle.systems[0]

@@ -269,7 +269,8 @@ class FitProblem:
 
     def penalty(self) -> torch.Tensor:
         p = self.penalties
-        if max(p["penalize_lambda"], p["penalize_mag_lambda"], p["penalize_tail_lambda"], p["penalize_prior_lambda"]) <= 0:
+        if max(p[k] for k in ("penalize_lambda", "penalize_mag_lambda", "penalize_tail_lambda",
+                              "penalize_prior_lambda")) <= 0:
             return torch.zeros((), dtype=torch.float64, device=self.device)
         q = PENALTY_Q.to(self.device)
         v = self.pp.local_form_factor(q).abs()
