@@ -78,3 +78,11 @@ def test_fit_objective_adds_lambda_times_the_anchor_off_the_shells(tmp_path):
     assert float(mask[torch.argmin((ANCHOR_Q - first).abs())]) < 1e-2 and float(mask[0]) == 1.0  # a masked term
     assert parts.penalty > 1e-3
     assert parts.total == pytest.approx(sum(parts.bands) + parts.penalty, rel=1e-12)
+
+
+def test_a_zero_notch_width_is_refused_naming_the_file_and_key(tmp_path):
+    from sepm.errors import InputError
+
+    folder = small_gaas(tmp_path, kstride=20, config={"penalize_prior_lambda": 1.0, "penalize_prior_width": 0.0})
+    with pytest.raises(InputError, match=r"NN_config.par.*penalize_prior_width must be > 0"):
+        FitSetup(folder)
