@@ -19,19 +19,20 @@ and the mask
 
     m(q) = prod_g (1 - exp(-(q - g)^2 / (2 w^2))),  g over every system's distinct |G_i - G_j| > 0,
 
-w = ``penalize_prior_width`` (1/Bohr, default 0.05): m is 0 on the shells the bands fix, 1 at q = 0, below
-the first shell and past the basis. q = 0 is anchored per species on purpose: the bands fix only the sum
+w = ``penalize_prior_width`` (the notches' standard deviation, 1/Bohr, default 0.05): m is 0 on the shells
+the bands fix, 1 at q = 0, below the first shell and past the basis. q = 0 is anchored per species on purpose: the bands fix only the sum
 over species there, the dot needs each. 12 1/Bohr is the range of DeepPseudopot's q-space penalties.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..constants import HARTREE_EV
 from ..potentials.zunger import zunger
 
-#: Default notch half-width (1/Bohr), the q grid's range (1/Bohr) and its points.
+#: Default notch width (standard deviation, 1/Bohr), the q grid's range (1/Bohr) and its points.
 PRIOR_WIDTH = 0.05
 QMAX = 12.0
 ANCHOR_Q = torch.linspace(0.0, QMAX, 2401, dtype=torch.float64)
@@ -56,11 +57,9 @@ def prior_anchor(vq, zunger_coefficients: torch.Tensor, systems, mask: torch.Ten
 
 class PriorAnchor:
     """P / lambda of a :class:`~sepm.fitting.objective.FitProblem` (its pseudopotential, bundle and systems),
-    with the mask and the prior built once; ``width``: NN_config ``penalize_prior_width``."""
+    with the mask (notch width NN_config ``penalize_prior_width``) and the prior built once."""
 
     def __init__(self, problem):
-        import numpy as np
-
         from ..crystal import Crystal
 
         species = list(problem.pp.species)

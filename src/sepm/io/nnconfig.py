@@ -107,7 +107,7 @@ NN_CONFIG_SCHEMA: dict[str, str] = {
     "penalize_tail_radius": "float",
     "penalize_tail_rmax": "float",
     # sepm extension: the prior anchor (sepm.fitting.prior_anchor): v(q) held to the bundle's Zunger form where
-    # no system's |G_i - G_j| lies (notches of half-width penalize_prior_width 1/Bohr), times the lambda
+    # no system's |G_i - G_j| lies (Gaussian notches of width penalize_prior_width 1/Bohr), times the lambda
     "penalize_prior_lambda": "float",
     "penalize_prior_width": "float",
     # sepm extension: L-BFGS's line search, none (DeepPseudopot's fixed step) or strong_wolfe (sepm.fitting.train)
