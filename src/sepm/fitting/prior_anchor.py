@@ -20,8 +20,9 @@ and the mask
     m(q) = prod_g (1 - exp(-(q - g)^2 / (2 w^2))),  g over every system's distinct |G_i - G_j| > 0,
 
 w = ``penalize_prior_width`` (the notches' standard deviation, 1/Bohr, default 0.05): m is 0 on the shells
-the bands fix, 1 at q = 0, below the first shell and past the basis. q = 0 is anchored per species on purpose: the bands fix only the sum
-over species there, the dot needs each. 12 1/Bohr is the range of DeepPseudopot's q-space penalties.
+the bands fix, 1 at q = 0, below the first shell and past the basis. q = 0 is anchored per species on
+purpose: the bands fix only the sum over species there, the dot needs each. 12 1/Bohr is the range of
+DeepPseudopot's q-space penalties.
 """
 
 from __future__ import annotations
