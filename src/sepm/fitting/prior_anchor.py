@@ -23,6 +23,14 @@ w = ``penalize_prior_width`` (the notches' standard deviation, 1/Bohr, default 0
 the bands fix, 1 at q = 0, below the first shell and past the basis. q = 0 is anchored per species on
 purpose: the bands fix only the sum over species there, the dot needs each. 12 1/Bohr is the range of
 DeepPseudopot's q-space penalties.
+
+Measured on the default GaAs fit (config/config.yaml plus the lambda, 250 L-BFGS epochs, one run each; RMSE
+all / weight-1 / weight-20 bands, P / lambda): lambda 0: 25.6 / 27.7 / 17.7 meV, 0.044 eV^2; 300: 28.4 / 31.1 /
+17.8 meV, 0.0042; 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. The dots' gaps move toward the published library's
+(R = 10 / 12 Bohr: 3.55 / 3.40 eV at 300, 3.86 / 3.53 at 3000, library 3.85 / 3.53), but the R = 12 dot's HOMO
+stays above the bulk VBM (+140 / +63 meV, a surface and ligand state), so the anchor is off by default. It
+does not remove the export's implied level shift: that comes from the network form's own power-law tail
+(README, Transferable fits).
 """
 
 from __future__ import annotations
