@@ -29,7 +29,7 @@ all / weight-1 / weight-20 bands, P / lambda): lambda 0: 25.6 / 27.7 / 17.7 meV,
 17.8 meV, 0.0042; 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. The dots' gaps move toward the published library's
 (R = 10 / 12 Bohr: 3.55 / 3.40 eV at 300, 3.86 / 3.53 at 3000, library 3.85 / 3.53), but their HOMOs stay
 pinned within ~0.1 eV of the bulk VBM at every size, above it in 3 of 6 dots at 300 (R = 12, 16, 20: +140,
-+111, +69 meV) and in 3 of 4 computed at 3000, so the anchor is off by default. It does not remove the
++111, +69 meV) and in 4 of 6 at 3000 (R = 12, 14, 18, 20: +63...+120 meV), so the anchor is off by default. It does not remove the
 export's implied level shift either: that comes from the network form's own power-law tail
 (README, Transferable fits).
 """
