@@ -26,12 +26,11 @@ DeepPseudopot's q-space penalties.
 
 Measured on the default GaAs fit (config/config.yaml plus the lambda, 250 L-BFGS epochs, one run each; RMSE
 all / weight-1 / weight-20 bands, P / lambda): lambda 0: 25.6 / 27.7 / 17.7 meV, 0.044 eV^2; 300: 28.4 / 31.1 /
-17.8 meV, 0.0042; 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. The dots' gaps move toward the published library's
-(R = 10 / 12 Bohr: 3.55 / 3.40 eV at 300, 3.86 / 3.53 at 3000, library 3.85 / 3.53), but their HOMOs stay
-pinned within ~0.1 eV of the bulk VBM at every size, above it in 3 of 6 dots at 300 (R = 12, 16, 20: +140,
-+111, +69 meV) and in 4 of 6 at 3000 (R = 12, 14, 18, 20: +63...+120 meV), so the anchor is off by default. It does not remove the
-export's implied level shift either: that comes from the network form's own power-law tail
-(README, Transferable fits).
+17.8 meV, 0.0042; 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. At 3000 the dots' gaps (R = 10-20 Bohr) lie within
+0.26 eV of both the published library's and the Zunger prior's, but the HOMOs stay pinned within ~0.1 eV of
+the bulk VBM from R = 12 on, above it in 3 of 6 dots at 300 (+69...+140 meV) and 4 of 6 at 3000
+(+62...+120 meV), so the anchor is off by default. It does not remove the export's implied level shift
+either: that comes from the network form's own power-law tail (README, Transferable fits).
 """
 
 from __future__ import annotations
