@@ -153,6 +153,10 @@ SETTINGS: dict[str, Setting] = {
                               exclusive=True),
     "penalize_tail_rmax": S("float", 30.0, "end of the tail window, Bohr (sepm)", _PENALTY, minimum=0,
                             exclusive=True),
+    "penalize_prior_lambda": S("float", 0.0, "weight of the prior anchor: v(q) held to the Zunger prior off the "
+                               "shells (sepm.fitting.targets.prior_anchor)", _PENALTY, minimum=0),
+    "penalize_prior_width": S("float", 0.05, "width of the prior anchor's notches at the shells, 1/Bohr (sepm)",
+                              _PENALTY, minimum=0, exclusive=True),
     # -- couplings
     "coupling_weight": S("float", None, "weight of the coupling loss (expCoupling_X.par); none: 0 in gradient "
                          "training, 1 in Monte Carlo stages with fitCoupling = True", _COUPLING, minimum=0),

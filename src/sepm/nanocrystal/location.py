@@ -19,6 +19,14 @@ same potential as the bulk:
 
 Any flag means the gap is not a confinement gap of the bulk material; it is logged as a WARNING and
 marked in the gap-against-size plot.
+
+The edge rules have no tolerance; read a small excess against the reference's own error. The bulk edges
+are computed at the system's maxKE, the dot on another basis (spacing 0.8 Bohr, kinetic energy capped at
+10 Hartree). On the exported default GaAs tables the VBM moves by -2 meV and the CBM by -62 meV from 6 to 14
+Hartree, and the solver's eigenvalue error is ~residual^2 / gap (< 1e-6 eV). So a HOMO a few meV above the
+VBM (0.6 meV at R = 20 on one default fit) is within the reference's error and not significant by itself,
+tens of meV are; a LUMO may sit up to ~60 meV low from the basis alone, far below the > 1 eV electron
+confinement of R <= 20 Bohr dots.
 """
 
 from __future__ import annotations

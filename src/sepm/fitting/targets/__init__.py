@@ -21,6 +21,7 @@ REGISTRY = (
     "couplings",
     "effective_masses",
     "gaps",
+    "prior_anchor",
 )
 
 
