@@ -1,9 +1,9 @@
 r"""The fitting objective (SPEC section 4): a list of targets summed, with gradients by autograd.
 
 total = sum_systems band loss + sum over the other targets (:data:`sepm.fitting.targets.TARGETS`, one file
-each: deformation potentials, penalties, electron-phonon couplings, effective masses, gaps, the prior anchor). Every target
-has a name; :class:`LossParts` holds the terms by name, and every writer (cost-table headers,
-fit_summary.json, Monte Carlo's reweighting, the k-point workers) reads them from there.
+each: deformation potentials, penalties, electron-phonon couplings, effective masses, gaps, the prior
+anchor). Every target has a name; :class:`LossParts` holds the terms by name, and every writer (cost-table
+headers, fit_summary.json, Monte Carlo's reweighting, the k-point workers) reads them from there.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
