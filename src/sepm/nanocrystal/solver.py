@@ -26,12 +26,12 @@ of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (be
 edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
 
 Precision ladder (``single``). The whole ladder first runs on a float32 copy of H (one application
-2.3x cheaper on 48^3 at 1 thread, the block linear algebra about 2x) to a residual of SINGLE_TOL, and
-the double-precision run starts from its block and ends as before: every residual below ``tol`` in
-double precision. Float32 cannot go much further: the folded operator's rounding (~1e-7 T_cap^2 in
-Hartree^2) is of the order of the folded gaps of a large dot. Measured side by side (bench/dot.py
---precision mixed double, 1 thread, 123 atoms, 48^3, load 10): 119 s against 221 s (1.85x), 402
-against 370 applications per state (the restart in double precision), the same gap.
+2.0x cheaper on 48^3 and 80^3 at 1 thread) to a residual of SINGLE_TOL, and the double-precision run
+starts from its block and ends as before: every residual below ``tol`` in double precision. Float32
+runs to 1e-4 reached 9.6e-5 on a 513-atom dot but stalled at 1.2e-4 once on a 123-atom one. Measured (bench/dot.py --precision mixed
+double, 1 thread, 123 atoms, 48^3): 119 s against 221 s at load 10, 49 s against 48 s at load 3.5,
+14.3 / 13.1 s against 29.8 / 21.5 s alternating in one process; 402 against 370 applications per
+state (the restart in double precision), the same gap; 513 atoms: 954 against 842 per state.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ TOL = 1e-4
 SHIFT = 0.3
 #: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites).
 COARSE_TOL = 1e-3
-#: Residual target of the float32 run before the double-precision one (Hartree): the folded operator's
-#: rounding in float32 (~1e-7 x T_cap^2) held one run of a 123-atom GaAs dot at 1.2e-4, so 3e-4.
+#: Residual target of the float32 run before the double-precision one (Hartree): one float32 run of a
+#: 123-atom GaAs dot stalled at 1.2e-4, so 3e-4.
 SINGLE_TOL = 3e-4
 #: Iterations without progress after which the float32 run hands over to the double-precision one.
 SINGLE_PATIENCE = 100
