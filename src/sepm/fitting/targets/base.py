@@ -52,6 +52,16 @@ class Target:
         return None
 
 
+def cell_compositions(problem) -> list[tuple[torch.Tensor, float]]:
+    """[(atoms of each of the pseudopotential's species (n_species,), cell volume Bohr^3)] of every system:
+    what turns the form factors v_s(q) into each crystal's potential components N_s v_s(q) / Omega."""
+    from ...crystal import Crystal
+
+    species = list(problem.pp.species)
+    return [(torch.tensor([list(t.spec.atom_species).count(s) for s in species], dtype=torch.float64),
+             Crystal.from_system(t.spec, species=species).volume) for t in problem.targets]
+
+
 # ----------------------------------------------------------------------------------------- reading helpers
 def table_rows(path, spec, defects: list[Defect], columns: str):
     """``(line, fields)`` of every data row of ``path`` with as many fields as ``columns`` names (a defect for

@@ -16,7 +16,7 @@ import torch
 from ...errors import Defect, InputError
 from ...settings import setting
 from ..tail_penalty import tail_penalty
-from .base import Target
+from .base import Target, cell_compositions
 
 PENALTY_Q = torch.linspace(0.0, 12.0, 241, dtype=torch.float64)
 
@@ -59,11 +59,6 @@ class Penalties(Target):
 
     def tail(self, problem) -> torch.Tensor:
         """The real-space tail term without its lambda (:mod:`sepm.fitting.tail_penalty`), eV^2."""
-        from ...crystal import Crystal
-
-        species = list(problem.pp.species)
-        systems = [(torch.tensor([list(t.spec.atom_species).count(s) for s in species], dtype=torch.float64),
-                    Crystal.from_system(t.spec, species=species).volume) for t in problem.targets]
         p = self.settings
-        return tail_penalty(lambda q: problem.pp.local_form_factor(q.to(problem.device)).cpu(), systems,
-                            p["penalize_tail_radius"], p["penalize_tail_rmax"])
+        return tail_penalty(lambda q: problem.pp.local_form_factor(q.to(problem.device)).cpu(),
+                            cell_compositions(problem), p["penalize_tail_radius"], p["penalize_tail_rmax"])

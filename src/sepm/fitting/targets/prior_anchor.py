@@ -41,7 +41,7 @@ import torch
 from ...constants import HARTREE_EV
 from ...potentials.zunger import zunger
 from ...settings import setting
-from .base import Target
+from .base import Target, cell_compositions
 
 #: The q grid's range (1/Bohr) and its points.
 QMAX = 12.0
@@ -86,15 +86,12 @@ class PriorAnchor(Target):
         if not self.active:
             return torch.zeros((), dtype=torch.float64, device=problem.device), []
         if self.mask is None:
-            from ...crystal import Crystal
-
             species = list(problem.pp.species)
             shells = torch.cat([t.ham.basis.pair_q.cpu() for t in problem.targets])
             self.mask = anchor_mask(ANCHOR_Q, shells, self.width)
             self.prior = torch.as_tensor(np.stack([problem.bundle.params[s] for s in species])[:, :4],
                                          dtype=torch.float64)
-            self.cells = [(torch.tensor([list(t.spec.atom_species).count(s) for s in species], dtype=torch.float64),
-                           Crystal.from_system(t.spec, species=species).volume) for t in problem.targets]
+            self.cells = cell_compositions(problem)
         value = prior_anchor(lambda q: problem.pp.local_form_factor(q.to(problem.device)).cpu(), self.prior,
                              self.cells, self.mask)
         return self.weight * value.to(problem.device), []
