@@ -13,9 +13,10 @@ from sepm.nanocrystal.builder import build_nanocrystal
 from sepm.nanocrystal.grid import DotGrid, centred, potential_on_grid
 from sepm.nanocrystal.hamiltonian import GridHamiltonian
 from sepm.nanocrystal.solver import folded_lobpcg, grid_states
+from sepm.nanocrystal.two_grid import TwoGridPreconditioner
 from sepm.nanocrystal.ligands import ligand_tables
 from sepm.nanocrystal.potfiles import read_library
-from test_nanocrystal_dot import GAAS, LIBRARY
+from test_nanocrystal_dot import GAAS, LIBRARY, tables  # noqa: F401
 from threads import single_thread  # noqa: F401
 
 
@@ -91,3 +92,37 @@ def test_float32_run_first_gives_the_double_precision_levels(small_dot):
     # Residuals of the returned vectors measured afresh in double precision.
     res = (H.apply(mixed.vectors) - mixed.energies[:, None] * mixed.vectors).norm(dim=1)
     assert float(res.max()) < 1e-6
+
+
+def test_two_grid_preconditioner_is_exact_on_plane_waves_of_a_constant_potential():
+    grid = DotGrid((4.8, 4.8, 4.8), (12, 12, 12))
+    c, sigma, shift = -0.3, 0.1, 0.3
+    H = GridHamiltonian(grid, torch.full(grid.shape, c, dtype=torch.float64))
+    K = TwoGridPreconditioner(H, sigma, shift, eps=0.01, steps=3)
+    x = torch.as_tensor(grid.axes()[0], dtype=torch.float64)[:, None, None].expand(grid.shape)
+    L = 2 * 4.8
+    for m in (1, 2, 5):  # below the coarse (6^3) Nyquist frequency: the coarse solve; above: (T + s)^-2
+        g = 2 * np.pi * m / L
+        psi = torch.cos(g * x + 0.3).reshape(1, -1)
+        T = 0.5 * g * g
+        expect = 1 / ((T + c - sigma) ** 2 + 0.01) if m < 3 else 1 / (T + shift) ** 2
+        assert torch.allclose(K(psi), expect * psi, atol=1e-10 * expect)
+    # A whole block of random residuals: coarse applications counted as N_c / N each, twice per step.
+    H.applications = 0
+    K(torch.randn(2, grid.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    assert H.applications == pytest.approx(2 * 2 * 3 / 8)
+
+
+def test_two_grid_preconditioned_solve_gives_the_dense_levels(tables):
+    system = read_bundle(GAAS).systems[0]
+    dot = build_nanocrystal(Crystal.from_system(system), 5.0, min_bonds=1)
+    grid = DotGrid((4.8, 4.8, 4.8), (12, 12, 12))  # spacing 0.8: a 6^3 coarse grid
+    H = GridHamiltonian(grid, potential_on_grid(grid, dot.symbols, centred(dot.positions), tables)[0])
+    dense = torch.linalg.eigvalsh(H.dense())
+    sigma = float(dense[16] + 0.3 * (dense[17] - dense[16]))
+    nearest = dense[torch.argsort((dense - sigma).abs())[:3]].sort().values
+    runs = {two: grid_states(H, sigma, 3, coarse=False, single=False, two_grid=two, tol=1e-7) for two in (False, True)}
+    for levels in runs.values():
+        assert levels.converged
+        assert float((levels.energies[:3] - nearest).abs().max()) < 1e-6
+    assert runs[True].iterations < runs[False].iterations

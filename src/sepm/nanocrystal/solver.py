@@ -42,6 +42,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..constants import HARTREE_EV
+from .hamiltonian import GridHamiltonian
+from .two_grid import TwoGridPreconditioner
 
 log = logging.getLogger("sepm")
 
@@ -199,8 +201,20 @@ def dense_levels(H) -> torch.Tensor:
     return torch.linalg.eigvalsh(H.dense())
 
 
+def _coarsens(H) -> bool:
+    """Whether H has a coarse grid for the start and the two-grid preconditioner: even shapes and a coarse
+    spacing <= COARSE_SPACING."""
+    return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
+
+
+def _preconditioner(H, sigma: float, shift: float, two_grid: bool):
+    if two_grid and isinstance(H, GridHamiltonian) and _coarsens(H):
+        return TwoGridPreconditioner(H, sigma, shift)
+    return lambda R: H.precondition(R, shift)
+
+
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
-                coarse: bool = True, single: bool = True, **options) -> Levels:
+                coarse: bool = True, single: bool = True, two_grid: bool = True, **options) -> Levels:
     """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2, from the states of the
     coarse grid (``coarse``, even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from
     smooth random vectors. The coarse applications count on ``H.applications`` as N_coarse / N each.
@@ -213,21 +227,21 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     low = H.single() if single and hasattr(H, "single") else None
     if low is not None:
         tol = options.get("tol", TOL)
-        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse,
+        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid,
                             **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         levels = folded_lobpcg(H.apply, first.block.to(H.V.dtype), sigma, n_want,
-                               precondition=lambda R: H.precondition(R, shift), progress=report, **options)
+                               precondition=_preconditioner(H, sigma, shift, two_grid), progress=report, **options)
         return replace(levels, iterations=first.iterations + levels.iterations)
-    if coarse and 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape):
+    if coarse and _coarsens(H):
         Hc = H.coarsened()
-        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single,
+        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid,
                             **{**options, "tol": COARSE_TOL, "progress": None})
         X = H.prolonged(start.block, Hc)
     else:
         X = H.smooth_random(m, seed)
-    return folded_lobpcg(H.apply, X, sigma, n_want, precondition=lambda R: H.precondition(R, shift), **options)
+    return folded_lobpcg(H.apply, X, sigma, n_want, precondition=_preconditioner(H, sigma, shift, two_grid), **options)
 
 
 def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):
