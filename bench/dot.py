@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def case(radius: float, spacing: float, device: str, threads: int, coarse: bool, single: bool) -> dict:
+def case(radius: float, spacing: float, device: str, threads: int, coarse: bool, single: bool, two_grid: bool) -> dict:
+    import functools
     import tempfile
 
     import torch
@@ -51,6 +52,8 @@ def case(radius: float, spacing: float, device: str, threads: int, coarse: bool,
         solver.COARSE_SPACING = 0.0
     if not single:
         GridHamiltonian.single = lambda self: None
+    if not two_grid:
+        solver.grid_states = functools.partial(solver.grid_states, two_grid=False)
     system = read_bundle(ROOT / "resources/bundles/GaAs").systems[0]
     tables = read_library(ROOT / "resources/potentials-realspace", ["As", "Ga"])
     tables.update(ligand_tables(1024, tables["Ga"].dr))
@@ -59,6 +62,7 @@ def case(radius: float, spacing: float, device: str, threads: int, coarse: bool,
         rec = run_dot(system, tables, DotSettings(radius=radius, spacing=spacing), out, device=device)
     run = rec["solver"]
     return dict(radius=radius, spacing=spacing, threads=threads, precision="mixed" if single else "double",
+                preconditioner="two-grid" if two_grid else "kinetic",
                 atoms=rec["n_core"], ligands=rec["n_ligands"],
                 grid="x".join(map(str, rec["grid"]["shape"])), gap_ev=rec["gap_ev"],
                 total_s=time.perf_counter() - start, potential_s=run["seconds_potential"],
@@ -76,30 +80,32 @@ def main() -> int:
     p.add_argument("--no-coarse", action="store_true", help="start from smooth random vectors (no coarse grid)")
     p.add_argument("--precision", nargs="+", choices=["mixed", "double"], default=["mixed"],
                    help="mixed: a float32 run, then double precision (the default); double: double precision only")
+    p.add_argument("--preconditioner", nargs="+", choices=["two-grid", "kinetic"], default=["two-grid"],
+                   help="two-grid: kinetic + coarse-H correction (the default); kinetic: (T + s)^-2 only")
     p.add_argument("--device", default="cpu")
     p.add_argument("--convergence", action="store_true", help="also the R = 12 gap at spacing 0.8 and 0.4")
     p.add_argument("--case", nargs=2, type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.case:
         print(json.dumps(case(args.case[0], args.case[1], args.device, args.threads[0], not args.no_coarse,
-                              args.precision[0] == "mixed")))
+                              args.precision[0] == "mixed", args.preconditioner[0] == "two-grid")))
         return 0
     runs = [(r, args.spacing) for r in args.radii]
     if args.convergence:
         runs += [(12.0, 0.8), (12.0, 0.4)]
-    print(f"{'R':>5} {'h':>5} {'atoms':>6} {'lig':>5} {'grid':>12} {'thr':>3} {'prec':>6} {'gap eV':>8} {'total s':>8} "
+    print(f"{'R':>5} {'h':>5} {'atoms':>6} {'lig':>5} {'grid':>12} {'thr':>3} {'prec':>6} {'precond':>8} {'gap eV':>8} {'total s':>8} "
           f"{'V s':>6} {'solve s':>8} {'1 H ms':>7} {'H apps':>7} {'apps/state':>10} {'solve/(apps x 1 H)':>18} "
           f"{'load':>5} {'RSS MiB':>8}")
     for radius, spacing in runs:
         for threads in args.threads:
-            for precision in args.precision:
+            for precision, precond in [(q, k) for q in args.precision for k in args.preconditioner]:
                 out = subprocess.run([sys.executable, __file__, "--case", str(radius), str(spacing), "--device",
-                                      args.device, "--threads", str(threads), "--precision", precision]
-                                     + (["--no-coarse"] if args.no_coarse else []),
+                                      args.device, "--threads", str(threads), "--precision", precision,
+                                      "--preconditioner", precond] + (["--no-coarse"] if args.no_coarse else []),
                                      check=True, capture_output=True, text=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"{r['radius']:5.1f} {r['spacing']:5.2f} {r['atoms']:6d} {r['ligands']:5d} {r['grid']:>12} "
-                      f"{r['threads']:3d} {r['precision']:>6} {r['gap_ev']:8.4f} {r['total_s']:8.1f} "
+                      f"{r['threads']:3d} {r['precision']:>6} {r['preconditioner']:>8} {r['gap_ev']:8.6f} {r['total_s']:8.1f} "
                       f"{r['potential_s']:6.1f} {r['solve_s']:8.1f} {1e3 * r['apply_s']:7.2f} {r['applications']:7.0f} "
                       f"{r['applications'] / r['states']:10.0f} "
                       f"{r['solve_s'] / (r['applications'] * r['apply_s']):18.2f} "

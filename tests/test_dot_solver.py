@@ -72,7 +72,8 @@ def test_coarse_start_gives_the_same_levels_with_fewer_applications(small_dot):
     runs = {}
     for coarse in (False, True):
         H.applications = 0
-        levels = grid_states(H, -0.2, 3, coarse=coarse, single=False, tol=1e-6)
+        # The kinetic preconditioner: on this tiny dot the two-grid one leaves the start little to save.
+        levels = grid_states(H, -0.2, 3, coarse=coarse, single=False, two_grid=False, tol=1e-6)
         runs[coarse] = (levels, H.applications)
     assert runs[True][0].converged and runs[False][0].converged
     assert torch.allclose(runs[True][0].energies, runs[False][0].energies, atol=1e-9)

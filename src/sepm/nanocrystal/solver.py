@@ -236,7 +236,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         return replace(levels, iterations=first.iterations + levels.iterations)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
-        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid,
+        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid,
                             **{**options, "tol": COARSE_TOL, "progress": None})
         X = H.prolonged(start.block, Hc)
     else:
