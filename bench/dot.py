@@ -9,15 +9,16 @@ resources/, grid spacing 0.8 Bohr (h = 0.71-0.79 after FFT rounding), kinetic ca
 and 4 conduction states to residual 1e-4 Hartree. Each (radius, threads, precision) case runs in its own
 subprocess (own peak memory), the thread counts of one radius one after the other, so that their
 ratio is measured under the same load (the load average is printed with each row).
-Applications are fine-grid equivalents (a coarse-start application counts N_coarse / N; a float32
-application counts as one); with --no-coarse every edge starts from smooth random vectors instead (the
-solver before the coarse start); --precision double runs the solver in double precision only (no
+Applications are fine-grid equivalents (a coarse-grid application, start or preconditioner, counts
+N_coarse / N; a float32 application counts as one); with --no-coarse every edge starts from smooth random
+vectors instead and no coarse grid preconditions (the solver before the coarse start); --precision double runs the solver in double precision only (no
 float32 run first: the solver before it), each precision after the other for the same radius and
-thread count.
+thread count. --preconditioner two-grid kinetic runs the solver with its two-grid preconditioner (the
+default) and with (T + s)^-2 alone (the solver before it), one after the other.
 With --convergence the gap of the 35-atom dot (R = 12) is also computed at spacing 0.8 and 0.4.
 
 Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--precision mixed double]
-       [--device cpu|cuda] [--convergence]
+       [--preconditioner two-grid kinetic] [--device cpu|cuda] [--convergence]
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def main() -> int:
     p.add_argument("--radii", type=float, nargs="+", default=[16.0, 27.0, 33.0, 42.0])
     p.add_argument("--spacing", type=float, default=0.8)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--no-coarse", action="store_true", help="start from smooth random vectors (no coarse grid)")
+    p.add_argument("--no-coarse", action="store_true", help="smooth random starts, kinetic preconditioner (no coarse grid)")
     p.add_argument("--precision", nargs="+", choices=["mixed", "double"], default=["mixed"],
                    help="mixed: a float32 run, then double precision (the default); double: double precision only")
     p.add_argument("--preconditioner", nargs="+", choices=["two-grid", "kinetic"], default=["two-grid"],

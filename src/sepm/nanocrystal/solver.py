@@ -25,11 +25,13 @@ GaAs dots (fine-grid-equivalent H applications, the same levels): 4 valence stat
 of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (bench/dot.py, both
 edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
 
-Two-grid preconditioner (``two_grid``, the default where the coarse start is used): the residual's
-low frequencies are preconditioned by a few conjugate-gradient steps on the coarse grid's folded H
-(:mod:`.two_grid`), the high ones by (T + s)^-2; the coarse steps count as applications (N_coarse / N
-each). Measured side by side (bench/dot.py, 1 thread, float32 first, load 11-13): 123 atoms 298 against
-402 applications per state, 71 s against 99 s, the same gap 2.852227 eV.
+Two-grid preconditioner (``two_grid``, the default wherever H has the coarse grid of the start): the
+residual's low frequencies are preconditioned by a few conjugate-gradient steps on the coarse grid's
+folded H (:mod:`.two_grid`), the high ones by (T + s)^-2; the coarse steps count as applications
+(N_coarse / N each). Measured side by side against (T + s)^-2 alone (bench/dot.py, 1 thread, load
+12-16): 123 atoms, float32 first, 298 against 402 applications per state and 67.9 against 81.9 s (a
+first run 71.4 against 99.1 s), the same gap; double precision only, 261 against 370 and 90.4 against
+127.1 s; 513 atoms, float32 first, 685 against 954 per state, 479.9 against 752.2 s.
 
 Precision ladder (``single``). The whole ladder first runs on a float32 copy of H (one application
 2.0x cheaper on 48^3 and 80^3 at 1 thread) to a residual of SINGLE_TOL, and the double-precision run
