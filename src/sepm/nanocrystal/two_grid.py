@@ -16,10 +16,13 @@ Each coarse step applies H_c twice per vector, counted on the H's counter as N_c
 Measured on GaAs dots (valence side, 4 states, from the same coarse-grid start, double precision,
 1 thread): 123 atoms (48^3), fine-grid-equivalent applications with the kinetic preconditioner 1354
 (138 iterations), two-grid with 2/3/4/5/10/20 steps 1060/950/927/958/1218/1915 (86/71/64/61/56/58
-iterations), eps 0.003/0.01/0.03 alike; the additive form (T + s)^-2 r + P (...)^-1 R r alike too; the
-high-frequency part scaled by 10 or 0.1: 105 / 102 iterations. Iterations level off near 57: the coarse H places the two highest valence levels 1.1 and 4.5 mHartree away from the
-fine ones (the fine levels are 2.9 mHartree apart), which bounds what the coarse correction can fix.
-``EPS`` keeps the coarse system positive definite and its conjugate gradients short.
+iterations), eps 0.003/0.01/0.03 alike, the additive form (T + s)^-2 r + P (...)^-1 R r alike; the
+high-frequency part scaled by 10 or 0.1: 105 / 102 iterations. The iterations level off near 57 however
+well the coarse system is solved: what is left lies outside it, in the near-gap states' high
+frequencies (their atomic cores, preconditioned by (T + s)^-2 alone, and coupled to the low ones by V)
+or in the coarse H's own levels (the two highest valence levels 1.1 and 4.5 mHartree off the fine ones,
+which are 2.9 mHartree apart). ``EPS`` keeps the coarse system positive definite and its conjugate
+gradients short.
 """
 
 from __future__ import annotations
