@@ -11,10 +11,11 @@ subprocess (own peak memory), the thread counts of one radius one after the othe
 ratio is measured under the same load (the load average is printed with each row).
 Applications are fine-grid equivalents (a coarse-grid application, start or preconditioner, counts
 N_coarse / N; a float32 application counts as one); with --no-coarse every edge starts from smooth random
-vectors instead and no coarse grid preconditions (the solver before the coarse start); --precision double runs the solver in double precision only (no
-float32 run first: the solver before it), each precision after the other for the same radius and
-thread count. --preconditioner two-grid kinetic runs the solver with its two-grid preconditioner (the
-default) and with (T + s)^-2 alone (the solver before it), one after the other.
+vectors instead and no coarse grid preconditions (the solver before the coarse start); --precision
+double runs the solver in double precision only (no float32 run first: the solver before it), each
+precision after the other for the same radius and thread count. --preconditioner two-grid kinetic runs
+the solver with its two-grid preconditioner (the default) and with (T + s)^-2 alone (the solver before
+it), one after the other.
 With --convergence the gap of the 35-atom dot (R = 12) is also computed at spacing 0.8 and 0.4.
 
 Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--precision mixed double]
@@ -78,7 +79,8 @@ def main() -> int:
     p.add_argument("--radii", type=float, nargs="+", default=[16.0, 27.0, 33.0, 42.0])
     p.add_argument("--spacing", type=float, default=0.8)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--no-coarse", action="store_true", help="smooth random starts, kinetic preconditioner (no coarse grid)")
+    p.add_argument("--no-coarse", action="store_true",
+                   help="smooth random starts, kinetic preconditioner (no coarse grid)")
     p.add_argument("--precision", nargs="+", choices=["mixed", "double"], default=["mixed"],
                    help="mixed: a float32 run, then double precision (the default); double: double precision only")
     p.add_argument("--preconditioner", nargs="+", choices=["two-grid", "kinetic"], default=["two-grid"],
@@ -94,9 +96,9 @@ def main() -> int:
     runs = [(r, args.spacing) for r in args.radii]
     if args.convergence:
         runs += [(12.0, 0.8), (12.0, 0.4)]
-    print(f"{'R':>5} {'h':>5} {'atoms':>6} {'lig':>5} {'grid':>12} {'thr':>3} {'prec':>6} {'precond':>8} {'gap eV':>8} {'total s':>8} "
-          f"{'V s':>6} {'solve s':>8} {'1 H ms':>7} {'H apps':>7} {'apps/state':>10} {'solve/(apps x 1 H)':>18} "
-          f"{'load':>5} {'RSS MiB':>8}")
+    print(f"{'R':>5} {'h':>5} {'atoms':>6} {'lig':>5} {'grid':>12} {'thr':>3} {'prec':>6} {'precond':>8} {'gap eV':>8} "
+          f"{'total s':>8} {'V s':>6} {'solve s':>8} {'1 H ms':>7} {'H apps':>7} {'apps/state':>10} "
+          f"{'solve/(apps x 1 H)':>18} {'load':>5} {'RSS MiB':>8}")
     for radius, spacing in runs:
         for threads in args.threads:
             for precision, precond in [(q, k) for q in args.precision for k in args.preconditioner]:
@@ -106,9 +108,9 @@ def main() -> int:
                                      check=True, capture_output=True, text=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"{r['radius']:5.1f} {r['spacing']:5.2f} {r['atoms']:6d} {r['ligands']:5d} {r['grid']:>12} "
-                      f"{r['threads']:3d} {r['precision']:>6} {r['preconditioner']:>8} {r['gap_ev']:8.6f} {r['total_s']:8.1f} "
-                      f"{r['potential_s']:6.1f} {r['solve_s']:8.1f} {1e3 * r['apply_s']:7.2f} {r['applications']:7.0f} "
-                      f"{r['applications'] / r['states']:10.0f} "
+                      f"{r['threads']:3d} {r['precision']:>6} {r['preconditioner']:>8} {r['gap_ev']:8.6f} "
+                      f"{r['total_s']:8.1f} {r['potential_s']:6.1f} {r['solve_s']:8.1f} {1e3 * r['apply_s']:7.2f} "
+                      f"{r['applications']:7.0f} {r['applications'] / r['states']:10.0f} "
                       f"{r['solve_s'] / (r['applications'] * r['apply_s']):18.2f} "
                       f"{r['load']:5.1f} {r['peak_rss_mib']:8.0f}", flush=True)
     return 0
