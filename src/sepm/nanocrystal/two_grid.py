@@ -82,6 +82,6 @@ class TwoGridPreconditioner:
         Fc[(slice(None), *self._low)] = F[(slice(None), *self._low)] / self._ratio
         yc = self._coarse_solve(torch.fft.irfftn(Fc, s=nc, dim=_DIMS).reshape(m, -1))
         out = F * self._kinetic
-        out[(slice(None), *self._low)] = torch.fft.rfftn(yc.reshape(m, *nc), dim=_DIMS)[(slice(None), *self._low)] \
-            * self._ratio
+        Yc = torch.fft.rfftn(yc.reshape(m, *nc), dim=_DIMS)
+        out[(slice(None), *self._low)] = Yc[(slice(None), *self._low)] * self._ratio
         return torch.fft.irfftn(out, s=n, dim=_DIMS).reshape(m, -1)
