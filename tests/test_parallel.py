@@ -109,6 +109,10 @@ def test_a_killed_rank_ends_the_other_and_ctrl_c_stops_both_resumably(tmp_path):
     proc = sepm("train", folder, tmp_path / "stopped", "--set", "num_cores=2", stdout=subprocess.DEVNULL,
                 start_new_session=True)
     pids, _ = started_ranks(proc)
+    for _ in range(600):  # once rank 0 has saved an epoch's state
+        if (tmp_path / "stopped" / "train_state.pth").is_file():
+            break
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on a terminal: the whole process group
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130 and "interrupted (Ctrl-C)" in rest, rest[-3000:]

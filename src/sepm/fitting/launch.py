@@ -105,6 +105,11 @@ def session(outdir, device: str):
         scratch = tempfile.mkdtemp(prefix=f"sepm-rank{rank}-")
     try:
         yield (outdir if scratch is None else scratch), device
+    except dist.DistError as err:  # a peer ended (killed, or failed outside the agreed-on failures)
+        from ..errors import RunError
+
+        raise RunError(f"rank {rank}: the connection to the other ranks broke ({str(err).splitlines()[0]}); another "
+                       "rank has ended, and its own messages say why") from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -226,8 +231,8 @@ def _supervise(procs: list) -> int:
             if failed is None:
                 failed = next(((r, now) for r, p in enumerate(procs) if p.poll() not in (None, 0)), None)
                 if failed is not None and any(p.poll() is None for p in procs):
-                    log.error("rank %d ended with exit status %s; ending the other ranks", failed[0],
-                              procs[failed[0]].returncode)
+                    log.error("rank %d ended with exit status %d; ending the other ranks", failed[0],
+                              _status(procs[failed[0]]))
             since = min([t for _, t in received] + ([failed[1]] if failed else []), default=None)
             if received and received[-1][0] == signal.SIGTERM and signal.SIGTERM not in sent:
                 _signal(procs, signal.SIGTERM, sent, now)
@@ -239,10 +244,15 @@ def _supervise(procs: list) -> int:
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
-    codes = [p.returncode if p.returncode >= 0 else 128 - p.returncode for p in procs]
+    codes = [_status(p) for p in procs]
     if received:  # stopped: rank 0's status (130 after Ctrl-C, as a single process)
         return codes[0] or 128 + received[0][0]
     return codes[failed[0]] if failed else 0
+
+
+def _status(proc) -> int:
+    """The exit status as a shell reports it (128 + N after signal N)."""
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
 
 
 def _signal(procs, signum, sent: dict, now: float) -> None:
