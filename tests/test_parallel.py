@@ -96,8 +96,8 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="three 2-rank launches (about a minute on 2 "
-                    "shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
+@pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="three 2-rank launches (about 45 s of CPU, "
+                    "minutes on a loaded machine); set SEPM_SLOW_TESTS=1 (CI does)")
 def test_a_killed_rank_ends_the_other_and_ctrl_c_stops_both_resumably(tmp_path):
     folder = gaas(tmp_path, False, max_num_epochs=100000, optimizer_lr=1e-4)
     proc = sepm("train", folder, tmp_path / "killed", "--set", "num_cores=2", stdout=subprocess.DEVNULL)

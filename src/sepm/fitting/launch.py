@@ -171,13 +171,13 @@ def _fileno(stream):
 
 def run_local(argv: list[str], n: int, threads: int) -> int:
     """``sepm argv`` as ``n`` gloo ranks on this machine, ``threads // n`` threads each (at least 1), until all
-    end; returns rank 0's exit status (else the first failing rank's).
+    end; returns the first failing rank's exit status (0 when none failed; rank 0's after a signal).
 
     The ranks write to this process's stdout and stderr (rank 0 logs, the others only errors, named as theirs).
     One rank failing: the others get :data:`GRACE_S` to end by themselves, then SIGINT, then SIGKILL. Ctrl-C on
     the terminal reaches every rank (one process group): rank 0 stops as a single process would (its saved state
-    resumes); SIGINT or SIGTERM sent to this process alone is passed on to the ranks. A rank ends with this
-    process (PR_SET_PDEATHSIG), so none is left behind."""
+    resumes); SIGTERM sent to this process alone is passed on at once, SIGINT after :data:`GRACE_S`. A rank ends
+    with this process (PR_SET_PDEATHSIG), so none is left behind."""
     import sepm
 
     per_rank = max(1, threads // n)
