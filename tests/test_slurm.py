@@ -5,8 +5,8 @@ Starts munged, slurmctld and `slurmd -N localhost` (tests/slurm/start.sh), runs 
 job ran as a SLURM job, and that the results equal those of a local run. Needs root and the
 Debian SLURM packages (slurmctld, slurmd, slurm-client, munge; .ci/run installs them); skipped
 otherwise, and skipped with the holder named while another session's test cluster holds
-/etc/slurm/slurm.conf (two suites at once). The daemons are stopped by PID (tests/slurm/stop.sh) at the end of the session, also after
-a failure.
+/etc/slurm/slurm.conf (two suites at once). The daemons are stopped by PID (tests/slurm/stop.sh) at the end
+of the session, also after a failure.
 """
 
 import importlib.util

@@ -86,7 +86,8 @@ if [[ ! -e $etc_conf ]]; then
 elif [[ $(readlink -f "$etc_conf") != "$conf" ]]; then
     holder=$(readlink "$etc_conf" || true)
     ctld=${holder:+$(dirname "$holder")/slurmctld.pid}
-    echo "start.sh: $etc_conf exists${holder:+ (a link to $holder}${ctld:+, slurmctld pid $(cat "$ctld" 2>/dev/null || echo unknown))};" \
+    pid=${ctld:+$(cat "$ctld" 2>/dev/null || echo unknown)}
+    echo "start.sh: $etc_conf exists${holder:+ (a link to $holder}${ctld:+, slurmctld pid $pid)};" \
         "jobs would use it instead of $conf: stop that cluster (tests/slurm/stop.sh ITS_STATE_DIR) or wait for it" >&2
     exit 1
 fi

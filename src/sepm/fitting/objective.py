@@ -88,8 +88,8 @@ class FitProblem:
 
     ``refresh`` is called before every evaluation to write the current trainable values into the
     pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph.
-    ``distributed(problem)``, when given, makes the object that evaluates with the other ranks (``evaluate``, ``bands``
-    and ``close``: :class:`sepm.fitting.distributed.RankShare`); without it evaluation is serial.
+    ``distributed(problem)``, when given, makes the object that evaluates with the other ranks (``evaluate``,
+    ``bands`` and ``close``: :class:`sepm.fitting.distributed.RankShare`); without it evaluation is serial.
 
     The objective is the targets of :data:`sepm.fitting.targets.TARGETS`, built in ``self.terms`` (name ->
     target). The API for code that distributes the work (torch.distributed ranks):
