@@ -155,7 +155,9 @@ def free_port() -> int:
 
 
 def _end_with_parent(parent: int) -> None:
-    """SIGTERM this process when ``parent`` ends (Linux prctl PR_SET_PDEATHSIG); exit now if it already has."""
+    """SIGTERM this process when ``parent`` ends (Linux prctl PR_SET_PDEATHSIG); exit now if it already has.
+    SIGTERM ends the rank through its ``finally`` blocks (scratch folder removed, process group left)."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     if os.getppid() != parent:
