@@ -232,7 +232,7 @@ def _supervise(procs: list) -> int:
             now = time.monotonic()
             if failed is None:
                 failed = next(((r, now) for r, p in enumerate(procs) if p.poll() not in (None, 0)), None)
-                if failed is not None and any(p.poll() is None for p in procs):
+                if failed is not None and not received and any(p.poll() is None for p in procs):
                     log.error("rank %d ended with exit status %d; ending the other ranks", failed[0],
                               _status(procs[failed[0]]))
             since = min([t for _, t in received] + ([failed[1]] if failed else []), default=None)
