@@ -16,8 +16,8 @@ run's per-epoch bytes: T(N) = ceil(nk / N) t_k + c(N), c(N) = ring all-reduce 2 
 plus the broadcast log2(N) (alpha + B / beta), alpha and beta an inter-node link's latency and bandwidth
 (--alpha-us, --beta-gbs; gloo over TCP).
 
-Usage: python bench/distributed.py [--bundle gaas|cspbi3] [--maxke 3] [--kstride 6] [--nk 8] [--epochs 5] [--rounds 1]
-       [--threads 1] [--cases serial ranks-2 ...] [--model-nk 64] [--model-tk 8] [--alpha-us 50]
+Usage: python bench/distributed.py [--bundle gaas|cspbi3] [--maxke 3] [--kstride 6] [--nk 8] [--epochs 5]
+       [--rounds 1] [--threads 1] [--cases serial ranks-2 ...] [--model-nk 64] [--model-tk 8] [--alpha-us 50]
        [--beta-gbs 1]
 """
 
