@@ -3,9 +3,8 @@ collectives per epoch, and a model of many-node scaling.
 
 Cases, each in its own processes, in one run, on the same bundle:
 - serial: one process, ``FitProblem.evaluate(backward=True)`` per epoch;
-- pool-2: NN_config num_cores = 2 (the worker pool of fitting/parallel.py);
-- ranks-2: two gloo ranks on this machine (fitting/distributed.py), started by torch.multiprocessing.spawn
-  (--cases adds pool-N and ranks-N for other N).
+- ranks-2: two gloo ranks on this machine (fitting/distributed.py, what NN_config num_cores = 2 starts),
+  started by torch.multiprocessing.spawn (--cases adds ranks-N for other N).
 An epoch is one objective + gradient evaluation and a small step (as an optimizer would take); the
 median over --epochs after one warm-up epoch. For ranks-N also the collectives of an epoch (the
 parameter broadcast and the loss + gradient all-reduce): calls, bytes and seconds (the transfer and the
@@ -18,7 +17,7 @@ plus the broadcast log2(N) (alpha + B / beta), alpha and beta an inter-node link
 (--alpha-us, --beta-gbs; gloo over TCP).
 
 Usage: python bench/distributed.py [--bundle gaas|cspbi3] [--maxke 3] [--kstride 6] [--nk 8] [--epochs 5]
-       [--threads 1] [--cases serial pool-2 ranks-2 ...] [--model-nk 64] [--model-tk 8] [--alpha-us 50]
+       [--rounds 1] [--threads 1] [--cases serial ranks-2 ...] [--model-nk 64] [--model-tk 8] [--alpha-us 50]
        [--beta-gbs 1]
 """
 
@@ -84,7 +83,7 @@ def epochs(args, folder: Path, overrides: list[str]) -> dict:
     times, costs = [], []
     for epoch in range(args.epochs + 1):
         if epoch == 1 and ranks.active():  # the collectives of the epochs after the warm-up
-            problem.workers().comm.update(calls=0, bytes=0, seconds=0.0)
+            problem.distributed.comm.update(calls=0, bytes=0, seconds=0.0)
         start = time.perf_counter()
         for p in params:
             p.grad = None
@@ -97,8 +96,7 @@ def epochs(args, folder: Path, overrides: list[str]) -> dict:
     out = {"epoch_s": statistics.median(times[1:]), "cost": costs, "nk": len(problem.targets[0].spec.kpoints),
            "parameters": sum(p.numel() for p in params)}
     if ranks.active():
-        out["comm"] = {k: v / args.epochs for k, v in problem.workers().comm.items()}
-    problem.close()
+        out["comm"] = {k: v / args.epochs for k, v in problem.distributed.comm.items()}
     return out
 
 
@@ -115,12 +113,10 @@ def _rank(rank: int, size: int, port: int, args, folder: Path, overrides: list[s
 
 
 def case(name: str, args, folder: Path, overrides: list[str]) -> dict:
-    """serial, pool-N (num_cores = N) or ranks-N (N gloo ranks)."""
+    """serial or ranks-N (N gloo ranks)."""
     if name == "serial":
-        return epochs(args, folder, overrides + ["num_cores=0"])
-    kind, n = name.split("-")
-    if kind == "pool":
-        return epochs(args, folder, overrides + [f"num_cores={n}"])
+        return epochs(args, folder, overrides)
+    n = name.split("-")[1]
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
@@ -151,8 +147,8 @@ def main():
     parser.add_argument("--nk", type=int, default=8, help="CsPbI3: the first nk k-points")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--cases", nargs="+", default=["serial", "pool-2", "ranks-2"],
-                        help="serial, pool-N (num_cores = N), ranks-N (N gloo ranks)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of every case, interleaved")
+    parser.add_argument("--cases", nargs="+", default=["serial", "ranks-2"], help="serial, ranks-N (N gloo ranks)")
     parser.add_argument("--model-nk", type=int, default=64, help="k-points of the modelled fit (all systems)")
     parser.add_argument("--model-tk", type=float, default=8.0, help="seconds per k-point and epoch of the modelled fit")
     parser.add_argument("--alpha-us", type=float, default=50.0, help="inter-node latency per message (microseconds)")
@@ -167,17 +163,21 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder, overrides = make_bundle(Path(tmp), args)
         folder.with_suffix(".json").write_text(json.dumps(overrides))
-        results = {}
-        for name in args.cases:
-            cmd = [sys.executable, __file__, "--case", name, "--folder", str(folder), *sys.argv[1:]]
-            run = subprocess.run(cmd, capture_output=True, text=True)
-            if run.returncode:
-                sys.exit(f"{name} failed:\n{run.stderr[-4000:]}")
-            results[name] = json.loads(run.stdout.strip().splitlines()[-1])
+        results, rounds = {}, {name: [] for name in args.cases}
+        for _ in range(args.rounds):  # the cases interleaved: a change of the machine's load hits all of them
+            for name in args.cases:
+                cmd = [sys.executable, __file__, "--case", name, "--folder", str(folder), *sys.argv[1:]]
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                if run.returncode:
+                    sys.exit(f"{name} failed:\n{run.stderr[-4000:]}")
+                results[name] = json.loads(run.stdout.strip().splitlines()[-1])
+                rounds[name].append(results[name]["epoch_s"])
+        for name, times in rounds.items():
+            results[name]["epoch_s"] = statistics.median(times)
     serial = results.get("serial")
     print(f"{args.bundle}, maxKE {args.maxke}, {next(iter(results.values()))['nk']} k-points, "
           f"{next(iter(results.values()))['parameters']} trainable parameters, {args.threads} thread(s) per process; "
-          f"median of {args.epochs} epochs after a warm-up")
+          f"median over {args.rounds} interleaved round(s) of the median of {args.epochs} epochs after a warm-up")
     for name, r in results.items():
         line = f"  {name:8s} epoch {r['epoch_s']:.4f} s"
         if serial and name != "serial":

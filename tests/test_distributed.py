@@ -44,7 +44,7 @@ def _rank_main(rank, port, folder, out):
         parts = problem.evaluate()
         engine = ReplicaExchange(setup)  # Monte Carlo's cost: the same ranks
         engine.configure(resolve_stages(setup)[0], 1.0)
-        mc_share = engine.problem.workers().share
+        mc_share = engine.problem.distributed.share
         mc_cost = engine.cost()
         if rank == 1:  # an eigensolver failure on rank 1's k-points is raised on both ranks
             objective.band_energies = lambda *a, **k: (_ for _ in ()).throw(torch.linalg.LinAlgError("no convergence"))
@@ -55,7 +55,7 @@ def _rank_main(rank, port, folder, out):
         except Exception as err:  # noqa: BLE001 - compared below
             failure = f"{type(err).__name__}: {err}"
         if rank == 0:
-            torch.save({"results": results, "bands": bands, "penalty": parts.penalty, "share": problem.workers().share,
+            torch.save({"results": results, "bands": bands, "penalty": parts.penalty, "share": problem.distributed.share,
                         "total": parts.total, "mc_cost": mc_cost, "mc_share": mc_share, "failure": failure}, out)
     finally:
         dist.destroy_process_group()
@@ -67,7 +67,7 @@ def test_two_gloo_ranks_give_the_serial_loss_gradients_and_bands(tmp_path):
     mp.spawn(_rank_main, args=(free_port(), folder, tmp_path / "rank0.pt"), nprocs=2)
     got = torch.load(tmp_path / "rank0.pt", weights_only=True)
     setup = FitSetup(folder)
-    serial = setup.build_problem(num_cores=0)
+    serial = setup.build_problem()
     (l0, g0), (l1, g1) = [loss_and_grads(setup, serial, separate) for separate in (False, True)]
     nk = len(serial.targets[0].spec.kpoints)
     assert got["share"] == [(0, (nk + 1) // 2)] and got["penalty"] > 0

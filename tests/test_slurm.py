@@ -4,8 +4,9 @@ Starts munged, slurmctld and `slurmd -N localhost` (tests/slurm/start.sh), runs 
 (GaAs with a two-member `ensemble:`) through `--workflow-profile profiles/slurm`, checks that every
 job ran as a SLURM job, and that the results equal those of a local run. Needs root and the
 Debian SLURM packages (slurmctld, slurmd, slurm-client, munge; .ci/run installs them); skipped
-otherwise. The daemons are stopped by PID (tests/slurm/stop.sh) at the end of the session, also after
-a failure.
+otherwise, and skipped with the holder named while another session's test cluster holds
+/etc/slurm/slurm.conf (two suites at once). The daemons are stopped by PID (tests/slurm/stop.sh) at the end
+of the session, also after a failure.
 """
 
 import importlib.util
@@ -32,7 +33,10 @@ SLURM_ARGS = ["--workflow-profile", "profiles/slurm", "--slurm-status-command", 
               "--seconds-between-status-checks", "2"]
 TIMEOUT = 1800
 
-pytestmark = pytest.mark.skipif(
+#: The link start.sh makes for the plugin's nested srun; a live test cluster of another session holds it.
+ETC_CONF = Path("/etc/slurm/slurm.conf")
+
+needs_slurm = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "munged", "sbatch"))
     or not hasattr(os, "geteuid") or os.geteuid() != 0
     or importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
@@ -41,9 +45,44 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def conf_holder(etc_conf: Path = ETC_CONF) -> str | None:
+    """Who holds ``etc_conf`` so that tests/slurm/start.sh cannot start a cluster (its rule), or None: it is
+    free, or a stale link (its cluster's folder gone or its slurmctld dead) that start.sh replaces."""
+    if not etc_conf.is_symlink():
+        return f"{etc_conf} is a SLURM configuration of this machine" if etc_conf.exists() else None
+    target = Path(os.readlink(etc_conf))
+    if target.is_file() and "ClusterName=sepmci" not in target.read_text():
+        return f"{etc_conf} links to {target}, a SLURM configuration that is not a sepm test cluster's"
+    pid_file = target.parent / "slurmctld.pid"
+    pid = pid_file.read_text().strip() if pid_file.is_file() else ""
+    if pid.isdigit() and Path(f"/proc/{pid}").exists():
+        return (f"another test session's SLURM cluster holds {etc_conf} -> {target} (its slurmctld, pid {pid}, "
+                "is running): one SLURM test session at a time")
+    return None
+
+
+def test_a_cluster_held_by_another_session_is_named(tmp_path):
+    state = tmp_path / "other-session"
+    state.mkdir()
+    (state / "slurm.conf").write_text("ClusterName=sepmci\n")
+    link = tmp_path / "etc-slurm.conf"
+    assert conf_holder(link) is None
+    link.symlink_to(state / "slurm.conf")
+    assert conf_holder(link) is None  # no slurmctld: stale, start.sh replaces it
+    (state / "slurmctld.pid").write_text(f"{os.getpid()}\n")
+    assert conf_holder(link) == (f"another test session's SLURM cluster holds {link} -> {state / 'slurm.conf'} "
+                                 f"(its slurmctld, pid {os.getpid()}, is running): one SLURM test session at a time")
+    (state / "slurm.conf").write_text("ClusterName=production\n")
+    assert "not a sepm test cluster's" in conf_holder(link)
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A running single-node cluster; yields its state folder (slurm.conf, pid files, logs)."""
+    """A running single-node cluster; yields its state folder (slurm.conf, pid files, logs). Skips, naming the
+    holder, when another session's test cluster (or a real configuration) holds /etc/slurm/slurm.conf."""
+    holder = conf_holder()
+    if holder:
+        pytest.skip(holder)
     # Not under pytest's tmp_path: its parents are private to root, and slurmctld runs as `slurm`.
     state = Path(tempfile.mkdtemp(prefix="sepm-slurm-"))
     previous = os.environ.get("SLURM_CONF")
@@ -116,6 +155,7 @@ def slurm_jobs_of_logs(work):
     return job_of_log
 
 
+@needs_slurm
 def test_ensemble_runs_under_slurm_and_matches_local_run(slurm_cluster, tmp_path):
     materials = ensemble_config()["materials"]
     slurm_work = make_workdir(tmp_path / "slurm")
@@ -168,6 +208,7 @@ def test_ensemble_runs_under_slurm_and_matches_local_run(slurm_cluster, tmp_path
             assert clusters[0] == clusters[1]
 
 
+@needs_slurm
 @pytest.mark.skipif(not os.environ.get("SEPM_SLOW_TESTS"), reason="a prior and a 3-epoch fit under SLURM and locally "
                     "(about 160 s on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
 def test_optimize_job_of_two_tasks_equals_one_process(slurm_cluster, tmp_path):

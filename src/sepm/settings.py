@@ -82,7 +82,7 @@ SETTINGS: dict[str, Setting] = {
     # -- the run
     "nSystem": S("int", None, "number of systems X = 0 .. nSystem-1 (required)", _RUN, minimum=1),
     "device": S("str", "cpu", "torch device (the --device option decides in sepm)", _RUN, filled=True),
-    "num_cores": S("int", 0, "k-point worker processes (0 or 1: none)", _RUN, minimum=0, filled=True),
+    "num_cores": S("int", 0, "local ranks of one fit (0 or 1: one process)", _RUN, minimum=0, filled=True),
     "seed": S("int", 0, "seed of the network draw, perturbations and Monte Carlo moves", _RUN, filled=True),
     "memory_limit_GB": S("float", 2.0, "memory budget for k-point batches, GB (also the basis check's limit when "
                          "given; else the machine's memory)", _RUN, minimum=0, exclusive=True),

@@ -84,7 +84,11 @@ if [[ ! -e $etc_conf ]]; then
     mkdir -p /etc/slurm
     ln -s "$conf" "$etc_conf"
 elif [[ $(readlink -f "$etc_conf") != "$conf" ]]; then
-    echo "start.sh: $etc_conf exists; jobs would use it instead of $conf" >&2
+    holder=$(readlink "$etc_conf" || true)
+    ctld=${holder:+$(dirname "$holder")/slurmctld.pid}
+    pid=${ctld:+$(cat "$ctld" 2>/dev/null || echo unknown)}
+    echo "start.sh: $etc_conf exists${holder:+ (a link to $holder}${ctld:+, slurmctld pid $pid)};" \
+        "jobs would use it instead of $conf: stop that cluster (tests/slurm/stop.sh ITS_STATE_DIR) or wait for it" >&2
     exit 1
 fi
 

@@ -1,7 +1,8 @@
 """Snakemake script shared by every rule: run `sepm <argv>` (snakemake.params.argv) with the rule's
 threads as the default of --threads, logging everything to the rule's log file. Inside a SLURM job of
 several tasks marked `mpi` (the optimize rule with config `ranks`), `sepm` runs as that many ranks of one
-srun job step."""
+srun job step; elsewhere a fit whose NN_config sets num_cores = N runs as N local ranks sharing the rule's
+threads (sepm.fitting.launch.run_local)."""
 
 import os
 import sys

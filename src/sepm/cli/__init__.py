@@ -38,7 +38,9 @@ def main(argv=None, job_threads: int | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
-    use_threads(getattr(args, "threads", None) or job_threads or 1)
+    args.cpu_threads = getattr(args, "threads", None) or job_threads or 1
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # sepm train/mc relaunch it as num_cores ranks
+    use_threads(args.cpu_threads)
     try:
         _check_outputs(args)
         return args.func(args)

@@ -45,25 +45,50 @@ def _prior(args) -> int:
     return 0
 
 
-def _train(args) -> int:
-    from ..fitting.launch import session
-    from ..fitting.stage import run_fit
+def _local_ranks(args) -> int:
+    """NN_config num_cores (the bundle's, or --set) when it asks for several processes and no launcher (torchrun,
+    srun) started this one as a rank; else 1. Bad input is refused here, once, before any rank starts."""
+    from ..fitting.launch import detect
+    from ..fitting.objective import check_splits
+    from ..io import read_bundle
+    from ..io.nnconfig import apply_overrides
+    from ..settings import setting
+
+    if detect() is not None:
+        return 1
+    config = apply_overrides(read_bundle(args.bundle).config, args.set)
+    n = setting(config, "num_cores")
+    if n > 1:
+        check_splits(config, args.bundle)
+    return n
+
+
+def _run_ranks(args, stage) -> int:
+    """``stage(outdir=..., device=..., **inputs)`` in this process (a rank of torchrun or srun, if any), or as
+    num_cores ranks on this machine (:func:`sepm.fitting.launch.run_local`)."""
+    from ..fitting.launch import run_local, session
 
     inputs = _fit_inputs(args)  # first: --init-from sets args.init_model (a prior's network is reused, not refitted)
+    n = _local_ranks(args)
+    if n > 1:
+        return run_local(args.argv, n, args.cpu_threads)
     with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
-        run_fit(args.bundle, outdir, init_model=args.init_model, init_optimizer=args.init_optimizer,
-                stop_after=args.stop_after, device=device, **inputs)
+        stage(args.bundle, outdir, init_model=args.init_model, stop_after=args.stop_after, device=device, **inputs)
     return 0
+
+
+def _train(args) -> int:
+    from functools import partial
+
+    from ..fitting.stage import run_fit
+
+    return _run_ranks(args, partial(run_fit, init_optimizer=args.init_optimizer))
 
 
 def _mc(args) -> int:
-    from ..fitting.launch import session
     from ..fitting.montecarlo import run_mc
 
-    inputs = _fit_inputs(args)  # first: --init-from sets args.init_model
-    with session(args.outdir, inputs.pop("device")) as (outdir, device):  # torchrun / srun ranks, if any
-        run_mc(args.bundle, outdir, init_model=args.init_model, stop_after=args.stop_after, device=device, **inputs)
-    return 0
+    return _run_ranks(args, run_mc)
 
 
 def _add_fit_inputs(p):
@@ -107,9 +132,10 @@ def _parser(sub, name: str, **kwargs):
     return sub.add_parser(name, epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
-RANKS = ("Started by torchrun or srun as several ranks (e.g. torchrun --nproc-per-node 4 -m sepm train ...), the ranks "
-         "share every system's k-points and sum losses and gradients (torch.distributed: gloo on the CPU, NCCL on "
-         "CUDA); rank 0 writes OUTDIR.")
+RANKS = ("With NN_config num_cores = N > 1 the command runs itself as N ranks on this machine (--threads divided "
+         "among them); started by torchrun or srun as several ranks (e.g. torchrun --nproc-per-node 4 -m sepm train "
+         "...) it runs as those. The ranks share every system's k-points and sum losses and gradients "
+         "(torch.distributed: gloo on the CPU, NCCL on CUDA); rank 0 writes OUTDIR.")
 
 
 def register(sub) -> None:

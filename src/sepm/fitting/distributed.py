@@ -1,13 +1,13 @@
 r"""One fit over the ranks of a torch.distributed process group (:mod:`.launch` starts it).
 
 SPMD: every rank runs the same stage (``sepm train`` / ``sepm mc``) on the same inputs. Inside every
-evaluation of the objective (:class:`RankShare`, the pool interface of
+evaluation of the objective (:class:`RankShare`, the distributed interface of
 :class:`~sepm.fitting.objective.FitProblem`):
 
 1. rank 0's parameters and floating-point buffers are broadcast (one flat vector), so every rank
    evaluates at bit-identical parameters;
 2. each rank evaluates the band loss of its share of every system's k-points (the contiguous split of
-   :func:`sepm.fitting.parallel.kpoint_shares`), with its gradient (full batch, or per k-point with
+   :func:`kpoint_shares`), with its gradient (full batch, or per k-point with
    ``separate_kpoints``);
 3. rank 0 alone adds the system-level terms (deformation potentials, penalties, couplings) and their
    gradient;
@@ -39,7 +39,6 @@ import torch.distributed as dist
 
 from . import ranks
 from .objective import LossParts
-from .parallel import kpoint_shares
 
 log = logging.getLogger("sepm")
 
@@ -49,7 +48,19 @@ def problem_options(modules: dict) -> dict:
     ``modules``: name -> the live modules holding the trainable state."""
     if not ranks.active():
         return {}
-    return {"num_cores": ranks.world_size(), "start_pool": lambda problem: RankShare(problem, modules)}
+    return {"distributed": lambda problem: RankShare(problem, modules)}
+
+
+def kpoint_shares(nks: list[int], n: int) -> list[list[tuple[int, int]]]:
+    """shares[i][x] = (start, stop): rank i's contiguous k-point range of system x (sizes differ by at most one)."""
+    shares = [[] for _ in range(n)]
+    for nk in nks:
+        start = 0
+        for i in range(n):
+            stop = start + nk // n + (i < nk % n)
+            shares[i].append((start, stop))
+            start = stop
+    return shares
 
 
 class RankShare:
@@ -108,7 +119,7 @@ class RankShare:
             raise RuntimeError(f"rank {r} failed ({kind}: {text})")
         return total[:-1].view(vector.shape)
 
-    # -- the pool interface of FitProblem -------------------------------------------------------------
+    # -- the distributed interface of FitProblem -------------------------------------------------------
     def evaluate(self, problem, backward: bool, separate_kpoints: bool) -> LossParts:
         self._sync()
         trainable = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]

@@ -3,15 +3,14 @@ r"""The fitting objective (SPEC section 4): a list of targets summed, with gradi
 total = sum_systems band loss + sum over the other targets (:data:`sepm.fitting.targets.TARGETS`, one file
 each: deformation potentials, penalties, electron-phonon couplings, effective masses, gaps, the prior
 anchor). Every target has a name; :class:`LossParts` holds the terms by name, and every writer (cost-table
-headers, fit_summary.json, Monte Carlo's reweighting, the k-point workers) reads them from there.
+headers, fit_summary.json, Monte Carlo's reweighting, the ranks) reads them from there.
 
 Execution modes give identical losses and gradients: full batch (one graph, one backward) or
 per-k-point gradient accumulation (``separate_kpoints``: one backward per k-point, lower peak
 memory). Only the band energies split over k-points; the other targets are system-level terms, computed
-once in both. With ``num_cores`` > 1 (and a worker recipe) the band losses, their gradients and ``bands``
-are computed by worker processes holding shares of the k-points (:mod:`sepm.fitting.parallel`, which builds
-on this module; the pool is handed in as ``start_pool``), with the same results; ``close()`` (or
-``with problem:``) ends the workers.
+once in both. In a distributed fit the band losses, their gradients and ``bands`` are computed by the ranks,
+each holding a share of the k-points (:class:`sepm.fitting.distributed.RankShare`, handed in as ``distributed``),
+with the same results.
 """
 
 from __future__ import annotations
@@ -28,6 +27,15 @@ from ..settings import setting
 from .targets import TARGETS
 
 log = logging.getLogger("sepm")
+
+
+def check_splits(config: dict, bundle_path) -> None:
+    """Refuse, before any compute, a setting that needs every k-point in one process, for a fit over ranks."""
+    if setting(config, "smooth_reorder"):
+        from ..errors import Defect, InputError
+
+        raise InputError(Defect(Path(bundle_path) / "NN_config.par", None, "smooth_reorder = 1 needs every k-point's "
+                                "bands in one process: use num_cores = 0 (or 1) and a single rank with it"))
 
 
 @dataclass
@@ -80,12 +88,11 @@ class FitProblem:
 
     ``refresh`` is called before every evaluation to write the current trainable values into the
     pseudopotential (e.g. ``pp.params = coefficients()``); it must rebuild any autograd graph.
-    ``num_cores`` > 1 spreads the k-points over that many worker processes started by ``start_pool(problem)``
-    (a pool with ``evaluate``, ``bands`` and ``close``, e.g. from :func:`sepm.fitting.parallel.start_pool`,
-    or None; without it evaluation is serial).
+    ``distributed(problem)``, when given, makes the object that evaluates with the other ranks (``evaluate``,
+    ``bands`` and ``close``: :class:`sepm.fitting.distributed.RankShare`); without it evaluation is serial.
 
     The objective is the targets of :data:`sepm.fitting.targets.TARGETS`, built in ``self.terms`` (name ->
-    target). The API for code that distributes the work (k-point workers, torch.distributed):
+    target). The API for code that distributes the work (torch.distributed ranks):
 
     * ``band_loss(x, kslice)``: system x's band loss on a slice of its k-points (a tensor with its graph);
       the band losses of disjoint slices add up to the system's.
@@ -99,8 +106,7 @@ class FitProblem:
     """
 
     def __init__(self, bundle, pp: Pseudopotential, refresh=lambda: None, device="cpu", memory_limit_gb=2.0,
-                 fit_defpot: bool | None = None, num_cores: int = 0, start_pool=None,
-                 coupling_weight: float | None = None):
+                 fit_defpot: bool | None = None, distributed=None, coupling_weight: float | None = None):
         self.bundle = bundle
         self.pp = pp
         self.refresh = refresh
@@ -121,31 +127,14 @@ class FitProblem:
         self.details = {}
         if setting(cfg, "cacheSO"):
             self._enable_projector_cache()
-        # -- k-point worker processes (sepm.fitting.parallel); None = not started, False = serial
-        self.num_cores, self._start_pool, self._pool = int(num_cores or 0), start_pool, None
-        if self.smooth_reorder and self.num_cores > 1 and start_pool is not None:
-            from ..errors import Defect, InputError
-
-            raise InputError(Defect(Path(bundle.path) / "NN_config.par", None, "smooth_reorder = 1 needs every "
-                                    "k-point's bands in one process: use num_cores = 0 (or 1) with it"))
-
-    def workers(self):
-        """The k-point worker pool (started on first use), or None when evaluation is serial."""
-        if self._pool is None:
-            self._pool = (self._start_pool(self) if self.num_cores > 1 and self._start_pool else None) or False
-        return self._pool or None
+        if distributed is not None:
+            check_splits(cfg, bundle.path)
+        self.distributed = None if distributed is None else distributed(self)  # this rank's k-points, or None
 
     def close(self):
-        """End the worker processes (a later parallel evaluation starts new ones)."""
-        if self._pool:
-            self._pool.close()
-        self._pool = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        """Report the ranks' collectives, if any."""
+        if self.distributed is not None:
+            self.distributed.close()
 
     def _enable_projector_cache(self):
         """cacheSO: keep the SO/NL geometry of every k between epochs if it fits half the memory budget."""
@@ -167,8 +156,8 @@ class FitProblem:
 
     # -- pieces -------------------------------------------------------------------------------
     def bands(self, x: int, kslice=slice(None)) -> torch.Tensor:
-        if kslice == slice(None) and not torch.is_grad_enabled() and self.workers() is not None:
-            return self._pool.bands(self, x)
+        if kslice == slice(None) and not torch.is_grad_enabled() and self.distributed is not None:
+            return self.distributed.bands(self, x)
         t = self.targets[x]
         return band_energies(t.ham, t.spec.kpoints[kslice], t.spec.nbands,
                              None if t.spec.order_matrix is None else t.spec.order_matrix[kslice],
@@ -206,8 +195,8 @@ class FitProblem:
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, backward: bool = False, separate_kpoints: bool = False) -> LossParts:
         """The objective; with ``backward`` its gradient is accumulated into the trainable tensors."""
-        if self.workers() is not None:
-            return self._pool.evaluate(self, backward, separate_kpoints)
+        if self.distributed is not None:
+            return self.distributed.evaluate(self, backward, separate_kpoints)
         with torch.set_grad_enabled(backward):
             if backward and separate_kpoints:
                 band_parts = [self.accumulate_per_k(x) for x in range(len(self.targets))]

@@ -92,7 +92,7 @@ def run_stage(strategy: Strategy, bundle_dir, outdir, overrides=(), init_model=N
                 summary.update(strategy.finish(setup, outdir))
         finally:
             if setup.problem is not None:
-                setup.problem.close()  # k-point workers, if any
+                setup.problem.close()  # the ranks' collectives, if any, reported
         setup.plot_potential(outdir / f"{strategy.prefix}plotPP", strategy.title)
         if PROFILER.enabled:
             write_profile(outdir / "profile.dat")

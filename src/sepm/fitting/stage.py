@@ -19,7 +19,7 @@ import torch
 
 from ..bands import path_distance
 from ..errors import Defect, InputError
-from ..io import Bundle, read_bundle
+from ..io import read_bundle
 from ..io.limits import basis_defects
 from ..io.nnconfig import apply_overrides, config_notices
 from ..losses import band_rmse
@@ -35,7 +35,6 @@ from .coefficients import NAMES, Coefficients, stoichiometry
 from .distributed import problem_options
 from .init import initialize
 from .objective import FitProblem
-from .parallel import start_pool
 from .params_files import read_params
 from .potential_files import network_form_factor, save_potential
 
@@ -55,8 +54,7 @@ class FitSetup:
     """Bundle, model, coefficients and objective of one fitting stage."""
 
     def __init__(self, bundle_dir, overrides=(), init_params: tuple | None = None, device="cpu"):
-        # a Bundle object (with its effective config) is accepted too: k-point worker replicas (parallel.py)
-        self.bundle = bundle_dir if isinstance(bundle_dir, Bundle) else read_bundle(bundle_dir)
+        self.bundle = read_bundle(bundle_dir)
         cfg = self.config = apply_overrides(self.bundle.config, list(overrides))
         set_keys = [item.partition("=")[0].strip() for item in overrides]
         if {"memory_limit_GB", "SObool", "deeppseudopot_basis"} & set(set_keys):  # the basis check again
@@ -165,13 +163,11 @@ class FitSetup:
     def refresh(self):
         self.pp.params = self.coefficients()
 
-    def build_problem(self, memory_limit_gb=None, num_cores=None) -> FitProblem:
-        """The objective; ``num_cores`` (default: NN_config num_cores) > 1 evaluates k-points in worker processes."""
+    def build_problem(self, memory_limit_gb=None) -> FitProblem:
+        """The objective; in a distributed fit each rank evaluates its share of the k-points."""
         memory = memory_limit_gb or setting(self.config, "memory_limit_GB")
-        cores = setting(self.config, "num_cores") if num_cores is None else int(num_cores)
-        options = {"num_cores": cores, "start_pool": lambda problem: start_pool(problem, SetupReplica(self)),
-                   **problem_options({"model": self.model, "coefficients": self.coefficients})}  # ranks, if any
-        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory, **options)
+        self.problem = FitProblem(self.bundle, self.pp, self.refresh, self.device, memory,
+                                  **problem_options({"model": self.model, "coefficients": self.coefficients}))
         return self.problem
 
     def zunger_reference(self):
@@ -248,29 +244,6 @@ class FitSetup:
 
             with atomic_path(Path(outdir) / f"{prefix}AdamState.pth") as tmp:
                 torch.save(optimizer.state_dict(), tmp)
-
-
-class SetupReplica:
-    """Picklable recipe for a worker's copy of a :class:`FitSetup`'s problem (k-point workers,
-    :mod:`sepm.fitting.parallel`).
-
-    ``modules`` (name -> live module of the main process, whose state is sent every evaluation) is not
-    pickled; the worker rebuilds the same modules from the Bundle, whose config is the effective one."""
-
-    def __init__(self, setup):
-        self.bundle = setup.bundle
-        self.device = str(setup.device)
-        self.modules = {"model": setup.model, "coefficients": setup.coefficients}
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "modules"}
-
-    def build(self, memory_limit_gb: float):
-        """(problem without deformation potentials and couplings, modules) in the worker."""
-        setup = FitSetup(self.bundle, device=self.device)
-        problem = FitProblem(setup.bundle, setup.pp, setup.refresh, setup.device, memory_limit_gb, fit_defpot=False,
-                             coupling_weight=0.0)
-        return problem, {"model": setup.model, "coefficients": setup.coefficients}
 
 
 def run_prior(setup: FitSetup, outdir: Path, init_model=None, init_optimizer=None,

@@ -2,7 +2,7 @@
 
 A new fit observable is one file with a :class:`~.base.Target` subclass (its name, bundle file and
 columns, reader, loss and weight) plus its module's name in :data:`REGISTRY`; every writer of loss parts (cost-table headers,
-fit_summary.json, Monte Carlo, the k-point workers) reads them by name. Its bundle file is read and
+fit_summary.json, Monte Carlo, the ranks) reads them by name. Its bundle file is read and
 checked with the rest of the bundle (:func:`read_target_files`) and documented in README.md.
 """
 

@@ -1,6 +1,6 @@
 r"""Band energies: sum_k sum_b w_k w_b (E[k,b] - E_ref[k,b])^2 per system (eV^2), against expBandStruct_X.par.
 
-The one target that splits over k-points: workers (:mod:`sepm.fitting.parallel`) and per-k-point
+The one target that splits over k-points: ranks (:mod:`sepm.fitting.distributed`) and per-k-point
 gradients (``separateKptGrad``) evaluate it on shares of the k-points. Relative modes
 (:mod:`sepm.losses`): NN_config ``relE_bIdx = r`` compares E[k,b] - E[0,r] with the same difference of
 the reference, input_X ``relE_perK_bIdx = r`` compares E[k,b] - E[k,r]. In the first mode every
