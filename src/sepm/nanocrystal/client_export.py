@@ -37,6 +37,7 @@ from ..crystal import Crystal
 from ..errors import Defect, InputError
 from ..output import write_text
 from ..terms.longrange import long_range_form_factor
+from .dot import bulk_edges, bulk_edges_of
 from .ligand_calibration import calibrate_ligands
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
 from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, tail_value, write_pot_file
@@ -94,15 +95,16 @@ def level_shift(vq, tables: dict, species, cells: dict[str, tuple[dict[str, int]
 def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEFAULT_ROWS, dr: float = DEFAULT_DR,
                       include_long_range: bool = False, compositions: dict[str, dict[str, int]] | None = None,
                       write_ligands: bool = True, volumes: dict[str, float] | None = None,
-                      ligand_reference=None, bond_length: float | None = None) -> dict:
+                      ligand_reference=None, system=None) -> dict:
     """Write ``pot<Sym>.par`` of every species (and the ligands P1-P4) of ``pseudopotential`` to ``outdir``.
 
     ``compositions`` maps a system name to its atom counts per species; with ``include_long_range`` the
     tail is added only if every composition is neutral (else ``InputError``). ``volumes`` (system name ->
     cell volume, Bohr^3) give the implied bulk-level shift of those systems. ``rows`` is the shortest grid
     tried (see the module's decay guarantee). With ``ligand_reference`` (v(q) of the library the client's
-    ligands were tuned with, ``species`` order) and the crystal's ``bond_length`` the P1/P2 amplitudes are
-    calibrated (:mod:`.ligand_calibration`). Returns the sidecar record.
+    ligands were tuned with, ``species`` order) and a bundle ``system`` the P1/P2 amplitudes are calibrated
+    to the bulk band edges of the written tables against the reference's (:mod:`.ligand_calibration`).
+    Returns the sidecar record.
     """
     if not 2 <= rows <= MAX_ROWS or dr <= 0:
         raise ValueError(f"grid of {rows} rows, dr = {dr}: the client reads 2..{MAX_ROWS} rows, dr > 0")
@@ -146,8 +148,12 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
                                             "client's")
     calibration = None
     if write_ligands and ligand_reference is not None:
-        calibration = calibrate_ligands(pp.local_form_factor, ligand_reference, species, bond_length)
-        log.info("ligands calibrated to the reference potentials: %s", ", ".join(
+        with torch.no_grad():
+            edges, reference = bulk_edges(system, tables, species), bulk_edges_of(system, ligand_reference, species)
+        calibration = calibrate_ligands(edges, reference)
+        log.info("ligands calibrated to the bulk band edges of these tables (VBM %.4f, CBM %.4f eV) against the "
+                 "reference's (VBM %.4f, CBM %.4f eV): %s", *(e[k] * HARTREE_EV for e in (edges, reference)
+                                                             for k in ("vbm", "cbm")), ", ".join(
             f"{s} a = {calibration['amplitudes'][s]:+.4f} ({d:+.4f}) Hartree" for s, d in calibration["shift"].items()))
     amplitudes = calibration["amplitudes"] if calibration else LIGAND_A
     if write_ligands:
