@@ -32,6 +32,8 @@ def add_client_export_args(p) -> None:
                    "band edges (P2 to the VBM, P1 to the CBM) of the written tables against those of the pot<Sym>.par "
                    "library in DIR, which the client's ligands were tuned with (needs --bundle, whose first system "
                    "gives the edges; species missing from DIR: not calibrated)")
+    g.add_argument("--nc-ligands", metavar="DIR", help="your own ligand files: each potP1..potP4.par in DIR is "
+                   "copied unchanged instead of the (calibrated) Gaussian")
 
 
 def export_client_files(args, pp) -> None:
@@ -44,7 +46,8 @@ def export_client_files(args, pp) -> None:
     reference, system = _ligand_reference(args.nc_ligand_reference, bundle, list(pp.species))
     export_for_client(args.nanocrystal, pp, source=f"{args.fitdir}/{args.prefix}", rows=args.nc_rows, dr=args.nc_dr,
                       include_long_range=args.nc_long_range, compositions=bundle and compositions_of(bundle),
-                      volumes=bundle and volumes_of(bundle), ligand_reference=reference, system=system)
+                      volumes=bundle and volumes_of(bundle), ligand_reference=reference, system=system,
+                      user_ligands=args.nc_ligands)
 
 
 def _ligand_reference(folder, bundle, species):
