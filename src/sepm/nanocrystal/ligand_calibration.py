@@ -20,15 +20,18 @@ tables the dot will use (the cut included):
     a_anion  = a_client + VBM_fit - VBM_reference,
     a_cation = a_client + CBM_fit - CBM_reference      (Hartree),
 
-so the ligand's depth at its centre keeps its distance from that edge. This is exact for the part of a
-ligand-bound level on the Gaussian's peak and an upper bound on what the shift does to the rest, which
-is the safe side: the level moves by at most Delta, never beyond the edge. With the reference as its
-own input the client's amplitudes come back unchanged.
+so the ligand's depth at its centre keeps its distance from that edge. It is a first-order rule, not a
+guarantee: a ligand-bound level moves by its weight on the Gaussian times the change of a, at most that
+change; the dot's sanity checks (:mod:`.location`) judge the result. With the reference as its own input
+the client's amplitudes come back unchanged.
 
-Why not match the potential near the host atom (the rule used before): the ligand sits 1.2 Bohr from an
-anion, in the core region where the bulk fixes v(r) least and the valence states have little weight.
-On the default GaAs fit that rule weakened P2 from -0.384 to -0.292 Hartree (the fit's As is 0.09
-Hartree deeper there than the library's), and the dots' HOMO stayed at the bulk VBM on the surface.
+Why not match the potential near the host atom (the rule used before): the anion's ligand sits 1.2 Bohr
+from it, in the core region where the bulk fixes v(r) least and the valence states have little weight.
+On a default GaAs fit (fit's As 0.09 Hartree deeper there than the library's) that rule weakened P2 from
+-0.384 to -0.292 Hartree; the dots' top valence states then lay on the ligands (78 % of the HOMO's weight
+at R = 10 Bohr, 20-38 % from R = 12 to 20) and the HOMO sat 0.09 eV below the VBM at R = 20. With this
+rule (P2 -0.392) the HOMO's ligand weight is 14-27 %, its core weight 34-72 %, and it lies 1.48 to 0.29 eV
+below the VBM, nearer it with every size step (bench/transferability.py --dots).
 """
 
 from __future__ import annotations
