@@ -1,11 +1,18 @@
 r"""Ligand amplitudes consistent with the exported potential: calibrated to its bulk band edges.
 
 The client's ligand Gaussians a exp(-r^2/b) (:mod:`.ligands`) are absolute (zero in the vacuum) and were
-tuned with the group's published potentials; the group uses the same P1/P2 for every material it
-passivates (CdSe, InP, InAs, GaAs) and never retunes them to a potential. They work because of where
-they put the dangling-bond states relative to the band edges: the attractive P2 on an anion's dangling
-bond makes a bonding level below the valence-band maximum, the repulsive P1 on a cation's pushes its
-level above the conduction-band minimum.
+tuned with the group's published potentials; the group's codes use the same built-in P1/P2 for every
+material they passivate (CdS, CdSe, InP, InAs, GaAs, ZnSe), a potP1.par file overriding it. They work
+because of where they put the dangling-bond states relative to the band edges: the attractive P2 on an
+anion's dangling bond makes a bonding level below the valence-band maximum, the repulsive P1 on a
+cation's pushes its level above the conduction-band minimum.
+
+What they cannot do: the default GaAs fit's v(q) is 7-17 % deeper than the library's between q = 0.25
+and 0.75 1/Bohr (below the first shell, where the bulk does not see it), so its atoms attract out to
+3-6 Bohr (-0.03 Hartree at 6 Bohr for As, library -0.008) and a dot's electron spreads onto its surface:
+the LUMO lies 0.2-0.7 eV above the CBM against 0.8-1.5 eV with the library, with 31-36 % of its weight
+in the core against 46-52 % (R >= 14 Bohr). A P1 of 1.0 Hartree instead of 0.64 raises it by only
+0.13-0.20 eV; that is the potential's small-q freedom, not the passivation.
 
 A fitted potential reproduces the bulk bands but not their absolute position: the bulk fixes v(q) only
 on the crystal's shells, each species' v(q -> 0) is free (the bands fix only the sum) and the client's
