@@ -7,7 +7,7 @@ because of where they put the dangling-bond states relative to the band edges: t
 anion's dangling bond makes a bonding level below the valence-band maximum, the repulsive P1 on a
 cation's pushes its level above the conduction-band minimum.
 
-What they cannot do: the default GaAs fit's v(q) is 7-17 % deeper than the library's between q = 0.25
+What they cannot do: the default GaAs fit's v(q) is 4-28 % deeper than the library's between q = 0.25
 and 0.75 1/Bohr (below the first shell, where the bulk does not see it), so its atoms attract out to
 3-6 Bohr (-0.03 Hartree at 6 Bohr for As, library -0.008) and a dot's electron spreads onto its surface:
 the LUMO lies 0.2-0.7 eV above the CBM against 0.8-1.5 eV with the library, with 31-36 % of its weight
