@@ -38,7 +38,7 @@ On a default GaAs fit (fit's As 0.09 Hartree deeper there than the library's) th
 -0.384 to -0.292 Hartree; the dots' top valence states then lay on the ligands (78 % of the HOMO's weight
 at R = 10 Bohr, 20-38 % from R = 12 to 20) and the HOMO sat 0.09 eV below the VBM at R = 20. With this
 rule (P2 -0.392) the HOMO's ligand weight is 14-27 %, its core weight 34-72 %, and it lies 1.48 to 0.29 eV
-below the VBM, nearer it with every size step (bench/transferability.py --dots).
+below the VBM, nearer it with every size step (bench/passivation.py table).
 """
 
 from __future__ import annotations
