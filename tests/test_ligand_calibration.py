@@ -1,36 +1,46 @@
-"""Ligand amplitudes calibrated to the exported potential (sepm.nanocrystal.ligand_calibration): the library
-against itself keeps the client's amplitudes; a Gaussian change of the anion's potential moves the anion
-ligand's amplitude by minus that change seen through the ligand's Gaussian (closed form)."""
+"""Ligand amplitudes calibrated to the exported potential's bulk band edges
+(sepm.nanocrystal.ligand_calibration): the library against itself keeps the client's amplitudes; a change of
+every species' v(q) near q = 0 only (below the first shell) moves every bulk level by the G = 0 term
+sum_s N_s dv_s / Omega (closed form), and both ligands by exactly that."""
 
-import math
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from sepm.crystal import Crystal
+from sepm.io import read_bundle
+from sepm.nanocrystal.dot import bulk_edges_of
 from sepm.nanocrystal.ligand_calibration import calibrate_ligands
-from sepm.nanocrystal.ligands import LIGAND_A, LIGAND_B
+from sepm.nanocrystal.ligands import LIGAND_A
 from sepm.nanocrystal.potfiles import read_library
 from sepm.nanocrystal.radial import LibraryFormFactor
 
-LIBRARY = Path(__file__).resolve().parents[1] / "resources" / "potentials-realspace"
-BOND = 10.683 * math.sqrt(3) / 4
+ROOT = Path(__file__).resolve().parents[1]
 SPECIES = ["As", "Ga"]
 
 
-def test_calibration_against_itself_and_a_closed_form_change():
-    library = LibraryFormFactor(read_library(LIBRARY, SPECIES), SPECIES)
-    same = calibrate_ligands(library, library, SPECIES, BOND)
-    assert same["amplitudes"] == pytest.approx(LIGAND_A, abs=1e-12)
-    depth, alpha = 0.3, 0.8  # the fit's As potential deeper by 0.3 exp(-0.8 r^2) Hartree
+def test_band_edge_calibration_against_itself_and_a_closed_form_shift():
+    system = read_bundle(ROOT / "resources" / "bundles" / "GaAs").systems[0]
+    system = dataclasses.replace(system, kpoints=None, maxke=2.0)  # Gamma, X, L on a small basis: seconds
+    library = LibraryFormFactor(read_library(ROOT / "resources" / "potentials-realspace", SPECIES), SPECIES)
+    dv = torch.tensor([5.0, 1.0], dtype=torch.float64)  # Hartree Bohr^3 added to v_As(0), v_Ga(0)
 
-    def fit(q):
-        bump = depth * (math.pi / alpha) ** 1.5 * torch.exp(-q**2 / (4 * alpha))
-        return library(q) - torch.stack([bump, torch.zeros_like(q)], dim=1)
+    def fit(q):  # the bump is exp(-(q / 0.05)^2): 0 to double precision at the first shell |G| = 1.02 1/Bohr
+        return library(q) + dv * torch.exp(-((q[:, None] / 0.05) ** 2))
 
-    moved = calibrate_ligands(fit, library, SPECIES, BOND)
-    r = 0.25 * BOND  # P2 sits at 0.25 d from the anion
-    seen = depth * (1 + alpha * LIGAND_B) ** -1.5 * math.exp(-alpha * r**2 / (1 + alpha * LIGAND_B))
-    assert moved["shift"]["P2"] == pytest.approx(seen, rel=1e-6) and seen > 0.04
-    assert moved["amplitudes"]["P2"] == pytest.approx(LIGAND_A["P2"] + seen, rel=1e-6)
-    assert moved["shift"]["P1"] == pytest.approx(0.0, abs=1e-12)
+    with torch.no_grad():
+        reference, moved = bulk_edges_of(system, library, SPECIES), bulk_edges_of(system, fit, SPECIES)
+    same = calibrate_ligands(reference, reference)
+    assert same["amplitudes"] == pytest.approx(LIGAND_A, abs=1e-15)
+    crystal = Crystal.from_system(system, species=SPECIES)
+    counts = np.array([sum(s == x for s in crystal.atom_species) for x in SPECIES])
+    g0 = float(counts @ dv.numpy()) / crystal.volume  # every level moves by the G = 0 term (Hartree)
+    assert abs(g0) > 0.01
+    result = calibrate_ligands(moved, reference)
+    assert result["shift"]["P2"] == pytest.approx(g0, abs=1e-9)  # anion side: the VBM's move
+    assert result["shift"]["P1"] == pytest.approx(g0, abs=1e-9)  # cation side: the CBM's move
+    assert result["amplitudes"]["P2"] == pytest.approx(LIGAND_A["P2"] + g0, abs=1e-9)
+    assert result["amplitudes"]["P3"] == LIGAND_A["P3"] and result["amplitudes"]["P4"] == LIGAND_A["P4"]

@@ -264,3 +264,20 @@ def test_an_imported_library_is_a_prior_the_network_is_fitted_to(tmp_path):
         fitted = pp.local_form_factor(q)
     # A 1000-epoch fit of a 2x20 network: within a few % of the library's v(q) scale over 0.5-6 1/Bohr.
     assert float((fitted - target).abs().max() / target.abs().max()) < 0.05
+
+
+def test_a_ligand_file_of_yours_wins_over_the_gaussian_and_a_bad_one_is_refused_first(tmp_path):
+    yours = tmp_path / "mine"
+    yours.mkdir()
+    write_pot_file(yours / "potP2.par", RadialTable("P2", 0.05, -0.5 * np.exp(-(0.05 * np.arange(300)) ** 2)))
+    out = tmp_path / "out"
+    side = export_for_client(out, gaussian_pp([0.12, 0.15]), rows=128, dr=0.1, user_ligands=yours)
+    assert (out / "potP2.par").read_bytes() == (yours / "potP2.par").read_bytes()
+    assert side["ligands"]["P2"]["file"] == str(yours / "potP2.par")
+    p1 = read_pot_file(out / "potP1.par")  # not yours: the client's Gaussian on the export's grid
+    assert len(p1.v) == 128 and np.allclose(p1.v, LIGAND_A["P1"] * np.exp(-p1.r**2 / LIGAND_B), atol=1e-12)
+    assert side["ligands"]["P1"]["a_hartree"] == LIGAND_A["P1"]
+    (yours / "potP1.par").write_text("0.0 1.0\n0.1\n")
+    with pytest.raises(InputError, match="potP1.par"):
+        export_for_client(tmp_path / "refused", gaussian_pp([0.12, 0.15]), rows=128, dr=0.1, user_ligands=yours)
+    assert not (tmp_path / "refused").exists()

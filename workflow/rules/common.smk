@@ -478,6 +478,17 @@ def nanocrystal_settings(name):
     return settings
 
 
+def user_ligand_files(name):
+    """Your own ligand files (tools: nanocrystal: ligands: DIR), tracked by the export rule."""
+    folder = nanocrystal_settings(name).get("ligands")
+    return [] if folder is None else sorted(str(p) for p in Path(folder).glob("potP[1-4].par"))
+
+
+def user_ligand_args(name):
+    folder = nanocrystal_settings(name).get("ligands")
+    return [] if folder is None else ["--nc-ligands", str(folder)]
+
+
 def dot_radius_name(radius):
     """Folder name of a radius: R10, R12.5 (the rule's wildcard)."""
     return f"{float(radius):g}"

@@ -1,5 +1,6 @@
 # Export: q-space table and real-space potential (final_pot.dat) of the last optimize step, and the
-# nanocrystal codes' pot<Sym>.par files (results/<material>/nanocrystal/, the sidecar written last).
+# nanocrystal codes' pot<Sym>.par files (results/<material>/nanocrystal/, the sidecar written last): the
+# P1/P2 ligands calibrated to the fit's bulk band edges, or your files (tools: nanocrystal: ligands: DIR).
 
 
 rule export:
@@ -8,6 +9,7 @@ rule export:
         fit=lambda wildcards: stage_marker(
             wildcards.material, last_step(wildcards.material)
         ),
+        ligands=lambda wildcards: user_ligand_files(wildcards.material),
     output:
         pot="results/{material}/final_pot.dat",
         qspace="results/{material}/final_qSpace_pot.dat",
@@ -51,6 +53,7 @@ rule export:
             str(bundle_dir(wildcards.material)),
             "--nc-ligand-reference",
             "resources/potentials-realspace",
+            *user_ligand_args(wildcards.material),
         ],
     script:
         "../scripts/sepm_stage.py"

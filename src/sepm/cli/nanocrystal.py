@@ -28,9 +28,12 @@ def add_client_export_args(p) -> None:
                    "(refused unless it is charge-neutral in every system of --bundle)")
     g.add_argument("--bundle", metavar="BUNDLE", help="the fitted bundle: its systems' compositions check the "
                    "tail's neutrality")
-    g.add_argument("--nc-ligand-reference", metavar="DIR", help="calibrate the P1/P2 ligand amplitudes so that "
-                   "ligand + host atom match the pot<Sym>.par library in DIR, which the client's ligands were tuned "
-                   "with (needs --bundle for the bond length; species missing from DIR: not calibrated)")
+    g.add_argument("--nc-ligand-reference", metavar="DIR", help="calibrate the P1/P2 ligand amplitudes to the bulk "
+                   "band edges (P2 to the VBM, P1 to the CBM) of the written tables against those of the pot<Sym>.par "
+                   "library in DIR, which the client's ligands were tuned with (needs --bundle, whose first system "
+                   "gives the edges; species missing from DIR: not calibrated)")
+    g.add_argument("--nc-ligands", metavar="DIR", help="your own ligand files: each potP1..potP4.par in DIR is "
+                   "copied unchanged instead of the (calibrated) Gaussian")
 
 
 def export_client_files(args, pp) -> None:
@@ -40,19 +43,18 @@ def export_client_files(args, pp) -> None:
     from ..nanocrystal.client_export import compositions_of, export_for_client, volumes_of
 
     bundle = read_bundle(args.bundle) if args.bundle else None
-    reference, bond = _ligand_reference(args.nc_ligand_reference, bundle, list(pp.species))
+    reference, system = _ligand_reference(args.nc_ligand_reference, bundle, list(pp.species))
     export_for_client(args.nanocrystal, pp, source=f"{args.fitdir}/{args.prefix}", rows=args.nc_rows, dr=args.nc_dr,
                       include_long_range=args.nc_long_range, compositions=bundle and compositions_of(bundle),
-                      volumes=bundle and volumes_of(bundle), ligand_reference=reference, bond_length=bond)
+                      volumes=bundle and volumes_of(bundle), ligand_reference=reference, system=system,
+                      user_ligands=args.nc_ligands)
 
 
 def _ligand_reference(folder, bundle, species):
-    """(v(q) of the reference library, bond length of the bundle's first system), or (None, None) with a
-    notice when not asked for or not possible."""
+    """(v(q) of the reference library, the bundle's first system), or (None, None) with a notice when not
+    asked for or not possible."""
     from pathlib import Path
 
-    from ..crystal import Crystal
-    from ..nanocrystal.builder import bond_vectors
     from ..nanocrystal.potfiles import pot_path, read_library
     from ..nanocrystal.radial import LibraryFormFactor
 
@@ -63,9 +65,7 @@ def _ligand_reference(folder, bundle, species):
         log.info("notice: ligands not calibrated (%s); the client's amplitudes are written", "no --bundle" if
                  bundle is None else f"{folder} has no pot{'.par, pot'.join(missing)}.par")
         return None, None
-    crystal = Crystal.from_system(bundle.systems[0], species=species)
-    return LibraryFormFactor(read_library(Path(folder), species), species), bond_vectors(crystal.lattice,
-                                                                                           crystal.positions)[1]
+    return LibraryFormFactor(read_library(Path(folder), species), species), bundle.systems[0]
 
 
 def _tables(folder, species):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,10 @@ from ..crystal import Crystal
 from ..errors import Defect, InputError
 from ..output import write_text
 from ..terms.longrange import long_range_form_factor
+from .dot import bulk_edges, bulk_edges_of
 from .ligand_calibration import calibrate_ligands
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
-from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, tail_value, write_pot_file
+from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, read_library, tail_value, write_pot_file
 from .radial import LibraryFormFactor, tables_from_form_factor
 
 log = logging.getLogger("sepm")
@@ -94,18 +96,27 @@ def level_shift(vq, tables: dict, species, cells: dict[str, tuple[dict[str, int]
 def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEFAULT_ROWS, dr: float = DEFAULT_DR,
                       include_long_range: bool = False, compositions: dict[str, dict[str, int]] | None = None,
                       write_ligands: bool = True, volumes: dict[str, float] | None = None,
-                      ligand_reference=None, bond_length: float | None = None) -> dict:
+                      ligand_reference=None, system=None, user_ligands=None) -> dict:
     """Write ``pot<Sym>.par`` of every species (and the ligands P1-P4) of ``pseudopotential`` to ``outdir``.
 
     ``compositions`` maps a system name to its atom counts per species; with ``include_long_range`` the
     tail is added only if every composition is neutral (else ``InputError``). ``volumes`` (system name ->
     cell volume, Bohr^3) give the implied bulk-level shift of those systems. ``rows`` is the shortest grid
     tried (see the module's decay guarantee). With ``ligand_reference`` (v(q) of the library the client's
-    ligands were tuned with, ``species`` order) and the crystal's ``bond_length`` the P1/P2 amplitudes are
-    calibrated (:mod:`.ligand_calibration`). Returns the sidecar record.
+    ligands were tuned with, ``species`` order) and a bundle ``system`` the P1/P2 amplitudes are calibrated
+    to the bulk band edges of the written tables against the reference's (:mod:`.ligand_calibration`).
+    A ligand file ``pot<P>.par`` in the folder ``user_ligands`` wins: it is copied unchanged. Returns the
+    sidecar record.
     """
     if not 2 <= rows <= MAX_ROWS or dr <= 0:
         raise ValueError(f"grid of {rows} rows, dr = {dr}: the client reads 2..{MAX_ROWS} rows, dr > 0")
+    if user_ligands is not None and not Path(user_ligands).is_dir():
+        raise InputError(Defect(Path(user_ligands), None, "not a folder: name the folder of your potP1..potP4.par"))
+    yours = [s for s in LIGAND_A if write_ligands and user_ligands and pot_path(user_ligands, s).is_file()]
+    if user_ligands is not None and not yours:
+        log.warning("%s holds none of %s: every ligand is the Gaussian", user_ligands,
+                    ", ".join(f"pot{s}.par" for s in LIGAND_A))
+    read_library(Path(user_ligands or "."), yours)  # a malformed file of yours: one clear line, before any work
     pp = pseudopotential
     species = list(pp.species)
     a4 = {s: float(v) for s, v in zip(species, pp.params[:, 4].detach().cpu().numpy())}
@@ -146,13 +157,25 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
                                             "client's")
     calibration = None
     if write_ligands and ligand_reference is not None:
-        calibration = calibrate_ligands(pp.local_form_factor, ligand_reference, species, bond_length)
-        log.info("ligands calibrated to the reference potentials: %s", ", ".join(
+        with torch.no_grad():
+            edges, reference = bulk_edges(system, tables, species), bulk_edges_of(system, ligand_reference, species)
+        calibration = calibrate_ligands(edges, reference)
+        log.info("ligands calibrated to the bulk band edges of these tables (VBM %.4f, CBM %.4f eV) against the "
+                 "reference's (VBM %.4f, CBM %.4f eV): %s", *(e[k] * HARTREE_EV for e in (edges, reference)
+                                                             for k in ("vbm", "cbm")), ", ".join(
             f"{s} a = {calibration['amplitudes'][s]:+.4f} ({d:+.4f}) Hartree" for s, d in calibration["shift"].items()))
     amplitudes = calibration["amplitudes"] if calibration else LIGAND_A
+    ligands = {}
     if write_ligands:
         for s, table in ligand_tables(rows, dr, amplitudes).items():
-            files[s] = write_pot_file(pot_path(outdir, s), table).name
+            if s in yours:
+                files[s] = shutil.copyfile(pot_path(user_ligands, s), pot_path(outdir, s)).name
+                ligands[s] = {"file": str(pot_path(user_ligands, s)), "form": "your file, copied unchanged"}
+                log.info("ligand %s: your file %s, copied unchanged (it wins over the Gaussian a = %+.4f Hartree)", s,
+                         ligands[s]["file"], amplitudes[s])
+            else:
+                files[s] = write_pot_file(pot_path(outdir, s), table).name
+                ligands[s] = {"a_hartree": amplitudes[s], "b_bohr2": LIGAND_B, "form": "a exp(-r^2/b)"}
     record = {
         "source": source,
         "format": "client pot<Sym>.par: two columns 'r v' (Bohr, Hartree), no header, uniform r from 0",
@@ -180,8 +203,7 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
             "why": "local potential only: the client has no nonlocal term and its spinor version takes SO "
                    "strengths from its own input",
         },
-        "ligands": ({s: {"a_hartree": a, "b_bohr2": LIGAND_B, "form": "a exp(-r^2/b)"} for s, a in amplitudes.items()}
-                    if write_ligands else {}),
+        "ligands": ligands,
         "ligand_calibration": calibration or "none: the client's amplitudes (tuned with the group's library)",
     }
     write_text(outdir / SIDECAR, json.dumps(record, indent=2) + "\n")
