@@ -101,6 +101,23 @@ def test_grid_potential_equals_a_direct_sum_of_atom_potentials(gaas, tables):
     assert set(cuts) == {"As", "Ga", "P2"} and cuts["As"] == cuts["Ga"] == tables["As"].r[-1] and cuts["P2"] < 9.0
 
 
+def test_grid_potential_interpolates_between_the_rows_as_printed():
+    # The library prints r with 6 significant digits (25.1327 for 1000 pi/125 = 25.13274): the client
+    # interpolates between the rows as printed, so the dot must too (at i dr its levels moved by 0.01 meV).
+    symbols, pos = ["Ga", "As"], centred(np.array([[0.0, 0.0, 0.0], [BOND / np.sqrt(3)] * 3]))
+    grid = DotGrid.around(pos, 0.8)
+    V, _ = potential_on_grid(grid, symbols, pos, read_library(LIBRARY, symbols))
+    points = np.stack(np.meshgrid(*grid.axes(), indexing="ij"), axis=-1)
+    printed, uniform = np.zeros(grid.shape), np.zeros(grid.shape)
+    for s, p in zip(symbols, pos):
+        r, v = np.loadtxt(LIBRARY / f"pot{s}.par", unpack=True)
+        dist = np.linalg.norm(points - p, axis=-1)
+        printed += np.interp(dist, r, v - v[-1], right=0.0)
+        uniform += np.interp(dist, r[-1] / (len(r) - 1) * np.arange(len(r)), v - v[-1], right=0.0)
+    assert np.abs(V.numpy() - printed).max() < 1e-12
+    assert np.abs(uniform - printed).max() > 1e-7  # the rows at i dr: a different potential
+
+
 def test_kinetic_energy_is_spectral_and_capped():
     grid = DotGrid((6.0, 6.0, 6.0), (12, 12, 12))
     H = GridHamiltonian(grid, torch.zeros(grid.shape, dtype=torch.float64), kinetic_cap=3.0)
