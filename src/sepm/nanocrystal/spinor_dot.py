@@ -41,6 +41,7 @@ from .projectors import K_MAX
 from .radial import LibraryFormFactor
 from .solver import DEGENERACY, SHIFT, TOL, edge_states
 from .spinor import dot_hamiltonian
+from .threads import choose_threads
 
 log = logging.getLogger("sepm")
 
@@ -157,10 +158,7 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
     grid = DotGrid.around(positions, s.spacing, s.vacuum)
     H = dot_hamiltonian(grid, symbols, positions, tables, pseudopotential, s.k_max, s.kinetic_cap, s.cut_tol, device)
     t_build = time.perf_counter() - t0
-    probe = H.smooth_random(4, 1)
-    t0 = time.perf_counter()
-    H.apply(probe)
-    t_apply = (time.perf_counter() - t0) / len(probe)
+    t_apply, threads = choose_threads(H, device)
     H.applications = 0
     projectors = H.projectors.record if H.projectors is not None else None
     log.info("grid %s, spacing %s Bohr; Hamiltonian built in %.1f s (projectors: %s); one spinor application %.3g s",
@@ -222,7 +220,7 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
                  "half_width_bohr": list(grid.half_width)},
         "solver": {"method": "folded-spectrum LOBPCG, complex spinors", "valence": val_run, "conduction": con_run,
                    "seconds_hamiltonian": t_build, "seconds_per_application": t_apply, "device": str(device),
-                   "threads": torch.get_num_threads()},
+                   **threads},
     }
     write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")
     log.info("spinor dot %s: HOMO %.4f eV, LUMO %.4f eV, gap %.4f eV (bulk %.4f eV); HOMO weights %s; LUMO weights %s",

@@ -1,0 +1,49 @@
+r"""How many of the threads a dot was given its solve uses: the faster, measured, of 1 and all of them.
+
+A multi-threaded FFT waits for its slowest thread, so on a loaded machine 2 threads can be several times
+slower than 1 (bench/dot_threads.py, one application to a block of 6 vectors, 2 threads against 1 at load
+6-8: 4.1x slower on 48^3, 1.2x on 80^3; to a single vector 4-30x); on quiet cores they are faster. So
+before the solve one application of H to a few smooth vectors is timed at 1 thread and at the given count,
+alternately (after a warm-up of each), and the faster count is kept for the solve (torch's intra-op
+threads: the FFTs and the block linear algebra). The load can change during the solve; the choice is
+made once and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+log = logging.getLogger("sepm")
+
+#: Vectors in the timed block, and timed rounds (1, n, n, 1 per round) per thread count.
+PROBES = 4
+ROUNDS = 2
+
+
+def choose_threads(H, device="cpu") -> tuple[float, dict]:
+    """Set torch to the faster of 1 and its current thread count for ``H.apply`` (CPU only); return the
+    seconds of one application per vector at that count and a record of the choice."""
+    requested = torch.get_num_threads()
+    counts = [1, requested] if requested > 1 and torch.device(device).type == "cpu" else [requested]
+    probe = H.smooth_random(PROBES, 1)
+    seconds = {n: [] for n in counts}
+    for n in counts:  # warm-up: the pool and the FFT plans of this count
+        torch.set_num_threads(n)
+        H.apply(probe)
+    for n in (counts + counts[::-1]) * ROUNDS:
+        torch.set_num_threads(n)
+        start = time.perf_counter()
+        H.apply(probe)
+        seconds[n].append((time.perf_counter() - start) / PROBES)
+    per = {n: sorted(v)[len(v) // 2] for n, v in seconds.items()}
+    best = min(counts, key=per.get)
+    torch.set_num_threads(best)
+    if len(counts) > 1:
+        log.info("threads: one H application %s; the solve uses %d thread(s)%s",
+                 ", ".join(f"{1e3 * per[n]:.3g} ms at {n}" for n in counts), best,
+                 "" if best == requested else f" of the {requested} given (the machine is busy?)")
+    return per[best], {"threads": best, "threads_requested": requested,
+                       "seconds_per_application_by_threads": {str(n): per[n] for n in counts}}
