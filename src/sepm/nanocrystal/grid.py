@@ -13,14 +13,14 @@ Potential: the direct sum of atom potentials, no periodic images,
 with each radial table used as the client uses it (v - v(r_last) on [0, r_last], 0 beyond) and
 interpolated linearly between its rows (r_i, v_i) as the file prints them: the published library's r
 column has 6 significant digits (up to 5e-5 Bohr off i dr), and taking its rows at i dr instead moved the
-levels of a 65-site GaAs dot by 0.006-0.011 meV against the client's (bench/dot_client.py). A table is cut at the radius ``r_cut`` beyond which
-|v - v_last| < ``cut_tol`` everywhere (recorded). The dropped tails add up to less than
-N_atoms x cut_tol at any point, so with the default 1e-13 Hartree the potential, and every level, is
-within 1e-10 Hartree of the full tables' for a 1000-atom dot: four orders below the energy error of
-a converged state (~ tol^2 / level spacing ~ 1e-6 Hartree at tol 1e-4). The published library's
-As and Ga tables never decay below 1e-13 (their last rows are noise of ~1e-7), so they are used
-whole; only the Gaussian ligands are cut (at ~8 Bohr). Each atom adds its values to the box of grid
-points within r_cut (a dense sub-block of V, distances from the three axes by broadcasting).
+levels of a 65-site GaAs dot by 0.006-0.011 meV against the client's (bench/dot_client.py). A table is
+cut at the radius ``r_cut`` beyond which |v - v_last| < ``cut_tol`` everywhere (recorded). The dropped
+tails add up to less than N_atoms x cut_tol at any point, so with the default 1e-13 Hartree the
+potential, and every level, is within 1e-10 Hartree of the full tables' for a 1000-atom dot: four orders
+below the energy error of a converged state (~ tol^2 / level spacing ~ 1e-6 Hartree at tol 1e-4). The
+published library's As and Ga tables never decay below 1e-13 (their last rows are noise of ~1e-7), so
+they are used whole; only the Gaussian ligands are cut (at ~8 Bohr). Each atom adds its values to the
+box of grid points within r_cut (a dense sub-block of V, distances from the three axes by broadcasting).
 """
 
 from __future__ import annotations
