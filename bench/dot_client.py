@@ -11,8 +11,8 @@ client level; the table prints both (eV), their difference (meV), sepm's residua
 (both ||H psi - E psi||, Hartree) and the energy error each implies, residual^2 / (distance to the nearest
 other level), meV. A difference is meaningful only where both errors are well below it.
 
-Usage: python bench/dot_client.py CLIENT_BINARY WORKDIR [--radii 9 16 27] [--spacing 0.8] [--tol 1e-5]
-       [--nc 4096] [--ms 16] [--ns 8] [--margin 0.03]
+Usage: python bench/dot_client.py CLIENT_BINARY WORKDIR [--radii 9 16 27] [--spacing 0.8] [--center X Y Z]
+       [--tol 1e-5] [--nc 4096] [--ms 16] [--ns 8] [--margin 0.03]
 Build the client as /work/shared/client-build/README.md says (outside this repository).
 """
 
@@ -47,12 +47,14 @@ def prepare(folder: Path) -> None:
         write_pot_file(pot_path(folder, s), table)
 
 
-def run_sepm(folder: Path, radius: float, spacing: float, tol: float) -> tuple[dict, float]:
+def run_sepm(folder: Path, radius: float, args) -> tuple[dict, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    center = ["--center", *map(str, args.center)] if args.center else []
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sepm", "dot", str(ROOT / "resources/bundles/GaAs"), str(folder / "sepm"),
-                    "--pot-dir", str(folder), "--radius", str(radius), "--spacing", str(spacing), "--tol", str(tol),
-                    "--threads", "1", "--max-iter", "20000"], check=True, env=env, capture_output=True)
+                    "--pot-dir", str(folder), "--radius", str(radius), "--spacing", str(args.spacing), "--tol",
+                    str(args.tol), "--threads", "1", "--max-iter", "20000", *center], check=True, env=env,
+                   capture_output=True)
     return json.loads((folder / "sepm/dot.json").read_text()), time.perf_counter() - start
 
 
@@ -103,6 +105,7 @@ def main() -> int:
     p.add_argument("workdir", type=Path, help="scratch folder for the runs (outside the repository)")
     p.add_argument("--radii", type=float, nargs="+", default=[9.0, 16.0, 27.0])
     p.add_argument("--spacing", type=float, default=0.8)
+    p.add_argument("--center", type=float, nargs=3, help="sphere centre (Bohr; default the first atom)")
     p.add_argument("--tol", type=float, default=1e-5, help="sepm's residual target (Hartree)")
     p.add_argument("--nc", type=int, default=4096, help="client: Newton interpolation length (filter width)")
     p.add_argument("--ms", type=int, default=16, help="client: energy targets per filter")
@@ -116,9 +119,10 @@ def main() -> int:
     print(f"{'R':>5} {'sites':>6} {'grid':>10} {'index':>6} {'sepm eV':>12} {'client eV':>12} {'diff meV':>9} "
           f"{'res sepm':>9} {'sig client':>10} {'err sepm':>9} {'err client':>10}")
     for radius in args.radii:
-        folder = args.workdir / f"R{radius:g}"
+        centre = "_c" + "_".join(f"{x:g}" for x in args.center) if args.center else ""
+        folder = args.workdir / f"R{radius:g}{centre}"
         prepare(folder)
-        rec, t_sepm = run_sepm(folder, radius, args.spacing, args.tol)
+        rec, t_sepm = run_sepm(folder, radius, args)
         client, t_client = run_client(args.client.resolve(), folder, rec, args)
         sites = rec["n_core"] + rec["n_ligands"]
         grid = "x".join(map(str, rec["grid"]["shape"]))

@@ -5,7 +5,8 @@
    run), each thread count in turn in one process (torch.set_num_threads), ABBA order repeated, so every
    ratio is measured under the same load: median milliseconds per vector and the ratio to 1 thread.
 2. `sepm dot --threads N` on the same passivated GaAs dot (R = 16 Bohr: 123 atoms + ligands, 48^3), each
-   thread count in its own process, in ABBA order: wall seconds and the ratio to 1 thread.
+   thread count in its own process, in ABBA order: wall seconds and the ratio to 1 thread, with the solve's
+   seconds, the threads it kept and the H application it timed to choose them (sepm.nanocrystal.threads).
 The load average (1 min) is printed with each row: the machine is shared, so only the side-by-side ratios
 mean anything.
 
@@ -15,6 +16,7 @@ Usage: python bench/dot_threads.py [--threads 1 2] [--grids 48 80] [--repeats 5]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -53,13 +55,14 @@ def apply_times(n: int, block: int, dtype, threads: list[int], repeats: int) -> 
     return {t: float(np.median(v)) for t, v in times.items()}
 
 
-def dot_seconds(radius: float, threads: int, out: Path) -> float:
+def dot_seconds(radius: float, threads: int, out: Path) -> tuple[float, dict]:
+    """Wall seconds of `sepm dot --threads N`, and its dot.json's solver record."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sepm", "dot", str(ROOT / "resources/bundles/GaAs"), str(out), "--pot-dir",
                     str(ROOT / "resources/potentials-realspace"), "--radius", str(radius), "--threads", str(threads)],
                    check=True, env=env, capture_output=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, json.loads((out / "dot.json").read_text())["solver"]
 
 
 def main() -> int:
@@ -87,9 +90,12 @@ def main() -> int:
     seconds = {t: [] for t in args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         for t in abba(args.threads, args.dot_repeats):
-            seconds[t].append(dot_seconds(args.radius, t, Path(tmp) / f"t{t}"))
-            print(f"sepm dot --radius {args.radius:g} --threads {t}: {seconds[t][-1]:.1f} s, load "
-                  f"{os.getloadavg()[0]:.1f}", flush=True)
+            wall, run = dot_seconds(args.radius, t, Path(tmp) / f"t{t}")
+            seconds[t].append(wall)
+            timed = ", ".join(f"{1e3 * v:.3g} ms at {n}" for n, v in run["seconds_per_application_by_threads"].items())
+            solve = run["valence"]["seconds"] + run["conduction"]["seconds"]
+            print(f"sepm dot --radius {args.radius:g} --threads {t}: {wall:.1f} s (solve {solve:.1f} s at "
+                  f"{run['threads']} thread(s); one H application {timed}), load {os.getloadavg()[0]:.1f}", flush=True)
     for t in args.threads[1:]:
         print(f"sepm dot: --threads {t} / --threads {base} = {sum(seconds[t]) / sum(seconds[base]):.2f} "
               f"(summed over {args.dot_repeats} runs each)")

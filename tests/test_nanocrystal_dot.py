@@ -82,6 +82,16 @@ def test_weakly_bonded_atoms_are_removed_and_the_centre_can_be_an_anion(gaas):
     assert np.allclose(np.linalg.norm(ligand - shifted.positions[1], axis=1).min(), 0.5 * BOND, atol=1e-9)
 
 
+def test_sites_are_centred_where_the_client_puts_them(gaas):
+    # The client subtracts the sites' mean from conf.par; an off-atom sphere's bounding-box centre is ~1 Bohr
+    # away from it, so the grid would sample the dot elsewhere than the client does.
+    _, crystal = gaas
+    dot = build_nanocrystal(crystal, 10.0, center=(1.0, 0.5, 0.2))
+    pos = centred(dot.positions)
+    assert np.abs(pos - (dot.positions - dot.positions.mean(axis=0))).max() < 1e-12
+    assert np.abs(0.5 * (pos.max(axis=0) + pos.min(axis=0))).max() > 0.5
+
+
 def test_grid_potential_equals_a_direct_sum_of_atom_potentials(gaas, tables):
     _, crystal = gaas
     dot = build_nanocrystal(crystal, 5.0, min_bonds=1)

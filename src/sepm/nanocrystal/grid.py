@@ -1,7 +1,8 @@
 r"""The real-space box of a dot, its grid, and the local potential on it.
 
 Box (the client's rule): per axis, half-width L = rint(extent / 2 + vacuum) Bohr, with extent the span
-of all sites (ligands included) and vacuum 5 Bohr by default, the dot's bounding box centred in it.
+of all sites (ligands included) and vacuum 5 Bohr by default, the sites' mean at its centre (the
+client's reader subtracts it; the bounding box is centred too when the dot is symmetric).
 Grid: n points per axis, x_j = -L + j h, h = 2L/n, n the smallest FFT-friendly (2^a 3^b 5^c, even)
 count with h <= the requested spacing. The box is periodic for the kinetic energy (spectral
 derivative) only.
@@ -85,8 +86,10 @@ class DotGrid:
 
 
 def centred(positions: np.ndarray) -> np.ndarray:
-    """Positions shifted so that their bounding box is centred at the origin (the box centre)."""
-    return positions - 0.5 * (positions.max(axis=0) + positions.min(axis=0))
+    """Positions shifted so that their mean is at the origin (the box centre), as the client reads conf.par.
+    The bounding box's centre is the mean for a symmetric dot (a sphere around an atom); an off-atom
+    sphere (``--center``) sits up to ~1 Bohr off it, and the grid must sample it where the client does."""
+    return positions - positions.mean(axis=0)
 
 
 def cut_radius(r: np.ndarray, v: np.ndarray, tol: float) -> float:

@@ -41,7 +41,7 @@ from .projectors import K_MAX
 from .radial import LibraryFormFactor
 from .solver import DEGENERACY, SHIFT, TOL, edge_states
 from .spinor import dot_hamiltonian
-from .threads import choose_threads
+from .threads import choose_threads, free_hamiltonian
 
 log = logging.getLogger("sepm")
 
@@ -143,6 +143,8 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
     log.info("spinor dot %s: %s; %d valence electrons, HOMO index %d (spinor levels)", size,
              " ".join(f"{s} {n}" for s, n in structure.counts.items()), structure.n_electrons, homo_index)
     s = settings
+    grid = DotGrid.around(positions, s.spacing, s.vacuum)
+    threads = choose_threads(free_hamiltonian(grid, s.kinetic_cap, device), device)[1]
     fit_edges = bulk_band_edges(system, pseudopotential, tables, structure.valence, device)
     edges = edges_in_dot_basis(system, pseudopotential, tables, fit_edges, s.kinetic_cap, structure.valence, device)
     for name, e in (("fit's basis", fit_edges), ("dot's basis", edges)):
@@ -155,10 +157,12 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
                     "the potential's high-q part, which the fit never saw, acts in the dot; its levels are compared "
                     "with the dot basis's edges", moved, fit_edges["maxke"], s.kinetic_cap)
     t0 = time.perf_counter()
-    grid = DotGrid.around(positions, s.spacing, s.vacuum)
     H = dot_hamiltonian(grid, symbols, positions, tables, pseudopotential, s.k_max, s.kinetic_cap, s.cut_tol, device)
     t_build = time.perf_counter() - t0
-    t_apply, threads = choose_threads(H, device)
+    probe = H.smooth_random(4, 1)
+    t0 = time.perf_counter()
+    H.apply(probe)
+    t_apply = (time.perf_counter() - t0) / len(probe)
     H.applications = 0
     projectors = H.projectors.record if H.projectors is not None else None
     log.info("grid %s, spacing %s Bohr; Hamiltonian built in %.1f s (projectors: %s); one spinor application %.3g s",

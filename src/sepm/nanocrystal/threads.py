@@ -3,9 +3,11 @@ r"""How many of the threads a dot was given its solve uses: the faster, measured
 A multi-threaded FFT waits for its slowest thread, so on a loaded machine 2 threads can be several times
 slower than 1 (bench/dot_threads.py, one application to a block of 6 vectors, 2 threads against 1 at load
 6-8: 4.1x slower on 48^3, 1.2x on 80^3; to a single vector 4-30x); on quiet cores they are faster. So
-before the solve one application of H to a few smooth vectors is timed at 1 thread and at the given count,
-alternately (after a warm-up of each), and the faster count is kept for the solve (torch's intra-op
-threads: the FFTs and the block linear algebra). The load can change during the solve; the choice is
+before any other work of a dot (bulk edges, potential, solve, analysis) one application of the free
+Hamiltonian of its grid (T + 0: the same FFTs and multiply as H) to a few smooth vectors is timed at 1
+thread and at the given count, alternately (after a warm-up of each), and the faster count is kept for
+all of it (torch's intra-op threads: the FFTs, the block linear algebra, the many small operations that
+build the potential; and the BLAS of numpy/scipy). The load can change during the solve; the choice is
 made once and logged.
 """
 
@@ -15,12 +17,20 @@ import logging
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
+
+from .hamiltonian import GridHamiltonian
 
 log = logging.getLogger("sepm")
 
 #: Vectors in the timed block, and timed rounds (1, n, n, 1 per round) per thread count.
 PROBES = 4
 ROUNDS = 2
+
+
+def free_hamiltonian(grid, kinetic_cap: float, device="cpu") -> GridHamiltonian:
+    """T + 0 on ``grid``: what one application of a dot's H costs, before its potential is built."""
+    return GridHamiltonian(grid, torch.zeros(grid.shape, dtype=torch.float64, device=device), kinetic_cap)
 
 
 def choose_threads(H, device="cpu") -> tuple[float, dict]:
@@ -41,6 +51,7 @@ def choose_threads(H, device="cpu") -> tuple[float, dict]:
     per = {n: sorted(v)[len(v) // 2] for n, v in seconds.items()}
     best = min(counts, key=per.get)
     torch.set_num_threads(best)
+    threadpool_limits(best)
     if len(counts) > 1:
         log.info("threads: one H application %s; the solve uses %d thread(s)%s",
                  ", ".join(f"{1e3 * per[n]:.3g} ms at {n}" for n in counts), best,
