@@ -1,8 +1,9 @@
 r"""How many of the threads a dot was given its solve uses: the faster, measured, of 1 and all of them.
 
 A multi-threaded FFT waits for its slowest thread, so on a loaded machine 2 threads can be several times
-slower than 1 (bench/dot_threads.py, one application to a block of 6 vectors, 2 threads against 1 at load
-6-8: 4.1x slower on 48^3, 1.2x on 80^3; to a single vector 4-30x); on quiet cores they are faster. So
+slower than 1 (bench/dot_threads.py at load 6-13 on 2 shared cores, 2 threads against 1: one application
+to a block of 6 vectors 2.2-6.4x slower on 48^3 and 0.9-1.9x on 80^3, to a single vector 2.7-29x; faster
+in 1 of 24 timings); on quiet cores they are faster. So
 before any other work of a dot (bulk edges, potential, solve, analysis) one application of the free
 Hamiltonian of its grid (T + 0: the same FFTs and multiply as H) to a few smooth vectors is timed at 1
 thread and at the given count, alternately (after a warm-up of each), and the faster count is kept for
