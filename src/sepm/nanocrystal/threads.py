@@ -54,8 +54,9 @@ def choose_threads(H, device="cpu") -> tuple[float, dict]:
     torch.set_num_threads(best)
     threadpool_limits(best)
     if len(counts) > 1:
-        log.info("threads: one H application %s; the solve uses %d thread(s)%s",
+        log.info("threads: one H application %s; the dot uses %d thread(s)%s",
                  ", ".join(f"{1e3 * per[n]:.3g} ms at {n}" for n in counts), best,
-                 "" if best == requested else f" of the {requested} given (the machine is busy?)")
+                 "" if best == requested else f" of the {requested} given (more were slower: other work on these "
+                 "cores?)")
     return per[best], {"threads": best, "threads_requested": requested,
                        "seconds_per_application_by_threads": {str(n): per[n] for n in counts}}
