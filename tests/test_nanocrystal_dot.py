@@ -82,6 +82,16 @@ def test_weakly_bonded_atoms_are_removed_and_the_centre_can_be_an_anion(gaas):
     assert np.allclose(np.linalg.norm(ligand - shifted.positions[1], axis=1).min(), 0.5 * BOND, atol=1e-9)
 
 
+def test_sites_are_centred_where_the_client_puts_them(gaas):
+    # The client subtracts the sites' mean from conf.par; an off-atom sphere's bounding-box centre is ~1 Bohr
+    # away from it, so the grid would sample the dot elsewhere than the client does.
+    _, crystal = gaas
+    dot = build_nanocrystal(crystal, 10.0, center=(1.0, 0.5, 0.2))
+    pos = centred(dot.positions)
+    assert np.abs(pos - (dot.positions - dot.positions.mean(axis=0))).max() < 1e-12
+    assert np.abs(0.5 * (pos.max(axis=0) + pos.min(axis=0))).max() > 0.5
+
+
 def test_grid_potential_equals_a_direct_sum_of_atom_potentials(gaas, tables):
     _, crystal = gaas
     dot = build_nanocrystal(crystal, 5.0, min_bonds=1)
@@ -99,6 +109,23 @@ def test_grid_potential_equals_a_direct_sum_of_atom_potentials(gaas, tables):
             direct += np.interp(np.linalg.norm(r - p), t.r, t.v - t.v[-1], right=0.0)
         assert abs(float(V[idx]) - direct) < 1e-12  # the whole tables: the cut drops < 1e-13 per atom
     assert set(cuts) == {"As", "Ga", "P2"} and cuts["As"] == cuts["Ga"] == tables["As"].r[-1] and cuts["P2"] < 9.0
+
+
+def test_grid_potential_interpolates_between_the_rows_as_printed():
+    # The library prints r with 6 significant digits (25.1327 for 1000 pi/125 = 25.13274): the client
+    # interpolates between the rows as printed, so the dot must too (at i dr its levels moved by 0.01 meV).
+    symbols, pos = ["Ga", "As"], centred(np.array([[0.0, 0.0, 0.0], [BOND / np.sqrt(3)] * 3]))
+    grid = DotGrid.around(pos, 0.8)
+    V, _ = potential_on_grid(grid, symbols, pos, read_library(LIBRARY, symbols))
+    points = np.stack(np.meshgrid(*grid.axes(), indexing="ij"), axis=-1)
+    printed, uniform = np.zeros(grid.shape), np.zeros(grid.shape)
+    for s, p in zip(symbols, pos):
+        r, v = np.loadtxt(LIBRARY / f"pot{s}.par", unpack=True)
+        dist = np.linalg.norm(points - p, axis=-1)
+        printed += np.interp(dist, r, v - v[-1], right=0.0)
+        uniform += np.interp(dist, r[-1] / (len(r) - 1) * np.arange(len(r)), v - v[-1], right=0.0)
+    assert np.abs(V.numpy() - printed).max() < 1e-12
+    assert np.abs(uniform - printed).max() > 1e-7  # the rows at i dr: a different potential
 
 
 def test_kinetic_energy_is_spectral_and_capped():

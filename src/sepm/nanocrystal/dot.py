@@ -44,6 +44,7 @@ from .location import (REGIONS, SURFACE_EXCESS, SURFACE_MAX, VACUUM_MAX, grid_re
                        sanity_flags, surface_volume_share)
 from .radial import LibraryFormFactor
 from .solver import DEGENERACY, SHIFT, TOL, edge_states
+from .threads import choose_threads, free_hamiltonian
 
 log = logging.getLogger("sepm")
 
@@ -160,17 +161,13 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     write_conf(outdir / "conf.par", nc.symbols, positions)
     log.info("dot R = %g Bohr: %s (%d atoms removed for < %d bonds); HOMO index %d", settings.radius,
              " ".join(f"{s} {n}" for s, n in nc.counts.items()), nc.removed, settings.min_bonds, nc.homo_index)
+    grid = DotGrid.around(positions, settings.spacing, settings.vacuum)
+    t_apply, threads = choose_threads(free_hamiltonian(grid, settings.kinetic_cap, device), device)
     edges = bulk_edges(system, tables, species, device)
     t0 = time.perf_counter()
-    grid = DotGrid.around(positions, settings.spacing, settings.vacuum)
     V, cuts = potential_on_grid(grid, nc.symbols, positions, tables, settings.cut_tol, device)
     H = GridHamiltonian(grid, V, settings.kinetic_cap)
     t_potential = time.perf_counter() - t0
-    probe = H.smooth_random(4, 1)
-    t0 = time.perf_counter()
-    H.apply(probe)
-    t_apply = (time.perf_counter() - t0) / len(probe)
-    H.applications = 0
     log.info("grid %s, spacing %s Bohr, box half-widths %s Bohr; one H application %.3g s", "x".join(map(str, grid.shape)),
              " ".join(f"{h:.3f}" for h in grid.spacing), " ".join(f"{L:g}" for L in grid.half_width), t_apply)
     n_states = settings.n_valence + settings.n_conduction
@@ -212,7 +209,7 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
                  list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
         "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,
                    "seconds_potential": t_potential, "seconds_per_application": t_apply,
-                   "device": str(device), "threads": torch.get_num_threads()},
+                   "device": str(device), **threads},
     }
     write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")
     log.info("dot R = %g Bohr: HOMO %.4f eV, LUMO %.4f eV, gap %.4f eV (bulk %.4f eV)", settings.radius,

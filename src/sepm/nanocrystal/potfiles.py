@@ -40,15 +40,18 @@ R_LIMIT = 1e3
 
 @dataclass(frozen=True)
 class RadialTable:
-    """v(r) of one atom type on a uniform grid r_i = i dr (Bohr, Hartree)."""
+    """v(r) of one atom type on a uniform grid r_i = i dr (Bohr, Hartree); ``nodes``, when given, are the r
+    values as a file wrote them (the published library prints 6 significant digits, up to 5e-5 Bohr off
+    i dr), which the client interpolates between and so do we."""
 
     symbol: str
     dr: float
     v: np.ndarray
+    nodes: np.ndarray | None = None
 
     @property
     def r(self) -> np.ndarray:
-        return self.dr * np.arange(len(self.v))
+        return self.dr * np.arange(len(self.v)) if self.nodes is None else self.nodes
 
     @property
     def rmax(self) -> float:
@@ -124,9 +127,10 @@ def read_pot_file(path, symbol: str | None = None) -> RadialTable:
         i = int(np.argmax(off))
         raise InputError(Defect(path, int(data[i, 0]), f"r = {r[i]:g} is off the uniform grid r = i * {dr:g}: the "
                                                        "client looks values up by index"))
-    # The printed r values carry ~7 digits; the spacing is best estimated from the whole grid.
+    # The printed r values carry ~7 digits; the spacing is best estimated from the whole grid, and the values
+    # are interpolated between the rows as printed (the client's reading).
     dr = float(r[-1] / (len(r) - 1))
-    return RadialTable(symbol, dr, v)
+    return RadialTable(symbol, dr, v, r)
 
 
 def read_library(folder, symbols) -> dict[str, RadialTable]:

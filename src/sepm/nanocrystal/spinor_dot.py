@@ -41,6 +41,7 @@ from .projectors import K_MAX
 from .radial import LibraryFormFactor
 from .solver import DEGENERACY, SHIFT, TOL, edge_states
 from .spinor import dot_hamiltonian
+from .threads import choose_threads, free_hamiltonian
 
 log = logging.getLogger("sepm")
 
@@ -142,6 +143,8 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
     log.info("spinor dot %s: %s; %d valence electrons, HOMO index %d (spinor levels)", size,
              " ".join(f"{s} {n}" for s, n in structure.counts.items()), structure.n_electrons, homo_index)
     s = settings
+    grid = DotGrid.around(positions, s.spacing, s.vacuum)
+    threads = choose_threads(free_hamiltonian(grid, s.kinetic_cap, device), device)[1]
     fit_edges = bulk_band_edges(system, pseudopotential, tables, structure.valence, device)
     edges = edges_in_dot_basis(system, pseudopotential, tables, fit_edges, s.kinetic_cap, structure.valence, device)
     for name, e in (("fit's basis", fit_edges), ("dot's basis", edges)):
@@ -154,7 +157,6 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
                     "the potential's high-q part, which the fit never saw, acts in the dot; its levels are compared "
                     "with the dot basis's edges", moved, fit_edges["maxke"], s.kinetic_cap)
     t0 = time.perf_counter()
-    grid = DotGrid.around(positions, s.spacing, s.vacuum)
     H = dot_hamiltonian(grid, symbols, positions, tables, pseudopotential, s.k_max, s.kinetic_cap, s.cut_tol, device)
     t_build = time.perf_counter() - t0
     probe = H.smooth_random(4, 1)
@@ -222,7 +224,7 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
                  "half_width_bohr": list(grid.half_width)},
         "solver": {"method": "folded-spectrum LOBPCG, complex spinors", "valence": val_run, "conduction": con_run,
                    "seconds_hamiltonian": t_build, "seconds_per_application": t_apply, "device": str(device),
-                   "threads": torch.get_num_threads()},
+                   **threads},
     }
     write_text(outdir / "dot.json", json.dumps(record, indent=2) + "\n")
     log.info("spinor dot %s: HOMO %.4f eV, LUMO %.4f eV, gap %.4f eV (bulk %.4f eV); HOMO weights %s; LUMO weights %s",

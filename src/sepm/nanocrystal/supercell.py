@@ -32,7 +32,7 @@ from ..basis import PlaneWaveBasis
 from ..crystal import Crystal
 from ..hamiltonian import Hamiltonian
 from ..pseudopotential import Pseudopotential
-from .grid import CUT_TOL, DotGrid, cut_radius, fft_size
+from .grid import CUT_TOL, DotGrid, cut_radius, fft_size, radial_values
 from .projectors import K_MAX, AtomProjectors, channel_strengths, stencils
 from .radial import tables_from_form_factor
 from .spinor import SpinorGridHamiltonian
@@ -74,10 +74,8 @@ def periodic_local_potential(grid: DotGrid, cell: Crystal, tables: dict, device=
         values = np.asarray(table.v, dtype=np.float64) - table.v[-1]
         idx, _, dist, inside = stencils(grid, positions[symbols == s], cut_radius(table.r, values, CUT_TOL),
                                          True, device)
-        x = dist[inside] / table.dr
-        i0 = x.floor().to(torch.int64).clamp(max=len(values) - 2)
-        t, vals = x - i0, torch.as_tensor(values, device=device)
-        V.index_add_(0, idx[inside], (1 - t) * vals[i0] + t * vals[i0 + 1])
+        vals, nodes = (torch.as_tensor(x, dtype=torch.float64, device=device) for x in (values, table.r))
+        V.index_add_(0, idx[inside], radial_values(nodes, vals, dist[inside]))
     return V.reshape(grid.shape)
 
 
