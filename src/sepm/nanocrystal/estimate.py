@@ -19,6 +19,15 @@ Time: the solve takes about ``SOLVE_OVERHEAD`` x (applications x one application
 per converged state a power law in the core atoms through those ``bench/dot.py`` measured
 (``APPLICATIONS_MEASURED``), never below the smallest dot's; one application is timed on the dot's own grid before the solve.
 
+Spinor dots (:func:`estimate_spinor_dot`, from the grid and the atoms, before H is built): a state is two
+complex128 components, 4 float64 numbers per grid point, so the solver holds 4 ``VECTORS_PER_STATE`` float64
+grid vectors per block vector (block: spinor states + ``EXTRA_STATES``); the projectors of :mod:`.projectors`
+hold, per atom and channel, (3 x rank) float64 values on every stencil point within the channel's cut
+radius, and one int64 index per point of the widest stencil; the complex64 copy of the solver's first pass
+adds half of those values again, the coarse grid's copy an eighth; one application gathers and scatters
+(stencil points x 4 m) float64 for a block of m vectors, and the build holds per stencil point its index,
+unit vector, distance and mask plus the interpolated radial functions (rank, then 3 rank, values).
+
 Against the peak resident memory measured for GaAs dots (R 10 / h 0.8: 0.44 GiB, R 12 / h 0.5 run to
 convergence: 1.25 GiB, R 10 / h 0.35: 1.51 GiB) this gives 0.50, 1.25 and 2.11 GiB. The larger of builder
 and solver memory, plus the process, is compared with the limit; the estimate is logged either way.
@@ -32,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import fft_size
+from .projectors import K_MAX, SeparableChannel, stencil_offsets
 
 #: float64 grid vectors held per block vector by the solver (measured, see above).
 VECTORS_PER_STATE = 40
@@ -98,3 +108,26 @@ def solve_seconds(core_atoms: int, states: int, seconds_per_application: float) 
     exponent = math.log(a2 / a1) / math.log(n2 / n1)
     per_state = a1 * max(core_atoms / n1, 1.0) ** exponent  # small dots need no fewer (29 atoms: ~385)
     return SOLVE_OVERHEAD * per_state * states * seconds_per_application
+
+
+def estimate_spinor_dot(grid, symbols, strengths: dict[str, dict[str, float]], n_states: int,
+                        k_max: float = K_MAX) -> DotEstimate:
+    """Estimate of one spinor dot on ``grid`` (:class:`.grid.DotGrid`) with atoms ``symbols`` and the SOC/NL
+    ``strengths`` of :func:`.projectors.channel_strengths`; ``n_states`` the larger side's spinor states."""
+    symbols = list(symbols)
+    block = n_states + EXTRA_STATES
+    stored = workspace = build = 0.0
+    channels = {n: SeparableChannel.build(n, k_max) for n in strengths}
+    for s in sorted(set(symbols)):
+        used = [channels[n] for n in channels if strengths[n].get(s, 0.0) != 0.0]
+        if not used:
+            continue
+        atoms = symbols.count(s)
+        points = [len(stencil_offsets(grid, c.cut)) for c in used]
+        values = sum(p * 3 * c.rank for p, c in zip(points, used))
+        stored += atoms * (8.0 * (1 + 1 / 2 + 1 / 8) * values + 8.0 * max(points))
+        workspace = max(workspace, atoms * max(points) * 2 * 4 * block * 8.0)
+        build = max(build, atoms * (max(points) * 41.0 + 8.0 * 4 * max(p * c.rank for p, c in zip(points, used))))
+    vectors = (4 * VECTORS_PER_STATE * block + FIXED_VECTORS) * grid.size * 8.0
+    return DotEstimate(atoms=len(symbols), sites=0.0, grid_shape=tuple(float(n) for n in grid.shape),
+                       grid_points=grid.size, builder_bytes=stored + build, solver_bytes=stored + vectors + workspace)
