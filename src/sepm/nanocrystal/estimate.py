@@ -24,7 +24,8 @@ complex128 components, 4 float64 numbers per grid point, so the solver holds 4 `
 grid vectors per block vector (block: spinor states + ``EXTRA_STATES``); the projectors of :mod:`.projectors`
 hold, per atom and channel, (3 x rank) float64 values on every stencil point within the channel's cut
 radius, and one int64 index per point of the widest stencil; the complex64 copy of the solver's first pass
-adds half of those values again, the coarse grid's copy an eighth; one application gathers and scatters
+adds half of those values again (it shares the indices; the coarse grid's copies live only during their
+own run, while the fine grid's vectors do not); one application gathers and scatters
 (stencil points x 4 m) float64 for a block of m vectors, and the build holds per stencil point its index,
 unit vector, distance and mask plus the interpolated radial functions (rank, then 3 rank, values).
 
@@ -71,6 +72,7 @@ class DotEstimate:
     grid_points: float
     builder_bytes: float
     solver_bytes: float
+    projector_bytes: float = 0.0
 
     @property
     def bytes(self) -> float:
@@ -125,9 +127,10 @@ def estimate_spinor_dot(grid, symbols, strengths: dict[str, dict[str, float]], n
         atoms = symbols.count(s)
         points = [len(stencil_offsets(grid, c.cut)) for c in used]
         values = sum(p * 3 * c.rank for p, c in zip(points, used))
-        stored += atoms * (8.0 * (1 + 1 / 2 + 1 / 8) * values + 8.0 * max(points))
+        stored += atoms * (8.0 * 1.5 * values + 8.0 * max(points))
         workspace = max(workspace, atoms * max(points) * 2 * 4 * block * 8.0)
         build = max(build, atoms * (max(points) * 41.0 + 8.0 * 4 * max(p * c.rank for p, c in zip(points, used))))
     vectors = (4 * VECTORS_PER_STATE * block + FIXED_VECTORS) * grid.size * 8.0
     return DotEstimate(atoms=len(symbols), sites=0.0, grid_shape=tuple(float(n) for n in grid.shape),
-                       grid_points=grid.size, builder_bytes=stored + build, solver_bytes=stored + vectors + workspace)
+                       grid_points=grid.size, builder_bytes=stored + build, solver_bytes=stored + vectors + workspace,
+                       projector_bytes=stored)
