@@ -11,7 +11,8 @@ one run:
      --start: "grid" (coarse grid, complex64 first: what `sepm dot` does) and/or "random" (smooth random
      vectors in complex128, the start before); H applications per converged state (coarse and complex64
      ones counted as fine-grid applications), iterations, seconds, the levels and, for both starts, their
-     difference; then the process's peak resident memory against the estimate.
+     difference; then the resident memory, sampled at every solver iteration, against the estimate's solver
+     part, and the process's peak (the bulk reference at the dot's cap) against its reference part.
 
 Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 1]
                                 [--start grid random] [--no-solve] [--block 4] [--repeat 3]
@@ -20,6 +21,7 @@ Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from pathlib import Path
@@ -28,7 +30,9 @@ import torch
 
 from sepm.constants import HARTREE_EV
 from sepm.nanocrystal.bulk_reference import bulk_band_edges, edges_in_dot_basis
-from sepm.nanocrystal.estimate import estimate_spinor_dot
+from sepm.crystal import Crystal
+from sepm.io.limits import estimated_basis_size
+from sepm.nanocrystal.estimate import BASE_BYTES, estimate_spinor_dot
 from sepm.nanocrystal.grid import DotGrid, centred
 from sepm.nanocrystal.hamiltonian import KINETIC_CAP, GridHamiltonian
 from sepm.nanocrystal.perovskite import perovskite_cube
@@ -41,6 +45,10 @@ from sepm.nanocrystal.supercell import checkpoint_pseudopotential
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
+
+
+def resident_gib() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def per_vector_times(ops: dict, block: dict, repeat: int) -> dict:
@@ -75,7 +83,9 @@ def main():
     positions = centred(dot.positions)
     grid = DotGrid.around(positions, args.spacing, args.vacuum)
     n_states = 2
-    estimate = estimate_spinor_dot(grid, dot.symbols, channel_strengths(dot_pp), n_states)
+    lattice = Crystal.from_system(system, species=dot_pp.species).lattice
+    estimate = estimate_spinor_dot(grid, dot.symbols, channel_strengths(dot_pp), n_states,
+                                   estimated_basis_size(lattice, KINETIC_CAP))
     t = time.perf_counter()
     H = dot_hamiltonian(grid, dot.symbols, positions, tables, dot_pp)
     t_build = time.perf_counter() - t
@@ -98,13 +108,14 @@ def main():
     mid = 0.5 * (edges["vbm"] + edges["cbm"])
     print(f"bulk edges at the dot's cap ({KINETIC_CAP:g} Ha): VBM {edges['vbm'] * HARTREE_EV:.4f} eV, CBM "
           f"{edges['cbm'] * HARTREE_EV:.4f} eV, gap {edges['gap'] * HARTREE_EV:.4f} eV")
-    found = {}
+    found, resident = {}, [resident_gib()]
     for start in args.start:
         for side, sigma in (("valence", edges["vbm"]), ("conduction", edges["cbm"])):
             H.applications = 0
             t = time.perf_counter()
             levels, mask, _ = edge_states(H, sigma, n_states, mid, side == "conduction", tol=args.tol,
-                                          coarse=start == "grid", single=start == "grid")
+                                          coarse=start == "grid", single=start == "grid",
+                                          progress=lambda *_: resident.append(resident_gib()))
             seconds = time.perf_counter() - t
             found[start, side] = levels.energies.numpy() * HARTREE_EV
             print(f"start {start:6s} {side:10s}: {levels.iterations} iterations, {H.applications:.0f} applications "
@@ -116,7 +127,9 @@ def main():
             n = min(len(a), len(b))
             print(f"{side}: largest level difference between the starts {abs(a[:n] - b[:n]).max() * 1e3:.3f} meV")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"peak resident memory {peak:.2f} GiB; estimated {estimate.bytes / 2**30:.2f} GiB")
+    print(f"resident memory during the solves up to {max(resident):.2f} GiB, estimated "
+          f"{(BASE_BYTES + estimate.solver_bytes) / 2**30:.2f} GiB; peak of the run {peak:.2f} GiB, the bulk reference "
+          f"estimated {(BASE_BYTES + estimate.reference_bytes) / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":
