@@ -24,8 +24,8 @@ complex128 components, 4 float64 numbers per grid point, so the solver holds 4 `
 grid vectors per block vector (block: spinor states + ``EXTRA_STATES``); the projectors of :mod:`.projectors`
 hold, per atom and channel, (3 x rank) float64 values on every stencil point within the channel's cut
 radius, and one int64 index per point of the widest stencil; the complex64 copy of the solver's first pass
-adds half of those values again (it shares the indices; the coarse grid's copies live only during their
-own run, while the fine grid's vectors do not); one application gathers and scatters
+adds half of those values again (it shares the indices; the coarse grid's copies are gone before the fine
+grid's run); one application gathers and scatters
 (stencil points x 4 m) float64 for a block of m vectors, and the build holds per stencil point its index,
 unit vector, distance and mask plus the interpolated radial functions (rank, then 3 rank, values). Before
 the grid, the bulk edges are recomputed in the plane waves of the dot's kinetic cap: ``REFERENCE_MATRICES``

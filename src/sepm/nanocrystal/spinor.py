@@ -4,7 +4,7 @@ r"""The dot's spinor Hamiltonian: two-component complex states with the fit's sp
 
 T and V as in :mod:`.hamiltonian` (kinetic energy capped at ``kinetic_cap``), complex FFTs over the last
 three axes of a (batch, 2, n1, n2, n3) block, V_SO+NL the atom-centred operator of :mod:`.projectors`.
-States are flat (m, 2N) complex128, spin-up first. Without projectors H is the spin-free H twice.
+States are flat (m, 2N) complex128 (complex64 in the solver's first pass), spin-up first. Without projectors H is the spin-free H twice.
 
 The folded-spectrum LOBPCG of :mod:`.solver` takes complex blocks as they are, preconditioned in Fourier
 space by :meth:`SpinorGridHamiltonian.precondition`, and ``grid_states`` starts it as it starts a
