@@ -11,7 +11,12 @@ space by :meth:`SpinorGridHamiltonian.precondition`, and ``grid_states`` starts 
 spin-free dot: from the states of every second grid point (:meth:`~SpinorGridHamiltonian.coarsened`: V
 sampled there, the projectors rebuilt on that grid) carried over by Fourier interpolation
 (:meth:`~SpinorGridHamiltonian.prolonged`), the whole ladder first in complex64
-(:meth:`~SpinorGridHamiltonian.single`).
+(:meth:`~SpinorGridHamiltonian.single`, one application 2.4x cheaper than complex128 on 40^3 and 64^3).
+Measured against smooth random complex128 vectors (``bench/dot_cube.py --start grid random``, CsPbI3 cubes
+from the shipped checkpoint, h = 0.5 Bohr, tol 1e-3 Ha, one Kramers pair per edge, 1 thread): 1 cell
+(40^3) 89 / 201 H applications per converged state (valence / conduction; complex64 and coarse ones
+counted as whole applications) against 447 / 728, 42 s against 277 s in one run, the levels the same to
+0.1 meV; 2 cells (64^3) 226 / 262.
 """
 
 from __future__ import annotations
