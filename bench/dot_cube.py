@@ -14,6 +14,18 @@ one run:
      difference; then the resident memory, sampled at every solver iteration, against the estimate's solver
      part, and the process's peak (the bulk reference at the dot's cap) against its reference part.
 
+Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol 1e-3 Ha, h = 0.5 Bohr):
+
+| cube | atoms | grid | one application, ms: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
+|---|---|---|---|---|---|
+| 1 cell, grid start | 11 | 40^3 | 3.0 / 29.1 (9.8x) / 12.3 | 89 / 201 | 17 + 25 |
+| 1 cell, random start (same run) | | | | 447 / 728 | 84 + 193 |
+| 2 cells, grid start | 64 | 64^3 | 24.3 / 449 (18.4x) / 181 | 226 / 262 | 291 + 234 |
+| 3 cells (--no-solve) | 189 | 90^3 | 158 / 2840 (18.0x) / 1317 | | |
+
+Levels of both starts the same to 0.1 meV (1 cell). Memory (1 cell): resident up to 0.66 GiB during the
+solves against 0.85 GiB estimated; the run's peak, the bulk reference at 10 Ha, 2.32 GiB against 2.26.
+
 Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 1]
                                 [--start grid random] [--no-solve] [--block 4] [--repeat 3]
 """
