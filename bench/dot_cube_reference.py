@@ -12,6 +12,18 @@ Hamiltonian on the bulk, and the share of the potential's tail a cube sees.
    v(r) has not decayed there) and cut to zero beyond 12 and 8 Bohr. The part of the bulk average from
    beyond the cut that a cube's centre does not see moves the cube's levels against the bulk edges.
 
+Measured at h = 0.5 Bohr, cap 10 Ha (supercell grid 48^3, h = 0.495):
+- reference VBM -5.4606 / CBM -4.2050 eV; the dot's Hamiltonian on the bulk -5.4654 / -4.2882 eV: the VBM
+  5 meV, the CBM 83 meV lower (the capped kinetic energy over the whole FFT box, or the grid's error at
+  h = 0.5: not separated here);
+- bulk <V> -7.8401 eV with the tables as they are, -7.6066 / -7.5769 eV cut at 12 / 8 Bohr: 0.23 eV of the
+  bulk's average potential comes from beyond 12 Bohr; the central cell of the 2-cell cube sees 0.06 eV of
+  it (-6.9908 against -6.9322 eV), of the 3-cell cube 0.20 eV, of the 1-cell cube 0.001 eV.
+So a 2-cell cube's levels sit ~0.17 eV higher against these bulk edges than they would with a potential
+that decays by 12 Bohr, and the same dot with the export's 8192-row tables (205 Bohr; the pipeline) has its
+HOMO 20 meV above the VBM where these 1024-row tables (bench/dot_cube.py) put it 107 meV below: the
+comparison carries the tail's uncertainty, ~0.1 eV, for this init-only checkpoint.
+
 Usage: python bench/dot_cube_reference.py [--spacing 0.5] [--cap 10] [--tol 1e-4] [--no-supercell] [--threads 1]
 """
 
