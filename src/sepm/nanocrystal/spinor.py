@@ -4,7 +4,8 @@ r"""The dot's spinor Hamiltonian: two-component complex states with the fit's sp
 
 T and V as in :mod:`.hamiltonian` (kinetic energy capped at ``kinetic_cap``), complex FFTs over the last
 three axes of a (batch, 2, n1, n2, n3) block, V_SO+NL the atom-centred operator of :mod:`.projectors`.
-States are flat (m, 2N) complex128 (complex64 in the solver's first pass), spin-up first. Without projectors H is the spin-free H twice.
+States are flat (m, 2N) complex128 (complex64 in the solver's first pass), spin-up first. Without
+projectors H is the spin-free H twice.
 
 The folded-spectrum LOBPCG of :mod:`.solver` takes complex blocks as they are, preconditioned in Fourier
 space by :meth:`SpinorGridHamiltonian.precondition`, and ``grid_states`` starts it as it starts a
@@ -14,8 +15,8 @@ sampled there, the projectors rebuilt on that grid) carried over by Fourier inte
 (:meth:`~SpinorGridHamiltonian.single`, one application 2.4x cheaper than complex128 on 40^3 and 64^3).
 Measured against smooth random complex128 vectors (``bench/dot_cube.py --start grid random``, CsPbI3 cubes
 from the shipped checkpoint, h = 0.5 Bohr, tol 1e-3 Ha, one Kramers pair per edge, 1 thread): 1 cell
-(40^3) 89 / 201 H applications per converged state (valence / conduction; complex64 and coarse ones
-counted as whole applications) against 447 / 728, 42 s against 277 s in one run, the levels the same to
+(40^3) 89 / 201 H applications per converged state (valence / conduction; a complex64 one counted as
+one, a coarse one as N_coarse / N) against 447 / 728, 42 s against 277 s in one run, the levels the same to
 0.1 meV; 2 cells (64^3) 226 / 262.
 """
 
