@@ -32,7 +32,8 @@ the grid, the bulk edges are recomputed in the plane waves of the dot's kinetic 
 dense complex128 matrices of the spinor basis (2 n_pw)^2 (CsPbI3 at 10 Ha, 2 x 2535 plane waves: peak
 resident memory 0.49 -> 2.30 GiB, 4.7 matrices of 0.38 GiB). Against ``bench/dot_cube.py --cells 1``
 (40^3, one Kramers pair per edge): resident memory up to 0.66 GiB during the solves, 0.85 GiB estimated;
-the run's peak (the reference) 2.32 GiB, 2.26 GiB estimated.
+the run's peak (the reference) 2.32 GiB, 2.26 GiB estimated; 2 cells (64^3): 1.83 GiB during the solves,
+2.53 GiB estimated.
 
 Against the peak resident memory measured for GaAs dots (R 10 / h 0.8: 0.44 GiB, R 12 / h 0.5 run to
 convergence: 1.25 GiB, R 10 / h 0.35: 1.51 GiB) this gives 0.50, 1.25 and 2.11 GiB. The larger of builder

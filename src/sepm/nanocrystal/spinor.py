@@ -17,8 +17,8 @@ Measured against smooth random complex128 vectors (``bench/dot_cube.py --start g
 from the shipped checkpoint, h = 0.5 Bohr, tol 1e-3 Ha, one Kramers pair per edge, 1 thread): 1 cell
 (40^3) 89 / 201 H applications per converged state (valence / conduction; a complex64 one counted as
 one, a coarse one as N_coarse / N) against 447 / 728, 42 s against 277 s in one run, the levels the same to
-0.1 meV; 2 cells (64^3) 226 / 262, valence 226 against 851 per state and 291 s against 1262 s in one
-run, the levels the same to 0.3 meV.
+0.1 meV; 2 cells (64^3) 226 / 262 against 851 / 600, 525 s against 1610 s in one run (the load fell
+during it, to the random start's favour), the levels the same to 0.3 meV.
 """
 
 from __future__ import annotations
