@@ -25,8 +25,8 @@ Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol
 | 3 cells (--no-solve) | 189 | 90^3 | 158 / 2840 (18.0x) / 1317 | | |
 | 4 cells (--no-solve) | 416 | 120^3 | 281 / 2629 (9.4x) / 1338 | | |
 
-The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 meV (1 cell), 0.3 meV (2 cells). Not solved
-here: 3 and 4 cells. At ~1.2 s of solve per application x the application (the 2-cell solves' ratio) and
+The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 meV (1 cell), 0.3 meV
+| cube | atoms | grid | ms per application: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
 300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB), two Kramers pairs take about
 1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread under this load (estimated, not run);
 the 4-cell cube needs 15.3 GiB (estimate). Memory (1 cell): resident up to 0.66 GiB during the
@@ -34,7 +34,8 @@ solves against 0.85 GiB estimated; the run's peak, the bulk reference at 10 Ha, 
 2 cells: 1.83 GiB during the solves against 2.53 GiB; the run's peak 2.52 GiB.
 
 Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 1]
-                                [--start grid random] [--no-solve] [--block 4] [--repeat 3]
+                                [--start grid random] [--no-solve] [--block 4] [--repeat 3] [--device cpu]
+(the issue's 2.5 nm cube: --cells 4)
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ from pathlib import Path
 import torch
 
 from sepm.constants import HARTREE_EV
-from sepm.nanocrystal.bulk_reference import bulk_band_edges, edges_in_dot_basis
 from sepm.crystal import Crystal
 from sepm.io.limits import estimated_basis_size
+from sepm.nanocrystal.bulk_reference import bulk_band_edges, edges_in_dot_basis
 from sepm.nanocrystal.estimate import BASE_BYTES, estimate_spinor_dot
 from sepm.nanocrystal.grid import DotGrid, centred
 from sepm.nanocrystal.hamiltonian import KINETIC_CAP, GridHamiltonian
@@ -92,6 +93,7 @@ def main():
     ap.add_argument("--no-solve", action="store_true", help="only the estimate and the application timings")
     ap.add_argument("--block", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
@@ -106,7 +108,7 @@ def main():
     estimate = estimate_spinor_dot(grid, dot.symbols, channel_strengths(dot_pp), n_states,
                                    estimated_basis_size(lattice, KINETIC_CAP))
     t = time.perf_counter()
-    H = dot_hamiltonian(grid, dot.symbols, positions, tables, dot_pp)
+    H = dot_hamiltonian(grid, dot.symbols, positions, tables, dot_pp, device=args.device)
     t_build = time.perf_counter() - t
     print(f"CsPbI3 cube {args.cells}^3 cells ({args.cells * system.scale:.2f} Bohr edge): {dot.counts}, grid "
           f"{'x'.join(map(str, grid.shape))} at h = {args.spacing}, {args.threads} thread(s); Hamiltonian built in "
@@ -122,8 +124,8 @@ def main():
     if args.no_solve:
         return
 
-    fit = bulk_band_edges(system, dot_pp, tables, dot.valence)
-    edges = edges_in_dot_basis(system, dot_pp, tables, fit, KINETIC_CAP, dot.valence)
+    fit = bulk_band_edges(system, dot_pp, tables, dot.valence, args.device)
+    edges = edges_in_dot_basis(system, dot_pp, tables, fit, KINETIC_CAP, dot.valence, args.device)
     mid = 0.5 * (edges["vbm"] + edges["cbm"])
     print(f"bulk edges at the dot's cap ({KINETIC_CAP:g} Ha): VBM {edges['vbm'] * HARTREE_EV:.4f} eV, CBM "
           f"{edges['cbm'] * HARTREE_EV:.4f} eV, gap {edges['gap'] * HARTREE_EV:.4f} eV")
@@ -136,7 +138,7 @@ def main():
                                           coarse=start == "grid", single=start == "grid",
                                           progress=lambda *_: resident.append(resident_gib()))
             seconds = time.perf_counter() - t
-            found[start, side] = levels.energies.numpy() * HARTREE_EV
+            found[start, side] = levels.energies.cpu().numpy() * HARTREE_EV
             print(f"start {start:6s} {side:10s}: {levels.iterations} iterations, {H.applications:.0f} applications "
                   f"({H.applications / len(levels.energies):.0f} per converged state), {seconds:.0f} s, converged "
                   f"{levels.converged}; levels {', '.join(f'{e:.5f}' for e in found[start, side])} eV")
