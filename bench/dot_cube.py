@@ -16,7 +16,7 @@ one run:
 
 Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol 1e-3 Ha, h = 0.5 Bohr):
 
-| cube | atoms | grid | one application, ms: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
+| cube | atoms | grid | ms per application: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
 |---|---|---|---|---|---|
 | 1 cell, grid start | 11 | 40^3 | 3.0 / 29.1 (9.8x) / 12.3 | 89 / 201 | 17 + 25 |
 | 1 cell, random start (same run) | | | | 447 / 728 | 84 + 193 |
@@ -26,10 +26,10 @@ Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol
 | 4 cells (--no-solve) | 416 | 120^3 | 281 / 2629 (9.4x) / 1338 | | |
 
 The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 meV (1 cell), 0.3 meV
-| cube | atoms | grid | ms per application: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
-300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB), two Kramers pairs take about
-1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread under this load (estimated, not run);
-the 4-cell cube needs 15.3 GiB (estimate). Memory (1 cell): resident up to 0.66 GiB during the
+(2 cells). Not solved here: 3 and 4 cells. At ~1.2 s of solve per application x the application (the
+2-cell solves' ratio) and 300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB),
+two Kramers pairs take about 1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread
+under this load (estimated, not run); the 4-cell cube needs 15.3 GiB (estimate). Memory (1 cell): resident up to 0.66 GiB during the
 solves against 0.85 GiB estimated; the run's peak, the bulk reference at 10 Ha, 2.32 GiB against 2.26.
 2 cells: 1.83 GiB during the solves against 2.53 GiB; the run's peak 2.52 GiB.
 
