@@ -29,9 +29,9 @@ The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 m
 (2 cells). Not solved here: 3 and 4 cells. At ~1.2 s of solve per application x the application (the
 2-cell solves' ratio) and 300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB),
 two Kramers pairs take about 1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread
-under this load (estimated, not run); the 4-cell cube needs 15.3 GiB (estimate). Memory (1 cell): resident up to 0.66 GiB during the
-solves against 0.85 GiB estimated; the run's peak, the bulk reference at 10 Ha, 2.32 GiB against 2.26.
-2 cells: 1.83 GiB during the solves against 2.53 GiB; the run's peak 2.52 GiB.
+under this load (estimated, not run); the 4-cell cube needs 15.3 GiB (estimate). Memory: 1 cell,
+resident up to 0.66 GiB during the solves against 0.85 GiB estimated, the run's peak (the bulk reference
+at 10 Ha) 2.32 GiB against 2.26; 2 cells, 1.83 GiB during the solves against 2.53, the run's peak 2.52.
 
 Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 1]
                                 [--start grid random] [--no-solve] [--block 4] [--repeat 3] [--device cpu]
