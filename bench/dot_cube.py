@@ -1,73 +1,156 @@
-"""HOMO and LUMO of a CsPbI3 perovskite cube with the shipped checkpoint's SOC + NL terms (not a test).
+"""A CsPbI3 perovskite cube with the shipped checkpoint's SOC + NL terms: cost per application, memory, and
+the band-edge solve from either start (not a test).
 
-Builds the n x n x n-cell cube (sepm.nanocrystal.perovskite), the spinor grid Hamiltonian with the
-checkpoint's local part as radial tables and its a5/a6/a7 projectors, and solves one Kramers pair at each
-band edge by folded-spectrum LOBPCG (sepm.nanocrystal.spinor_dot). Prints the atoms, the grid, the
-Hamiltonian's build time, one application's time, and per edge the iterations, H applications per
-converged state and seconds; then HOMO, LUMO and gap against the bulk SOC gap.
+Builds the n x n x n-cell cube (sepm.nanocrystal.perovskite) and the spinor grid Hamiltonian with the
+checkpoint's local part as radial tables and its a5/a6/a7 projectors (sepm.nanocrystal.spinor), then, in
+one run:
+  1. the up-front memory estimate (sepm.nanocrystal.estimate.estimate_spinor_dot);
+  2. one application per vector, best of --repeat, alternating in one loop on the cube's grid: the spin-free
+     local H (GridHamiltonian, same V), the spinor SOC + NL H in complex128, and its complex64 copy;
+  3. unless --no-solve, one Kramers pair at each band edge (folded-spectrum LOBPCG, edge_states) from each
+     --start: "grid" (coarse grid, complex64 first: what `sepm dot` does) and/or "random" (smooth random
+     vectors in complex128, the start before); H applications per converged state (coarse and complex64
+     ones counted as fine-grid applications), iterations, seconds, the levels and, for both starts, their
+     difference; then the resident memory, sampled at every solver iteration, against the estimate's solver
+     part, and the process's peak (the bulk reference at the dot's cap) against its reference part.
 
-Usage: python bench/dot_cube.py [--cells 4] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 2] [--out DIR]
-(4 x 4 x 4 cells: 416 atoms, 2.5 nm; at h = 0.5 Bohr about 1.7 M grid points per spin component.)
+Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol 1e-3 Ha, h = 0.5 Bohr):
+
+| cube | atoms | grid | ms per application: spin-free / spinor / complex64 | appl. per state, VB / CB | s, VB + CB |
+|---|---|---|---|---|---|
+| 1 cell, grid start | 11 | 40^3 | 3.0 / 29.1 (9.8x) / 12.3 | 89 / 201 | 17 + 25 |
+| 1 cell, random start (same run) | | | | 447 / 728 | 84 + 193 |
+| 2 cells, grid start | 64 | 64^3 | 24.3 / 449 (18.4x) / 181 | 226 / 262 | 291 + 234 |
+| 2 cells, random start (same run) | | | | 851 / 600 | 1262 + 348 |
+| 3 cells (--no-solve) | 189 | 90^3 | 158 / 2840 (18.0x) / 1317 | | |
+| 4 cells (--no-solve) | 416 | 120^3 | 281 / 2629 (9.4x) / 1338 | | |
+
+The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 meV (1 cell), 0.3 meV
+(2 cells). Not solved here: 3 and 4 cells. At ~1.2 s of solve per application x the application (the
+2-cell solves' ratio) and 300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB),
+two Kramers pairs take about 1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread
+under this load (estimated, not run); the 4-cell cube needs 15.3 GiB (estimate). Memory: 1 cell,
+resident up to 0.66 GiB during the solves against 0.85 GiB estimated, the run's peak (the bulk reference
+at 10 Ha) 2.32 GiB against 2.26; 2 cells, 1.83 GiB during the solves against 2.53, the run's peak 2.52.
+
+Usage: python bench/dot_cube.py [--cells 2] [--spacing 0.5] [--vacuum 4] [--tol 1e-3] [--threads 1]
+                                [--start grid random] [--no-solve] [--block 4] [--repeat 3] [--device cpu]
+(the issue's 2.5 nm cube: --cells 4)
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import tempfile
+import os
+import resource
 import time
 from pathlib import Path
 
 import torch
 
+from sepm.constants import HARTREE_EV
+from sepm.crystal import Crystal
+from sepm.io.limits import estimated_basis_size
+from sepm.nanocrystal.bulk_reference import bulk_band_edges, edges_in_dot_basis
+from sepm.nanocrystal.estimate import BASE_BYTES, estimate_spinor_dot
+from sepm.nanocrystal.grid import DotGrid, centred
+from sepm.nanocrystal.hamiltonian import KINETIC_CAP, GridHamiltonian
 from sepm.nanocrystal.perovskite import perovskite_cube
+from sepm.nanocrystal.projectors import channel_strengths
 from sepm.nanocrystal.radial import tables_from_form_factor
-from sepm.nanocrystal.spinor_dot import SpinorDotSettings, dot_pseudopotential, run_spinor_dot
+from sepm.nanocrystal.solver import edge_states
+from sepm.nanocrystal.spinor import dot_hamiltonian
+from sepm.nanocrystal.spinor_dot import dot_pseudopotential
 from sepm.nanocrystal.supercell import checkpoint_pseudopotential
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
 
 
+def resident_gib() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def per_vector_times(ops: dict, block: dict, repeat: int) -> dict:
+    """Best of ``repeat`` seconds per vector of each op on its block, the ops alternating in one loop."""
+    best = dict.fromkeys(ops, float("inf"))
+    for _ in range(repeat):
+        for name, op in ops.items():
+            t = time.perf_counter()
+            op(block[name])
+            best[name] = min(best[name], (time.perf_counter() - t) / len(block[name]))
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cells", type=int, default=4)
+    ap.add_argument("--cells", type=int, default=2)
     ap.add_argument("--spacing", type=float, default=0.5)
     ap.add_argument("--vacuum", type=float, default=4.0)
     ap.add_argument("--tol", type=float, default=1e-3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--start", nargs="+", choices=("grid", "random"), default=["grid"])
+    ap.add_argument("--no-solve", action="store_true", help="only the estimate and the application timings")
+    ap.add_argument("--block", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", help="folder for dot.json, levels.dat and the cube files (default: a temporary one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
-    t = time.perf_counter()
     tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
-    coeffs = {s: p[5:8].numpy() for s, p in zip(pp.species, pp.params)}
-    dot_pp = dot_pseudopotential(tables, coeffs, pp.soc, pp.nonlocal_)
-    t_tables = time.perf_counter() - t
+    dot_pp = dot_pseudopotential(tables, {s: p[5:8].numpy() for s, p in zip(pp.species, pp.params)}, pp.soc,
+                                 pp.nonlocal_)
     dot = perovskite_cube(args.cells, system.scale)
-    out = Path(args.out or tempfile.mkdtemp(prefix="dot_cube_"))
-    out.mkdir(parents=True, exist_ok=True)
-    settings = SpinorDotSettings(spacing=args.spacing, vacuum=args.vacuum, n_valence=1, n_conduction=1, tol=args.tol)
+    positions = centred(dot.positions)
+    grid = DotGrid.around(positions, args.spacing, args.vacuum)
+    n_states = 2
+    lattice = Crystal.from_system(system, species=dot_pp.species).lattice
+    estimate = estimate_spinor_dot(grid, dot.symbols, channel_strengths(dot_pp), n_states,
+                                   estimated_basis_size(lattice, KINETIC_CAP))
     t = time.perf_counter()
-    rec = run_spinor_dot(dot, system, dot_pp, tables, settings, out,
-                         {"radius_bohr": 0.5 * args.cells * system.scale, "cells": args.cells}, device=args.device)
-    total = time.perf_counter() - t
-    s = rec["solver"]
-    print(f"CsPbI3 cube {args.cells}^3 cells ({args.cells * system.scale:.2f}"
-          f" Bohr edge): {rec['atoms']}, grid {'x'.join(map(str, rec['grid']['shape']))} at h = {args.spacing}, "
-          f"{args.threads} thread(s), tol {args.tol:g} Ha; tables {t_tables:.1f} s, Hamiltonian "
-          f"{s['seconds_hamiltonian']:.1f} s, one spinor application {s['seconds_per_application']:.3f} s")
-    for side in ("valence", "conduction"):
-        r = s[side]
-        print(f"{side:10s}: {r['iterations']} iterations, {r['applications']} applications "
-              f"({r['applications_per_state']:.0f} per converged state), {r['seconds']:.0f} s, "
-              f"converged {r['converged']}")
-    print(f"HOMO {rec['homo_ev']:.4f} eV, LUMO {rec['lumo_ev']:.4f} eV, gap {rec['gap_ev']:.4f} eV (bulk SOC gap "
-          f"{rec['bulk']['gap']:.4f} eV); flags {rec['sanity']['flags'] or 'none'}; total {total:.0f} s; "
-          f"files in {out}")
+    H = dot_hamiltonian(grid, dot.symbols, positions, tables, dot_pp, device=args.device)
+    t_build = time.perf_counter() - t
+    print(f"CsPbI3 cube {args.cells}^3 cells ({args.cells * system.scale:.2f} Bohr edge): {dot.counts}, grid "
+          f"{'x'.join(map(str, grid.shape))} at h = {args.spacing}, {args.threads} thread(s); Hamiltonian built in "
+          f"{t_build:.1f} s; estimate: {estimate.summary()}")
+
+    spin_free, low = GridHamiltonian(grid, H.V, KINETIC_CAP), H.single()
+    X = H.smooth_random(args.block, 1)
+    t = per_vector_times({"spin-free": spin_free.apply, "spinor": H.apply, "spinor complex64": low.apply},
+                         {"spin-free": spin_free.smooth_random(args.block, 1), "spinor": X,
+                          "spinor complex64": X.to(torch.complex64)}, args.repeat)
+    print(f"one application per vector (block {args.block}, best of {args.repeat}, alternating): "
+          + ", ".join(f"{k} {v * 1e3:.1f} ms ({v / t['spin-free']:.1f}x)" for k, v in t.items()))
+    if args.no_solve:
+        return
+
+    fit = bulk_band_edges(system, dot_pp, tables, dot.valence, args.device)
+    edges = edges_in_dot_basis(system, dot_pp, tables, fit, KINETIC_CAP, dot.valence, args.device)
+    mid = 0.5 * (edges["vbm"] + edges["cbm"])
+    print(f"bulk edges at the dot's cap ({KINETIC_CAP:g} Ha): VBM {edges['vbm'] * HARTREE_EV:.4f} eV, CBM "
+          f"{edges['cbm'] * HARTREE_EV:.4f} eV, gap {edges['gap'] * HARTREE_EV:.4f} eV")
+    found, resident = {}, [resident_gib()]
+    for start in args.start:
+        for side, sigma in (("valence", edges["vbm"]), ("conduction", edges["cbm"])):
+            H.applications = 0
+            t = time.perf_counter()
+            levels, mask, _ = edge_states(H, sigma, n_states, mid, side == "conduction", tol=args.tol,
+                                          coarse=start == "grid", single=start == "grid",
+                                          progress=lambda *_: resident.append(resident_gib()))
+            seconds = time.perf_counter() - t
+            found[start, side] = levels.energies.cpu().numpy() * HARTREE_EV
+            print(f"start {start:6s} {side:10s}: {levels.iterations} iterations, {H.applications:.0f} applications "
+                  f"({H.applications / len(levels.energies):.0f} per converged state), {seconds:.0f} s, converged "
+                  f"{levels.converged}; levels {', '.join(f'{e:.5f}' for e in found[start, side])} eV")
+    if len(args.start) == 2:
+        for side in ("valence", "conduction"):
+            a, b = found["grid", side], found["random", side]
+            n = min(len(a), len(b))
+            print(f"{side}: largest level difference between the starts {abs(a[:n] - b[:n]).max() * 1e3:.3f} meV")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"resident memory during the solves up to {max(resident):.2f} GiB, estimated "
+          f"{(BASE_BYTES + estimate.solver_bytes) / 2**30:.2f} GiB; peak of the run {peak:.2f} GiB, the bulk reference "
+          f"estimated {(BASE_BYTES + estimate.reference_bytes) / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

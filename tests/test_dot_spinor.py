@@ -18,9 +18,10 @@ import torch
 
 from sepm.basis import PlaneWaveBasis
 from sepm.crystal import Crystal
+from sepm.nanocrystal.estimate import estimate_spinor_dot
 from sepm.nanocrystal.grid import DotGrid, centred
 from sepm.nanocrystal.hamiltonian import GridHamiltonian
-from sepm.nanocrystal.projectors import K_MAX, SeparableChannel, spin_orbit_matrix
+from sepm.nanocrystal.projectors import K_MAX, SeparableChannel, channel_strengths, spin_orbit_matrix
 from sepm.nanocrystal.radial import LibraryFormFactor, tables_from_form_factor
 from sepm.nanocrystal.solver import grid_states
 from sepm.nanocrystal.spinor import dot_hamiltonian
@@ -170,3 +171,38 @@ def test_supercell_soc_nl_levels_equal_the_plane_wave_levels(cspbi3):
     _, ref = galerkin_levels(H, cell, replace(pp, local=LibraryFormFactor(tables, pp.species)), 1.0)
     assert float((grid[0::2] - grid[1::2]).abs().max()) < 1e-9          # Kramers pairs
     assert float((grid - ref)[:24].abs().max()) < 4e-3 / 27.2114        # 2.2 meV at maxKE 2 (bench)
+
+
+def test_coarse_grid_and_complex64_start_gives_the_dense_levels(tiny_dot, monkeypatch):
+    """The start spin-free dots have (states of every second grid point, then complex64, then complex128):
+    I-Pb-I at h = 0.8 Bohr (coarse grid 1.6 Bohr, projectors rebuilt there)."""
+    _, symbols, positions = tiny_dot["where"]
+    grid = DotGrid.around(positions, 0.8, vacuum=2.5)
+    H = dot_hamiltonian(grid, symbols, positions, tiny_dot["tables"], tiny_dot["pp"])
+    low, coarse = H.single(), H.coarsened()
+    assert coarse.shape == tuple(n // 2 for n in H.shape) and set(coarse.projectors.record["species"]) == {"I", "Pb"}
+    X = H.smooth_random(2, 3)
+    exact = H.apply(X)
+    error = float((low.apply(X.to(torch.complex64)) - exact).abs().max() / exact.abs().max())
+    assert low.dtype == torch.complex64 and 1e-9 < error < 1e-5
+    dense = torch.linalg.eigvalsh(H.dense())
+    sigma = float(dense[9] + dense[10]) / 2.0 + 1e-3   # between two bound Kramers pairs
+    coarsened, used = type(H).coarsened, []
+    monkeypatch.setattr(type(H), "coarsened", lambda self: used.append(self.dtype) or coarsened(self))
+    levels = grid_states(H, sigma, 4, tol=1e-4)
+    assert used == [torch.complex64]                    # the complex64 copy started from the coarse grid
+    assert levels.converged and levels.vectors.dtype == torch.complex128
+    nearest = dense[(dense - sigma).abs().argsort()[: len(levels.energies)]].sort().values
+    assert float((levels.energies - nearest).abs().max()) < 1e-6
+
+
+def test_spinor_memory_estimate_counts_the_projectors_the_solver_holds(tiny_dot):
+    """estimate_spinor_dot before anything is built: its projector bytes against the tensors of the built
+    operator and of its complex64 copy (the solver holds both)."""
+    pp, tables, (_, symbols, positions) = tiny_dot["pp"], tiny_dot["tables"], tiny_dot["where"]
+    grid = DotGrid.around(positions, 0.8, vacuum=2.5)
+    estimate = estimate_spinor_dot(grid, symbols, channel_strengths(pp), 4)
+    H = dot_hamiltonian(grid, symbols, positions, tables, pp)
+    held = sum(b.index.numel() * 8 + sum(c.projectors.numel() * 8 * 1.5 for c in b.channels)
+               for b in H.projectors.blocks)
+    assert estimate.projector_bytes == pytest.approx(held, rel=1e-12)

@@ -58,9 +58,12 @@ def test_sepm_dot_cube_is_a_spinor_dot_with_its_bulk_edges_and_flags(exported, t
     assert not rec["sanity"]["ok"] and abs(fit["cbm"] - bulk["cbm"]) > 0.5
     err = capfd.readouterr().err
     assert "UNPHYSICAL" in err and "the bulk edges move by up to" in err
+    assert "spinor dot N1, spacing 0.9 Bohr: about 11 atoms, a grid of about 18 x 18 x 18" in err   # the estimate
     # every level a Kramers pair; the HOMO index is the electron count's
     e = np.array([lv["energy_ev"] for lv in rec["levels"]])
-    assert len(e) >= 4 and np.abs(e[0::2] - e[1::2]).max() < 2e-3   # to ~ tol^2 / spacing at tol 1e-3 Ha
+    # every level has a partner to ~ tol^2 / spacing at tol 1e-3 Ha (a level may be fourfold: the cube is cubic)
+    partner = np.abs(e[:, None] - e[None, :]) + np.eye(len(e))
+    assert len(e) >= 4 and partner.min(axis=1).max() < 2e-3
     assert [lv["index"] for lv in rec["levels"] if lv["edge"] == "valence"][-1] == 49
     # the HOMO density integrates to one electron per state
     lines = (out / "homo.cube").read_text().splitlines()
@@ -70,6 +73,19 @@ def test_sepm_dot_cube_is_a_spinor_dot_with_its_bulk_edges_and_flags(exported, t
     rho = np.array(" ".join(lines[6 + n_atoms:]).split(), dtype=float)
     assert rho.size == np.prod(shape) and abs(rho.sum() * dv - 1.0) < 1e-6
     assert (out / "dot.xyz").read_text().splitlines()[0] == "11"
+
+
+def test_spinor_dots_over_the_memory_limit_are_refused_before_any_solve(exported, tmp_path, capfd):
+    """Cubes of 1 and 2 cells at h = 0.5 Bohr (bulk reference at a 3 Ha cap: small): about 0.85 and 2.5 GiB
+    estimated; with a limit of 1 GiB the larger one is named and nothing is computed."""
+    _, folder = exported
+    out = tmp_path / "dots"
+    assert main(["dot", str(BUNDLE), str(out), "--pot-dir", str(folder), "--cube", "1", "2", "--spacing", "0.5",
+                 "--vacuum", "4", "--n-valence", "1", "--n-conduction", "1", "--kinetic-cap", "3",
+                 "--memory-limit-gb", "1"]) == 2
+    err = capfd.readouterr().err
+    assert "--cube: N2: about 64 atoms, a grid of about 64 x 64 x 64" in err and "--memory-limit-gb 1" in err
+    assert "Traceback" not in err and not list(out.rglob("dot.json"))
 
 
 def test_example_config_plans_the_cube_series(tmp_path):

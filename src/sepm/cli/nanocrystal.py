@@ -84,6 +84,16 @@ def _tables(folder, species):
     return tables
 
 
+def memory_limit(args) -> tuple[float, str, str]:
+    """(GiB, how to say it, how to change it) of --memory-limit-gb, else this machine's memory."""
+    from ..io.limits import machine_memory_gb
+
+    if args.memory_limit_gb is None:
+        limit = machine_memory_gb()
+        return limit, f"this machine's memory ({limit:.0f} GiB)", ""
+    return args.memory_limit_gb, f"--memory-limit-gb {args.memory_limit_gb:g}", " or raise --memory-limit-gb"
+
+
 def _check_size(args, system, species, passivation) -> None:
     """--center-atom against the cell; every radius's atoms, grid and memory against --memory-limit-gb
     (else this machine's memory) before anything is built, then its atoms once built (cheap then)."""
@@ -91,7 +101,6 @@ def _check_size(args, system, species, passivation) -> None:
 
     from ..crystal import Crystal
     from ..errors import Defect, InputError
-    from ..io.limits import machine_memory_gb
     from ..nanocrystal.builder import bond_vectors, build_nanocrystal
     from ..nanocrystal.estimate import estimate_dot
 
@@ -99,12 +108,7 @@ def _check_size(args, system, species, passivation) -> None:
     if args.center is None and not 0 <= args.center_atom < len(crystal.positions):
         raise InputError(Defect(Path("--center-atom"), None, f"{args.center_atom}: the cell of system {args.system} "
                                 f"has {len(crystal.positions)} atoms, 0..{len(crystal.positions) - 1}"))
-    if args.memory_limit_gb is None:
-        limit, change = machine_memory_gb(), ""
-        limit_text = f"this machine's memory ({limit:.0f} GiB)"
-    else:
-        limit, limit_text = args.memory_limit_gb, f"--memory-limit-gb {args.memory_limit_gb:g}"
-        change = " or raise --memory-limit-gb"
+    limit, limit_text, change = memory_limit(args)
     bond = bond_vectors(crystal.lattice, crystal.positions)[1]
     for radius in args.radius:
         estimate = estimate_dot(crystal, radius, args.spacing, args.vacuum, max(args.n_valence, args.n_conduction),

@@ -34,6 +34,32 @@ def wants_spinor(terms) -> bool:
                 or (nonlocal_ and any(c[1] != 0 or c[2] != 0 for c in coeffs.values())))
 
 
+def _check_memory(args, jobs, structures, pp, crystal) -> None:
+    """Every dot's grid and memory (:func:`.estimate.estimate_spinor_dot`, the bulk reference at the dot's cap
+    included) against --memory-limit-gb, else this machine's memory, before any is solved."""
+    import numpy as np
+
+    from ..errors import Defect, InputError
+    from ..io.limits import estimated_basis_size
+    from ..nanocrystal.estimate import estimate_spinor_dot
+    from ..nanocrystal.grid import DotGrid, centred
+    from ..nanocrystal.projectors import channel_strengths
+    from .nanocrystal import memory_limit
+
+    limit, limit_text, change = memory_limit(args)
+    strengths = channel_strengths(pp)
+    plane_waves = estimated_basis_size(np.asarray(crystal.lattice), args.kinetic_cap)
+    option = "--cube" if args.cube else "--structure" if args.structure else "--radius"
+    for (_, name, _), structure in zip(jobs, structures):
+        grid = DotGrid.around(centred(structure.positions), args.spacing, args.vacuum)
+        estimate = estimate_spinor_dot(grid, structure.symbols, strengths, 2 * max(args.n_valence, args.n_conduction),
+                                       plane_waves)
+        log.info("spinor dot %s, spacing %g Bohr: %s (limit: %s)", name, args.spacing, estimate.summary(), limit_text)
+        if not estimate.bytes <= limit * 2**30:
+            raise InputError(Defect(Path(option), None, f"{name}: {estimate.summary()}, more than {limit_text}; raise "
+                                    f"--spacing or choose a smaller dot{change}"))
+
+
 def spinor_dots(args, system, species, tables, terms) -> list[dict]:
     """Every size of the command line as a spinor dot; returns their records."""
     from ..crystal import Crystal
@@ -86,6 +112,7 @@ def spinor_dots(args, system, species, tables, terms) -> list[dict]:
         if isinstance(err, InputError):
             raise
         raise InputError(Defect(where, None, str(err))) from None
+    _check_memory(args, jobs, structures, pp, crystal)
     out = Path(args.outdir)
     folders = [out if len(jobs) == 1 else out / name for _, name, _ in jobs]
     for folder in folders:

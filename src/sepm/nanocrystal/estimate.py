@@ -19,6 +19,22 @@ Time: the solve takes about ``SOLVE_OVERHEAD`` x (applications x one application
 per converged state a power law in the core atoms through those ``bench/dot.py`` measured
 (``APPLICATIONS_MEASURED``), never below the smallest dot's; one application is timed on the dot's own grid before the solve.
 
+Spinor dots (:func:`estimate_spinor_dot`, from the grid and the atoms, before H is built): a state is two
+complex128 components, 4 float64 numbers per grid point, so the solver holds 4 ``VECTORS_PER_STATE`` float64
+grid vectors per block vector (block: spinor states + ``EXTRA_STATES``); the projectors of :mod:`.projectors`
+hold, per atom and channel, (3 x rank) float64 values on every stencil point within the channel's cut
+radius, and one int64 index per point of the widest stencil; the complex64 copy of the solver's first pass
+adds half of those values again (it shares the indices; the coarse grid's copies are gone before the fine
+grid's run); one application gathers and scatters
+(stencil points x 4 m) float64 for a block of m vectors, and the build holds per stencil point its index,
+unit vector, distance and mask plus the interpolated radial functions (rank, then 3 rank, values). Before
+the grid, the bulk edges are recomputed in the plane waves of the dot's kinetic cap: ``REFERENCE_MATRICES``
+dense complex128 matrices of the spinor basis (2 n_pw)^2 (CsPbI3 at 10 Ha, 2 x 2535 plane waves: peak
+resident memory 0.49 -> 2.30 GiB, 4.7 matrices of 0.38 GiB). Against ``bench/dot_cube.py --cells 1``
+(40^3, one Kramers pair per edge): resident memory up to 0.66 GiB during the solves, 0.85 GiB estimated;
+the run's peak (the reference) 2.32 GiB, 2.26 GiB estimated; 2 cells (64^3): 1.83 GiB during the solves,
+2.53 GiB estimated.
+
 Against the peak resident memory measured for GaAs dots (R 10 / h 0.8: 0.44 GiB, R 12 / h 0.5 run to
 convergence: 1.25 GiB, R 10 / h 0.35: 1.51 GiB) this gives 0.50, 1.25 and 2.11 GiB. The larger of builder
 and solver memory, plus the process, is compared with the limit; the estimate is logged either way.
@@ -32,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import fft_size
+from .projectors import K_MAX, SeparableChannel, stencil_offsets
 
 #: float64 grid vectors held per block vector by the solver (measured, see above).
 VECTORS_PER_STATE = 40
@@ -39,6 +56,8 @@ VECTORS_PER_STATE = 40
 FIXED_VECTORS = 6
 #: Block vectors beyond the wanted states (the solver's guard, and a degenerate level completed).
 EXTRA_STATES = 4
+#: Dense spinor-basis matrices held by the bulk reference at the dot's cap (measured, see above).
+REFERENCE_MATRICES = 5
 #: Bytes per enumerated lattice site in the builder (coordinates, kind, distance, masks and copies).
 BUILDER_BYTES = 80
 #: The process before any grid (Python, torch, the bundle), measured.
@@ -61,10 +80,12 @@ class DotEstimate:
     grid_points: float
     builder_bytes: float
     solver_bytes: float
+    projector_bytes: float = 0.0
+    reference_bytes: float = 0.0
 
     @property
     def bytes(self) -> float:
-        return BASE_BYTES + max(self.builder_bytes, self.solver_bytes)
+        return BASE_BYTES + max(self.builder_bytes, self.solver_bytes, self.reference_bytes)
 
     def summary(self) -> str:
         return (f"about {self.atoms:.3g} atoms, a grid of about {' x '.join(f'{n:.0f}' for n in self.grid_shape)} = "
@@ -98,3 +119,29 @@ def solve_seconds(core_atoms: int, states: int, seconds_per_application: float) 
     exponent = math.log(a2 / a1) / math.log(n2 / n1)
     per_state = a1 * max(core_atoms / n1, 1.0) ** exponent  # small dots need no fewer (29 atoms: ~385)
     return SOLVE_OVERHEAD * per_state * states * seconds_per_application
+
+
+def estimate_spinor_dot(grid, symbols, strengths: dict[str, dict[str, float]], n_states: int,
+                        reference_plane_waves: float = 0.0, k_max: float = K_MAX) -> DotEstimate:
+    """Estimate of one spinor dot on ``grid`` (:class:`.grid.DotGrid`) with atoms ``symbols`` and the SOC/NL
+    ``strengths`` of :func:`.projectors.channel_strengths`; ``n_states`` the larger side's spinor states;
+    ``reference_plane_waves`` those of the bulk cell at the dot's kinetic cap."""
+    symbols = list(symbols)
+    block = n_states + EXTRA_STATES
+    stored = workspace = build = 0.0
+    channels = {n: SeparableChannel.build(n, k_max) for n in strengths}
+    for s in sorted(set(symbols)):
+        used = [channels[n] for n in channels if strengths[n].get(s, 0.0) != 0.0]
+        if not used:
+            continue
+        atoms = symbols.count(s)
+        points = [len(stencil_offsets(grid, c.cut)) for c in used]
+        values = sum(p * 3 * c.rank for p, c in zip(points, used))
+        stored += atoms * (8.0 * 1.5 * values + 8.0 * max(points))
+        workspace = max(workspace, atoms * max(points) * 2 * 4 * block * 8.0)
+        build = max(build, atoms * (max(points) * 41.0 + 8.0 * 4 * max(p * c.rank for p, c in zip(points, used))))
+    vectors = (4 * VECTORS_PER_STATE * block + FIXED_VECTORS) * grid.size * 8.0
+    return DotEstimate(atoms=len(symbols), sites=0.0, grid_shape=tuple(float(n) for n in grid.shape),
+                       grid_points=grid.size, builder_bytes=stored + build, solver_bytes=stored + vectors + workspace,
+                       projector_bytes=stored,
+                       reference_bytes=REFERENCE_MATRICES * (2 * reference_plane_waves) ** 2 * 16.0)

@@ -46,8 +46,9 @@ machine's noise); same operator to 4e-9 relative.
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -184,6 +185,8 @@ class AtomProjectors:
     def __init__(self, grid, symbols, positions: np.ndarray, strengths: dict[str, dict[str, float]],
                  k_max: float = K_MAX, periodic: bool = False, device="cpu"):
         self.grid = grid
+        self._recipe = dict(symbols=symbols, positions=positions, strengths=strengths, k_max=k_max, periodic=periodic,
+                            device=device)
         self.channels = {n: SeparableChannel.build(n, k_max) for n in strengths}
         symbols = np.asarray(symbols)
         self.blocks: list[_Block] = []
@@ -206,10 +209,22 @@ class AtomProjectors:
                                          "projectors_per_atom": sum(3 * self.channels[n].rank for n in used)}
         self._ls = spin_orbit_matrix().to(device)
 
+    def on_grid(self, grid) -> "AtomProjectors":
+        """The same atoms and terms on another grid (a coarse one), in this operator's precision."""
+        return AtomProjectors(grid, **self._recipe).to(self._ls.real.dtype)
+
+    def to(self, dtype: torch.dtype) -> "AtomProjectors":
+        """This operator for states of real ``dtype`` (float32: complex64 states, float64: complex128)."""
+        out = copy.copy(self)
+        out.blocks = [_Block(b.index, [replace(c, projectors=c.projectors.to(dtype)) for c in b.channels])
+                      for b in self.blocks]
+        out._ls = self._ls.to(torch.complex64 if dtype == torch.float32 else torch.complex128)
+        return out
+
     def apply(self, psi: torch.Tensor) -> torch.Tensor:
-        """V psi for psi (m, 2, N) complex128."""
+        """V psi for psi (m, 2, N) complex, in the precision of :meth:`to` (complex128 as built)."""
         m = psi.shape[0]
-        flat_out = psi.new_zeros((psi.shape[-1], m * 4), dtype=torch.float64)   # (N, m 2 2)
+        flat_out = psi.new_zeros((psi.shape[-1], m * 4), dtype=self._ls.real.dtype)   # (N, m 2 2)
         flat_in = torch.view_as_real(psi).permute(2, 0, 1, 3).reshape(-1, m * 4)
         for b in self.blocks:
             g = flat_in.index_select(0, b.index.reshape(-1)).reshape(*b.index.shape, -1)   # (atoms, points, m 2 2)

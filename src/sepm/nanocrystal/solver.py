@@ -240,7 +240,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
                             **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
-        levels = folded_lobpcg(H.apply, first.block.to(H.V.dtype), sigma, n_want,
+        block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
+        levels = folded_lobpcg(H.apply, block, sigma, n_want,
                                precondition=_preconditioner(H, sigma, shift, two_grid), progress=report, **options)
         return replace(levels, iterations=first.iterations + levels.iterations)
     if coarse and _coarsens(H):
