@@ -18,7 +18,8 @@ most once, case-insensitive::
 
 e.g. ``Net_tanh_HeInit_decay``, ``Net_celu_xavier_BN``. Parsed names are wrapped
 (``neural_network.hidden_l.*``) when gated or scaled, flat (``hidden_l.*``) otherwise. Other config
-keys read: ``PPmodel_randinit_std`` (RandInit/uniform scale, default 1), ``PPmodel_dropout``.
+keys read: ``PPmodel_randinit_std`` (RandInit/uniform scale, default 1), ``PPmodel_dropout``,
+``PPmodel_input`` (the network's input: q, or q² for a v(q) even in q; see :mod:`sepm.models.network`).
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def build_model(ppmodel: str, hidden_layers: list[int], n_species: int, config: 
         decay_rate=gate_numbers["PPmodel_decay_rate"], decay_center=gate_numbers["PPmodel_decay_center"],
         gaussian_std=gate_numbers["PPmodel_gaussian_std"], scale=config["PPmodel_scale"] if spec.scale else None,
         randinit_std=setting(config, "PPmodel_randinit_std"), name=ppmodel, wrapped=spec.wrapped,
-        layer_key=spec.layer_key)
+        layer_key=spec.layer_key, input=setting(config, "PPmodel_input"))
     if seed is None:
         return PotentialNet(**kwargs)
     with torch.random.fork_rng(devices=[]):
