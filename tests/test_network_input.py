@@ -19,14 +19,15 @@ def config(form):
     return {"PPmodel_gaussian_std": 2.0, "PPmodel_input": form}
 
 
-def test_q2_form_is_even_with_zero_slope_at_zero():
+@pytest.mark.parametrize("name", [NAME, "Net_softplus_HeInit_decayGaussian"])
+def test_q2_form_is_even_with_zero_slope_at_zero(name):
     q = torch.linspace(0.0, 6.0, 61, dtype=torch.float64)[:, None]
-    even = build_model(NAME, [8, 8], 2, config("q2"), seed=1)
+    even = build_model(name, [8, 8], 2, config("q2"), seed=1)
     with torch.no_grad():
         assert torch.equal(even(q), even(-q))
     zero = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
     for form, check in (("q2", lambda s: s == 0.0), ("q", lambda s: abs(s) > 1e-3)):
-        v = build_model(NAME, [8, 8], 2, config(form), seed=1)(zero)[0]
+        v = build_model(name, [8, 8], 2, config(form), seed=1)(zero)[0]
         slopes = [float(torch.autograd.grad(vi, zero, retain_graph=True)[0]) for vi in v]
         assert all(check(s) for s in slopes), (form, slopes)
     h = 1e-4  # a central difference agrees: the slope vanishes to round-off, the curvature does not
