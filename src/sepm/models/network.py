@@ -4,20 +4,27 @@
 initializers and gates), with the network's input ``x`` chosen by NN_config ``PPmodel_input``:
 
 - ``q`` (default, DeepPseudopot's form): ``x = q``;
-- ``q2`` (sepm): ``x = q²``, so v(q) is even in q and, with a smooth activation and an even gate,
-  analytic at q = 0.
+- ``q2`` (sepm): ``x = q²``, so v(q) is even in q.
 
 Why the form sets the real-space tail: for a spherical v, ``v(r) = (1/2π²r) ∫₀^∞ q v(q) sin(qr) dq``.
-Integrating by parts, the end q = 0 contributes an asymptotic series in 1/r whose terms are the odd
-derivatives of v at 0; its first, ``v'(0) = s``, gives ``v(r) → −s/(π² r⁴)``, a power-law tail that
-no gate at large q removes. (In a subtract-the-last-row table it becomes a level shift
-``(4π/3) r_last³ · s/(π² r_last⁴)`` that depends on where the table ends.) An input q makes
-``s = Σ w·(∂MLP/∂x)·g`` generically non-zero; an input q² makes every odd derivative at 0 vanish,
-so nothing at q = 0 produces a power law. What remains are kinks of the activation (CELU and ReLU
-have a jump in the second resp. first derivative where a neuron switches), each a term
-``∝ cos(q₀r)/r⁴`` (CELU) that oscillates instead of shifting every level one way; tanh and sigmoid
-networks with x = q² and the Gaussian gate are analytic and their v(r) decays faster than any power.
-The form is refused with the decay and cutoff gates, which are not even in q.
+Integrating by parts, every point where ``f = q v(q)`` is not smooth adds a power of 1/r:
+
+- q = 0: with f odd there is nothing, but a slope ``s = v'(0)`` gives ``f''(0) = 2s`` and
+  ``v(r) → −s/(π² r⁴)``, one sign at every r. An input q makes s generically non-zero; an input q²
+  makes every odd derivative at 0 vanish.
+- a jump ``Δ`` in f'' at q₀ > 0 adds ``Δ cos(q₀r)/(2π² r⁴)``, a jump in f' adds ``∝ sin(q₀r)/r³``: CELU
+  (second derivative 0 → 1) and ReLU (first derivative 0 → 1) make one at every q where a neuron
+  switches, with either input.
+
+A power-law tail does not vanish when the client cuts a table at r_last and subtracts the last row: it
+moves v(q → 0) by about ``(4π/3) r_last³ v(r_last)`` and every bulk level with it, by an amount that
+follows where the table ends. On the default GaAs network (celu, measured with bench/network_form.py)
+the kinks dominate: ``r⁴|v(r)|`` ≈ 30–240 Hartree·Bohr⁷ over 20–100 Bohr, against ``s/π²`` ≤ 1.8
+from the slope, so ``q2`` alone removes the slope but not the tail. Only a network analytic on the real
+axis (``q2`` with an analytic activation, e.g. ``softplus``, and the Gaussian or no gate) has no
+power-law tail: its v(r) decays exponentially, at a rate set by how close v's nearest complex
+singularity lies to the real q axis (its sharpest feature). The ``q2`` form is refused with the decay
+and cutoff gates, which are not even in q.
 
 Its state_dict has the layout of the DeepPseudopot class of the same name, so that tool's
 checkpoints load unchanged; the ``q2`` form adds one buffer, ``input_q2`` (a flag, 1.0), so that its
