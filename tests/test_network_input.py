@@ -19,7 +19,7 @@ def config(form):
     return {"PPmodel_gaussian_std": 2.0, "PPmodel_input": form}
 
 
-@pytest.mark.parametrize("name", [NAME, "Net_softplus_HeInit_decayGaussian"])
+@pytest.mark.parametrize("name", [NAME, "Net_gelu_HeInit_decayGaussian"])
 def test_q2_form_is_even_with_zero_slope_at_zero(name):
     q = torch.linspace(0.0, 6.0, 61, dtype=torch.float64)[:, None]
     even = build_model(name, [8, 8], 2, config("q2"), seed=1)

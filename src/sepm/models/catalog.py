@@ -7,7 +7,7 @@ most once, case-insensitive::
 
     Net_<act>[_<init>][_scale][_BN][_dropout][_<gate>]   |   ZeroFunction
 
-    act   relu | celu | sig | sigmoid | tanh | softplus (sepm's: analytic, see sepm.models.parts)
+    act   relu | celu | sig | sigmoid | tanh | gelu (sepm's: analytic, see sepm.models.parts)
     init  xavier (xavier_normal) | xavierNormal | XavierInit (xavier_uniform) | HeInit (kaiming:
           uniform for relu, normal otherwise, as DeepPseudopot) | RandInit | UniformInit | uniform
           (none: torch default); see :mod:`sepm.models.parts`
@@ -36,7 +36,7 @@ from sepm.models.network import PotentialNet, ZeroFunction
 from sepm.models.parts import GATE_KEYS, INITIALIZERS
 from sepm.settings import setting
 
-_ACT = {"relu": "relu", "celu": "celu", "sig": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "softplus": "softplus"}
+_ACT = {"relu": "relu", "celu": "celu", "sig": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu"}
 # optional slots in grammar order: field, {canonical token: value}; "he" is resolved by activation
 _SLOTS = (
     ("init", {"xavier": "xavier_normal", "xavierNormal": "xavier_normal", "XavierInit": "xavier_uniform",
@@ -47,7 +47,7 @@ _SLOTS = (
     ("gate", {"decay": "decay", "decayGaussian": "gaussian"}),
 )
 GRAMMAR = ("one of DeepPseudopot's classes, ZeroFunction, or Net_<act>[_<init>][_scale][_BN][_dropout][_<gate>] "
-           "with act in {relu, celu, sig, sigmoid, tanh, softplus}, init in {xavier, xavierNormal, XavierInit, HeInit, "
+           "with act in {relu, celu, sig, sigmoid, tanh, gelu}, init in {xavier, xavierNormal, XavierInit, HeInit, "
            "RandInit, UniformInit, uniform}, gate in {decay, decayGaussian}")
 
 

@@ -21,7 +21,7 @@ moves v(q → 0) by about ``(4π/3) r_last³ v(r_last)`` and every bulk level wi
 follows where the table ends. On the default GaAs network (celu, measured with bench/network_form.py)
 the kinks dominate: ``r⁴|v(r)|`` ≈ 30–240 Hartree·Bohr⁷ over 20–100 Bohr, against ``s/π²`` ≤ 1.8
 from the slope, so ``q2`` alone removes the slope but not the tail. Only a network analytic on the real
-axis (``q2`` with an analytic activation, e.g. ``softplus``, and the Gaussian or no gate) has no
+axis (``q2`` with an analytic activation, ``gelu``, and the Gaussian or no gate) has no
 power-law tail: its v(r) decays exponentially, at a rate set by how close v's nearest complex
 singularity lies to the real q axis (its sharpest feature). The ``q2`` form is refused with the decay
 and cutoff gates, which are not even in q.
