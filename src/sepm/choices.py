@@ -15,3 +15,5 @@ FINAL_STATES = ("best", "last")
 MC_PERTURB_MODES = (1, 2, 3, 4)
 #: coupling_average: over degenerate states, the gauge-invariant root mean square or DeepPseudopot's mean |M|
 COUPLING_AVERAGES = ("rms", "mean_abs")
+#: PPmodel_input: the network's input, q (DeepPseudopot's) or q² (v(q) even in q; sepm.models.network)
+NETWORK_INPUTS = ("q", "q2")

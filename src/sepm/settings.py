@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sepm.choices import (COUPLING_AVERAGES, FINAL_STATES, LINE_SEARCHES, LR_SCHEDULES, MC_PERTURB_MODES, OPTIMIZERS,
-                          PRIOR_OPTIMIZERS)
+from sepm.choices import (COUPLING_AVERAGES, FINAL_STATES, LINE_SEARCHES, LR_SCHEDULES, MC_PERTURB_MODES,
+                          NETWORK_INPUTS, OPTIMIZERS, PRIOR_OPTIMIZERS)
 from sepm.constants import LR_GAMMA
 from sepm.errors import Defect
 
@@ -73,6 +73,10 @@ SETTINGS: dict[str, Setting] = {
     "PPmodel_scale": S("list[float]", None, "output scale, one factor per species (required by *_scale models)",
                        _MODEL),
     "PPmodel_dropout": S("float", 0.0, "dropout probability (only *_dropout models)", _MODEL),
+    "PPmodel_input": S("str", "q", "network input: q (DeepPseudopot's form) or q2 = q² (sepm): v(q) even in q, no "
+                       "r⁻⁴ real-space tail from a slope at q = 0 (needs a Gaussian or no gate; with Net_gelu_* "
+                       "v(q) is analytic: README, Network form)", _MODEL,
+                       choices=NETWORK_INPUTS),
     "PPmodel_randinit_std": S("float", 1.0, "standard deviation of *_RandInit models' initial weights", _MODEL),
     "trainable_params": S("list[str]", None, "coefficients a0 .. a8 that move (default: a0..a4, + a5..a7 with "
                           "SObool, for ZeroFunction; none for a network, + a5..a7 with SObool in Monte Carlo)", _MODEL),

@@ -19,7 +19,8 @@ from ..settings import setting
 from .params_files import read_params, write_params
 
 ARCH_KEYS = ("PPmodel", "hiddenLayers", "PPmodel_decay_rate", "PPmodel_decay_center", "PPmodel_gaussian_std",
-             "PPmodel_scale", "PPmodel_dropout", "PPmodel_randinit_std", "SObool", "LRgamma", "network_long_range")
+             "PPmodel_scale", "PPmodel_dropout", "PPmodel_input", "PPmodel_randinit_std", "SObool", "LRgamma",
+             "network_long_range")
 
 
 def network_form_factor(model):

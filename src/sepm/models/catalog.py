@@ -7,7 +7,7 @@ most once, case-insensitive::
 
     Net_<act>[_<init>][_scale][_BN][_dropout][_<gate>]   |   ZeroFunction
 
-    act   relu | celu | sig | sigmoid | tanh
+    act   relu | celu | sig | sigmoid | tanh | gelu (sepm's: analytic, see sepm.models.parts)
     init  xavier (xavier_normal) | xavierNormal | XavierInit (xavier_uniform) | HeInit (kaiming:
           uniform for relu, normal otherwise, as DeepPseudopot) | RandInit | UniformInit | uniform
           (none: torch default); see :mod:`sepm.models.parts`
@@ -18,7 +18,8 @@ most once, case-insensitive::
 
 e.g. ``Net_tanh_HeInit_decay``, ``Net_celu_xavier_BN``. Parsed names are wrapped
 (``neural_network.hidden_l.*``) when gated or scaled, flat (``hidden_l.*``) otherwise. Other config
-keys read: ``PPmodel_randinit_std`` (RandInit/uniform scale, default 1), ``PPmodel_dropout``.
+keys read: ``PPmodel_randinit_std`` (RandInit/uniform scale, default 1), ``PPmodel_dropout``,
+``PPmodel_input`` (the network's input: q, or q² for a v(q) even in q; see :mod:`sepm.models.network`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sepm.models.network import PotentialNet, ZeroFunction
 from sepm.models.parts import GATE_KEYS, INITIALIZERS
 from sepm.settings import setting
 
-_ACT = {"relu": "relu", "celu": "celu", "sig": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh"}
+_ACT = {"relu": "relu", "celu": "celu", "sig": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu"}
 # optional slots in grammar order: field, {canonical token: value}; "he" is resolved by activation
 _SLOTS = (
     ("init", {"xavier": "xavier_normal", "xavierNormal": "xavier_normal", "XavierInit": "xavier_uniform",
@@ -46,7 +47,7 @@ _SLOTS = (
     ("gate", {"decay": "decay", "decayGaussian": "gaussian"}),
 )
 GRAMMAR = ("one of DeepPseudopot's classes, ZeroFunction, or Net_<act>[_<init>][_scale][_BN][_dropout][_<gate>] "
-           "with act in {relu, celu, sig, sigmoid, tanh}, init in {xavier, xavierNormal, XavierInit, HeInit, "
+           "with act in {relu, celu, sig, sigmoid, tanh, gelu}, init in {xavier, xavierNormal, XavierInit, HeInit, "
            "RandInit, UniformInit, uniform}, gate in {decay, decayGaussian}")
 
 
@@ -195,7 +196,7 @@ def build_model(ppmodel: str, hidden_layers: list[int], n_species: int, config: 
         decay_rate=gate_numbers["PPmodel_decay_rate"], decay_center=gate_numbers["PPmodel_decay_center"],
         gaussian_std=gate_numbers["PPmodel_gaussian_std"], scale=config["PPmodel_scale"] if spec.scale else None,
         randinit_std=setting(config, "PPmodel_randinit_std"), name=ppmodel, wrapped=spec.wrapped,
-        layer_key=spec.layer_key)
+        layer_key=spec.layer_key, input=setting(config, "PPmodel_input"))
     if seed is None:
         return PotentialNet(**kwargs)
     with torch.random.fork_rng(devices=[]):

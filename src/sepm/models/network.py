@@ -1,8 +1,34 @@
 """Local-potential models: q (n, 1) in 1/Bohr → v(q) (n, N_species) in Hartree·Bohr³, float64.
 
-:class:`PotentialNet` is ``v(q) = MLP(q) · g(q) · s`` (see :mod:`sepm.models.parts` for the layers,
-initializers and gates). Its state_dict has the layout of the DeepPseudopot class of the same name,
-so that tool's checkpoints load unchanged:
+:class:`PotentialNet` is ``v(q) = MLP(x(q)) · g(q) · s`` (see :mod:`sepm.models.parts` for the layers,
+initializers and gates), with the network's input ``x`` chosen by NN_config ``PPmodel_input``:
+
+- ``q`` (default, DeepPseudopot's form): ``x = q``;
+- ``q2`` (sepm): ``x = q²``, so v(q) is even in q.
+
+Why the form sets the real-space tail: for a spherical v, ``v(r) = (1/2π²r) ∫₀^∞ q v(q) sin(qr) dq``.
+Integrating by parts, every point where ``f = q v(q)`` is not smooth adds a power of 1/r:
+
+- q = 0: with f odd there is nothing, but a slope ``s = v'(0)`` gives ``f''(0) = 2s`` and
+  ``v(r) → −s/(π² r⁴)``, one sign at every r. An input q makes s generically non-zero; an input q²
+  makes every odd derivative at 0 vanish.
+- a jump ``Δ`` in f'' at q₀ > 0 adds ``Δ cos(q₀r)/(2π² r⁴)``, a jump in f' adds ``∝ sin(q₀r)/r³``: CELU
+  (second derivative 0 → 1) and ReLU (first derivative 0 → 1) make one at every q where a neuron
+  switches, with either input.
+
+A power-law tail does not vanish when the client cuts a table at r_last and subtracts the last row: it
+moves v(q → 0) by about ``(4π/3) r_last³ v(r_last)`` and every bulk level with it, by an amount that
+follows where the table ends. On the default GaAs network (celu, measured with bench/network_form.py)
+the kinks dominate: ``r⁴|v(r)|`` ≈ 30–240 Hartree·Bohr⁷ over 20–100 Bohr, against ``s/π²`` ≤ 1.8
+from the slope, so ``q2`` alone removes the slope but not the tail. Only a network analytic on the real
+axis (``q2`` with an analytic activation, ``gelu``, and the Gaussian or no gate) has no
+power-law tail: its v(r) decays exponentially, at a rate set by how close v's nearest complex
+singularity lies to the real q axis (its sharpest feature). The ``q2`` form is refused with the decay
+and cutoff gates, which are not even in q.
+
+Its state_dict has the layout of the DeepPseudopot class of the same name, so that tool's
+checkpoints load unchanged; the ``q2`` form adds one buffer, ``input_q2`` (a flag, 1.0), so that its
+checkpoints record their form and do not load into a ``q`` network (nor the reverse):
 
 - gated classes (``*_decay``, ``*_decayGaussian``, ...) wrap the network: ``neural_network.<layers>.<i>.*``;
 - ungated classes are the network itself: ``<layers>.<i>.*``;
@@ -22,11 +48,17 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from sepm.choices import NETWORK_INPUTS
 from sepm.models.parts import ACTIVATIONS, CUTOFF_Q, INITIALIZERS, MLP, Gate
 
 
+#: The state_dict key that marks the q² form.
+Q2_KEY = "input_q2"
+
+
 class PotentialNet(nn.Module):
-    """Neural-network local potential ``v(q) = MLP(q) · g(q) · s``; layer sizes ``1, *hidden_layers, n_species``.
+    """Neural-network local potential ``v(q) = MLP(x(q)) · g(q) · s``; layer sizes ``1, *hidden_layers,
+    n_species``; ``input``: ``q`` or ``q2`` (x = q², v even in q).
 
     ``wrapped`` puts the network under ``neural_network.`` in the state_dict; ``layer_key`` names its
     Linear list (see the module docstring).
@@ -37,11 +69,19 @@ class PotentialNet(nn.Module):
                  decay_rate: float | None = None, decay_center: float | None = None,
                  gaussian_std: float | None = None, scale: Sequence[float] | None = None,
                  randinit_std: float = 1.0, name: str = "PotentialNet", wrapped: bool = True,
-                 layer_key: str = "hidden_l"):
+                 layer_key: str = "hidden_l", input: str = "q"):
         super().__init__()
         if n_species < 1 or any(n < 1 for n in hidden_layers):
             raise ValueError("need n_species >= 1 and >= 1 neuron per hidden layer, "
                              f"got {n_species}, {list(hidden_layers)}")
+        if input not in NETWORK_INPUTS:
+            raise ValueError(f"PPmodel_input must be one of {', '.join(NETWORK_INPUTS)}, got {input!r}")
+        if input == "q2" and gate in ("decay", "cutoff"):
+            raise ValueError(f"PPmodel_input = q2 makes v(q) even, but the {gate} gate is not even in q: "
+                             "use a *_decayGaussian or ungated model, or PPmodel_input = q")
+        self.input = input
+        if input == "q2":
+            self.register_buffer(Q2_KEY, torch.ones((), dtype=torch.float64))
         self.name, self.activation, self.init, self.dropout = name, activation, init, dropout
         self.sizes = [1, *hidden_layers, n_species]
         mlp = MLP(self.sizes, activation, init, batchnorm, dropout, randinit_std, layer_key)
@@ -69,12 +109,13 @@ class PotentialNet(nn.Module):
             out = q.new_zeros(q.shape[0], self.n_species)
             out[inside] = self.network(q[inside]) * self.gate(q[inside])
             return out
-        return self.network(q) * self.gate(q)
+        return self.network(q.square() if self.input == "q2" else q) * self.gate(q)
 
     def describe(self) -> str:
         """One line, e.g. ``Net_relu_xavier_decayGaussian: 1-20-20-20-2, ReLU, Xavier (normal) init,
         Gaussian gate sigma=1.5``."""
-        parts = ["-".join(map(str, self.sizes)), ACTIVATIONS[self.activation].__name__,
+        parts = ["-".join(map(str, self.sizes)), *(["input q²"] if self.input == "q2" else []),
+                 ACTIVATIONS[self.activation].__name__,
                  f"{INITIALIZERS[self.init]} init"]
         if self.network.hidden_bn is not None:
             parts.append("BatchNorm")
@@ -130,6 +171,10 @@ def load_state_dict_compat(model: nn.Module, state_dict: Mapping[str, torch.Tens
         last = f"hidden_bn.{len(model.network.layers) - 1}."
         missing = [k for k in missing if last not in k]
     arch = getattr(model, "describe", lambda: type(model).__name__)()
+    forms = ["q2" if any(k.rsplit(".", 1)[-1] == Q2_KEY for k in keys) else "q" for keys in (own, given)]
+    if forms[0] != forms[1]:
+        raise ValueError(f"the state_dict holds a network of PPmodel_input = {forms[1]}, {arch} has PPmodel_input = "
+                         f"{forms[0]}: set PPmodel_input = {forms[1]} in NN_config.par")
     if missing or unexpected:
         first = f"missing key {missing[0]!r} (shape {tuple(own[missing[0]].shape)})" if missing else \
             f"unexpected key {unexpected[0]!r} (shape {tuple(given[unexpected[0]].shape)})"

@@ -44,9 +44,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "celu": nn.CELU}
-# kaiming gain per activation; torch has no CELU gain, CELU(α=1) is ReLU on x > 0
-_KAIMING_NONLINEARITY = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "celu": "relu"}
+#: gelu (sepm) is x Φ(x), ReLU-shaped and an entire function: with the q² input (PPmodel_input) the network is
+#: analytic in q, where CELU (second derivative jumps) and ReLU (kinks) leave r⁻⁴ / r⁻³ tails in v(r).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "celu": nn.CELU,
+                                           "gelu": nn.GELU}
+# kaiming gain per activation; torch has none for CELU or GELU, both ReLU-shaped for x > 0
+_KAIMING_NONLINEARITY = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "celu": "relu", "gelu": "relu"}
 
 INITIALIZERS: dict[str, str] = {  # key -> name written to the initialization log
     "default": "torch default",
