@@ -481,7 +481,11 @@ def nanocrystal_settings(name):
 def user_ligand_files(name):
     """Your own ligand files (tools: nanocrystal: ligands: DIR), tracked by the export rule."""
     folder = nanocrystal_settings(name).get("ligands")
-    return [] if folder is None else sorted(str(p) for p in Path(folder).glob("potP[1-4].par"))
+    return (
+        []
+        if folder is None
+        else sorted(str(p) for p in Path(folder).glob("potP[1-4].par"))
+    )
 
 
 def user_ligand_args(name):
