@@ -24,12 +24,13 @@ Measured (1 thread on the 2-core machine shared by six sessions, load 10-15; tol
 | 2 cells, random start (same run) | | | | 851 / 600 | 1262 + 348 |
 | 3 cells (--no-solve) | 189 | 90^3 | 158 / 2840 (18.0x) / 1317 | | |
 | 4 cells (--no-solve) | 416 | 120^3 | 281 / 2629 (9.4x) / 1338 | | |
+| 4 cells, grid start (another run, load 1-4) | 416 | 120^3 | 58.9 / 583 (9.9x) / 309 | 1243 / 695 | 3483 + 1161 |
 
 The ratios move with the load (9.4-18x). Levels of both starts the same to 0.1 meV (1 cell), 0.3 meV
-(2 cells). Not solved here: 3 and 4 cells. At ~1.2 s of solve per application x the application (the
-2-cell solves' ratio) and 300-400 applications per state (1 -> 2 cells: 89 -> 226 VB, 201 -> 262 CB),
-two Kramers pairs take about 1400 x 1.2 x 2.8 s ~ 1.3 h on 90^3 and ~1.2-1.5 h on 120^3 at 1 thread
-under this load (estimated, not run); the 4-cell cube needs 15.3 GiB (estimate). Memory: 1 cell,
+(2 cells). The 4-cell cube (~2.5 nm) solved at 1 thread: HOMO -5.52539 eV (65 meV below the bulk VBM
+at 10 Ha), LUMO -3.84109 eV (364 meV above the CBM), gap 1.684 eV (bulk 1.256), not flagged; resident
+5.98 GiB during the solves against 15.25 GiB estimated (safe, 2.5x high), peak 6.90 GiB. Not solved: 3
+cells. Memory: 1 cell,
 resident up to 0.66 GiB during the solves against 0.85 GiB estimated, the run's peak (the bulk reference
 at 10 Ha) 2.32 GiB against 2.26; 2 cells, 1.83 GiB during the solves against 2.53, the run's peak 2.52.
 
