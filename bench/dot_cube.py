@@ -68,6 +68,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
 
 
+def checkpoint_dot_potential():
+    """The shipped CsPbI3 SOC checkpoint: (pseudopotential, system, its exported tables, the dot's terms)."""
+    pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
+    tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
+    dot_pp = dot_pseudopotential(tables, {s: p[5:8].numpy() for s, p in zip(pp.species, pp.params)}, pp.soc,
+                                 pp.nonlocal_)
+    return pp, system, tables, dot_pp
+
+
 def resident_gib() -> float:
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
@@ -97,10 +106,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
-    tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
-    dot_pp = dot_pseudopotential(tables, {s: p[5:8].numpy() for s, p in zip(pp.species, pp.params)}, pp.soc,
-                                 pp.nonlocal_)
+    pp, system, tables, dot_pp = checkpoint_dot_potential()
     dot = perovskite_cube(args.cells, system.scale)
     positions = centred(dot.positions)
     grid = DotGrid.around(positions, args.spacing, args.vacuum)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,14 +40,10 @@ from sepm.crystal import Crystal
 from sepm.nanocrystal.bulk_reference import bulk_band_edges, edges_in_dot_basis
 from sepm.nanocrystal.grid import DotGrid, centred, potential_on_grid
 from sepm.nanocrystal.perovskite import perovskite_cube
-from sepm.nanocrystal.radial import tables_from_form_factor
 from sepm.nanocrystal.solver import edge_states
-from sepm.nanocrystal.spinor_dot import dot_pseudopotential
-from sepm.nanocrystal.supercell import (box_grid, checkpoint_pseudopotential, grid_hamiltonian,
-                                        periodic_local_potential, supercell)
+from sepm.nanocrystal.supercell import box_grid, grid_hamiltonian, periodic_local_potential, supercell
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT_BUNDLE = ROOT / "tests" / "data" / "deeppseudopot" / "test_parallel_inputs_SOC_noPara"
+from dot_cube import checkpoint_dot_potential  # noqa: E402  (bench/ is the script's folder)
 
 
 def cut_tables(tables: dict, r_cut: float | None) -> dict:
@@ -68,10 +63,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pp, system = checkpoint_pseudopotential(CHECKPOINT_BUNDLE)
-    tables, _ = tables_from_form_factor(pp.local_form_factor, list(pp.species))
-    dot_pp = dot_pseudopotential(tables, {s: p[5:8].numpy() for s, p in zip(pp.species, pp.params)}, pp.soc,
-                                 pp.nonlocal_)
+    pp, system, tables, dot_pp = checkpoint_dot_potential()
     crystal = Crystal.from_system(system, species=pp.species)
 
     grid = box_grid(crystal, args.spacing)
