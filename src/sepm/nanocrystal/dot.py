@@ -1,9 +1,11 @@
 r"""One quantum dot end to end: build, grid, Hamiltonian, band-edge states, files.
 
 Reference energies. The states are found nearest two energies, the bulk valence-band maximum and
-conduction-band minimum of the same local potential (plane waves, the system's maxKE, no SOC/NL,
-no long-range tail: the dot's own Hamiltonian in the bulk). Confinement pushes the dot's HOMO below
-the bulk VBM and its LUMO above the bulk CBM, so the states nearest the VBM are the top valence
+conduction-band minimum of the same local potential in the dot's own discretization (:mod:`.grid_bulk`:
+the bulk crystal on a grid of the dot's spacing and kinetic cap, no SOC/NL, no long-range tail; plane
+waves at maxKE = the cap where no such grid applies). The plane-wave edges at the system's maxKE (the
+fit's basis) are recorded beside them, with the offset between the two. Confinement pushes the dot's HOMO
+below the bulk VBM and its LUMO above the bulk CBM, so the states nearest the VBM are the top valence
 states and those nearest the CBM the bottom conduction states; a level is valence when it lies below
 the bulk mid-gap. HOMO = the highest valence level, LUMO = the lowest conduction level. Level indices
 come from the electron count of a fully passivated dot, 4 N_anion valence states (HOMO index
@@ -38,6 +40,7 @@ from .builder import build_nanocrystal
 from .conffile import write_conf
 from .estimate import solve_seconds
 from .grid import CUT_TOL, VACUUM, DotGrid, centred, potential_on_grid
+from .grid_bulk import grid_bulk_edges
 from .hamiltonian import KINETIC_CAP, GridHamiltonian
 from .ligands import Passivation, is_cation
 from .location import (REGIONS, SURFACE_EXCESS, SURFACE_MAX, VACUUM_MAX, grid_regions, location_weights,
@@ -92,6 +95,28 @@ def bulk_edges_of(system, local, species, device="cpu") -> dict:
     vbm, cbm = bands[:, n_vb - 1].max(), bands[:, n_vb].min()
     return dict(vbm=float(vbm), cbm=float(cbm), gap=float(cbm - vbm), maxke=float(system.maxke),
                 k_vbm=kfrac[int(bands[:, n_vb - 1].argmax())].tolist(), k_cbm=kfrac[int(bands[:, n_vb].argmin())].tolist())
+
+
+def dot_bulk_edges(system, tables: dict, species, grid: DotGrid, kinetic_cap: float, device="cpu") -> dict:
+    """The dot's reference edges (Hartree): :func:`.grid_bulk.grid_bulk_edges` at the grid's spacing and the
+    kinetic cap, with the plane-wave edges at the system's maxKE under "plane_waves" and the offset
+    (grid - plane waves) of each edge under "offset"; the choice and the offset logged."""
+    plane = bulk_edges(system, tables, species, device)
+    edges = grid_bulk_edges(system, tables, species, grid.spacing, kinetic_cap, plane, device=device)
+    offset = {e: edges[e] - plane[e] for e in ("vbm", "cbm", "gap")}
+    if "fallback" in edges:
+        log.warning("bulk reference: %s, because %s", edges["method"], edges["fallback"])
+    log.info("bulk reference (%s, %.1f s): VBM %.4f, CBM %.4f eV; plane waves at maxKE %g Hartree: VBM %.4f, CBM %.4f "
+             "eV; offset VBM %+.1f, CBM %+.1f meV", edges["method"], edges["seconds"], edges["vbm"] * HARTREE_EV,
+             edges["cbm"] * HARTREE_EV, plane["maxke"], plane["vbm"] * HARTREE_EV, plane["cbm"] * HARTREE_EV,
+             offset["vbm"] * HARTREE_EV * 1e3, offset["cbm"] * HARTREE_EV * 1e3)
+    return {**edges, "plane_waves": plane, "offset": offset}
+
+
+def _in_ev(edges: dict) -> dict:
+    """The edge record with its energies (vbm, cbm, gap, nested too) in eV."""
+    return {k: _in_ev(v) if isinstance(v, dict) else (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v)
+            for k, v in edges.items()}
 
 
 def _side(H, sigma, n_want, mid, conduction: bool, settings: DotSettings):
@@ -163,7 +188,7 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
              " ".join(f"{s} {n}" for s, n in nc.counts.items()), nc.removed, settings.min_bonds, nc.homo_index)
     grid = DotGrid.around(positions, settings.spacing, settings.vacuum)
     t_apply, threads = choose_threads(free_hamiltonian(grid, settings.kinetic_cap, device), device)
-    edges = bulk_edges(system, tables, species, device)
+    edges = dot_bulk_edges(system, tables, species, grid, settings.kinetic_cap, device)
     t0 = time.perf_counter()
     V, cuts = potential_on_grid(grid, nc.symbols, positions, tables, settings.cut_tol, device)
     H = GridHamiltonian(grid, V, settings.kinetic_cap)
@@ -196,7 +221,8 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
         "atoms": nc.counts, "n_core": nc.n_core, "n_ligands": len(nc.symbols) - nc.n_core, "removed": nc.removed,
         "bond_length_bohr": nc.bond_length, "homo_index": nc.homo_index,
         "homo_ev": homo * HARTREE_EV, "lumo_ev": lumo * HARTREE_EV, "gap_ev": (lumo - homo) * HARTREE_EV,
-        "bulk": {k: (v * HARTREE_EV if k in ("vbm", "cbm", "gap") else v) for k, v in edges.items()},
+        "bulk": _in_ev(edges), "homo_minus_vbm_ev": (homo - edges["vbm"]) * HARTREE_EV,
+        "lumo_minus_cbm_ev": (lumo - edges["cbm"]) * HARTREE_EV,
         "levels": [dict(index=int(i), energy_ev=e * HARTREE_EV, residual_hartree=r,
                         edge="conduction" if s else "valence", location=_edge_location(where, e))
                    for i, e, r, s in rows],
