@@ -113,7 +113,7 @@ def grid_potential(cell: Crystal, form_factor, shape, alias: int) -> torch.Tenso
     to its grid frequency g mod m (the aliasing of a product on grid points). ``form_factor(q) -> (nq, n_s)``."""
     n = np.asarray(shape)
     L = np.diag(cell.lattice)
-    g = [np.arange(-(alias * k) // 2, (alias * k + 1) // 2) for k in n]
+    g = [np.arange(-(alias * k // 2), alias * k // 2 + 1) for k in n]          # symmetric: V is real
     miller = np.stack(np.meshgrid(*g, indexing="ij"), -1).reshape(-1, 3)
     G = torch.as_tensor(2.0 * math.pi * miller / L)
     q, inverse = torch.unique(G.norm(dim=1).round(decimals=10), return_inverse=True)
