@@ -21,12 +21,13 @@ Any flag means the gap is not a confinement gap of the bulk material; it is logg
 marked in the gap-against-size plot.
 
 The edge rules have no tolerance; read a small excess against the reference's own error. The bulk edges
-are computed at the system's maxKE, the dot on another basis (spacing 0.8 Bohr, kinetic energy capped at
-10 Hartree). On the exported default GaAs tables the VBM moves by -2 meV and the CBM by -62 meV from 6 to 14
-Hartree, and the solver's eigenvalue error is ~residual^2 / gap (< 1e-6 eV). So a HOMO a few meV above the
-VBM (0.6 meV at R = 20 on one default fit) is within the reference's error and not significant by itself,
-tens of meV are; a LUMO may sit up to ~60 meV low from the basis alone, far below the > 1 eV electron
-confinement of R <= 20 Bohr dots.
+are those of the dot's own discretization (:mod:`.grid_bulk`: the bulk crystal on a grid of the dot's
+spacing, kinetic cap and aliased V); the plane-wave edges at the system's maxKE sit elsewhere (exported
+default GaAs tables: CBM 91-106 meV higher, VBM 7-9 meV higher at spacings 0.71-0.82 Bohr). What is left:
+the cell grid's spacing is the odd point count's nearest to the dot's (up to ~0.05 Bohr off, ~1.4 meV per
+0.01 Bohr on that CBM), the atoms' offset from the grid points (up to 4 meV between two offsets), and the
+solver's eigenvalue error ~residual^2 / gap (< 1e-6 eV). So a few meV of excess is within the reference's
+error, tens of meV are not.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@ r"""The gap against dot size: a table and a plot from the ``dot.json`` records o
 
 ``gap_vs_size.dat`` columns: radius (Bohr), diameter (nm), core atoms, ligands, HOMO, LUMO, gap (eV),
 flagged (1 when the dot failed a sanity check of :mod:`.location`, listed in the header); the header
-records the bulk VBM, CBM and gap of the same local potential. The plot shows the gap against the radius
-with the bulk gap dashed (left) and the HOMO and LUMO against the bulk edges (right); flagged dots are
-red crosses; PNG and PDF.
+records the bulk VBM, CBM and gap of the same local potential (the first record's reference,
+:mod:`.grid_bulk`, and the plane waves at the fit's maxKE). The plot shows the gap against the radius
+with the bulk gap dashed (left) and the HOMO and LUMO against the bulk edges (right; dotted: the plane-wave
+edges); flagged dots are red crosses; PNG and PDF.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def read_records(paths) -> list[dict]:
     return sorted(records, key=lambda r: r["radius_bohr"])
 
 
+def _bulk_lines(bulk: dict) -> list[str]:
+    """The header lines of the bulk reference: its method (plane waves at maxKE for older or spinor records)
+    and, for a grid reference, the plane-wave edges beside it."""
+    method = bulk.get("method", f"plane waves, maxKE {bulk.get('maxke', float('nan')):g} Hartree")
+    lines = [f"bulk (same potential, {method}): VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, "
+             f"gap {bulk['gap']:.6f} eV"]
+    plane = bulk.get("plane_waves")
+    if plane:
+        lines.append(f"bulk in plane waves at maxKE {plane['maxke']:g} Hartree: VBM {plane['vbm']:.6f} eV, "
+                     f"CBM {plane['cbm']:.6f} eV, gap {plane['gap']:.6f} eV")
+    return lines
+
+
 def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
     """``<stem>.dat`` and ``<stem>.png/.pdf`` from dot records (one per radius, one potential)."""
     records = sorted(records, key=lambda r: r["radius_bohr"])
@@ -54,8 +68,7 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
                 header_lines=["sepm quantum dots: gap against size (" + (
                                   "spinor dots, the fit's SOC/NL terms)" if records[0].get("spinor") else
                                   "spin-free local potential, passivated)"),
-                              f"bulk (same potential, plane waves, maxKE {bulk['maxke']:g} Hartree): "
-                              f"VBM {bulk['vbm']:.6f} eV, CBM {bulk['cbm']:.6f} eV, gap {bulk['gap']:.6f} eV",
+                              *_bulk_lines(bulk),
                               *(f"FLAGGED R = {r:g} Bohr: {', '.join(f)}" for r, f in zip(radius, flags) if f)],
                 fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f", "%d"])
     fig = Figure(figsize=(11, 4.4))
@@ -73,6 +86,11 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
     right.plot(radius, data[:, 4], "s-", color="C0", label="HOMO")
     right.axhline(bulk["cbm"], color="C3", ls="--", lw=1, label="bulk CBM")
     right.axhline(bulk["vbm"], color="C0", ls="--", lw=1, label="bulk VBM")
+    if bulk.get("plane_waves"):
+        plane = bulk["plane_waves"]
+        for edge, color in (("cbm", "C3"), ("vbm", "C0")):
+            right.axhline(plane[edge], color=color, ls=":", lw=1, alpha=0.7,
+                          label=f"bulk {edge.upper()}, plane waves at maxKE {plane['maxke']:g} Ha")
     right.set_ylabel("energy (eV)")
     right.set_title("Band edges against size")
     for ax in (left, right):
