@@ -56,7 +56,8 @@ from .radial import LibraryFormFactor
 
 #: Largest integer coefficient of a box cell's vector in the system's lattice vectors.
 MAX_MULTIPLE = 2
-#: Largest cell grid diagonalized densely (points): 15^3, ~8 s per k-point and offset at 1 thread.
+#: Largest cell grid diagonalized densely (points): 15^3, per k-point and offset ~5 s at Gamma (real) and ~15 s
+#: elsewhere (complex) at 1 thread; peak memory +0.42 GiB (GaAs, Gamma and L, two offsets).
 MAX_POINTS = 3375
 #: V's Fourier series is summed to this multiple of the grid's Nyquist frequency (GaAs, m = 13: 2 and 4
 #: differ by 0.5 meV on the CBM).
@@ -126,11 +127,19 @@ def grid_potential(cell: Crystal, form_factor, shape, alias: int) -> torch.Tenso
 
 
 def _circulant(kernel: torch.Tensor) -> torch.Tensor:
-    """The N x N matrix M_ij = kernel[(i - j) mod n] (3-D indices, flattened in C order) of an (n1, n2, n3) kernel."""
+    """The N x N matrix M_ij = kernel[(i - j) mod n] (3-D indices, flattened in C order) of an (n1, n2, n3) kernel,
+    gathered through broadcast index vectors (no N x N index array)."""
     n = kernel.shape
-    a = torch.stack(torch.meshgrid(*[torch.arange(x, device=kernel.device) for x in n], indexing="ij"), 0).reshape(3, -1)
-    flat = sum(((a[i][:, None] - a[i][None, :]) % n[i]) * (n[1] * n[2], n[2], 1)[i] for i in range(3))
-    return kernel.reshape(-1)[flat]
+    index = []
+    for axis, k in enumerate(n):
+        i = torch.arange(k, device=kernel.device)
+        shape = [1] * 6
+        shape[axis], shape[axis + 3] = k, 1
+        left = i.reshape(shape)
+        shape[axis], shape[axis + 3] = 1, k
+        index.append((left - i.reshape(shape)) % k)
+    N = kernel.numel()
+    return kernel[index[0], index[1], index[2]].reshape(N, N)
 
 
 def bloch_levels(grid: DotGrid, Vq: torch.Tensor, k: np.ndarray, kinetic_cap: float) -> torch.Tensor:
