@@ -71,7 +71,7 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
                               *_bulk_lines(bulk),
                               *(f"FLAGGED R = {r:g} Bohr: {', '.join(f)}" for r, f in zip(radius, flags) if f)],
                 fmt=["%.4f", "%.4f", "%d", "%d", "%.6f", "%.6f", "%.6f", "%d"])
-    fig = Figure(figsize=(11, 4.4))
+    fig = Figure(figsize=(13.5, 4.4))
     left, right = fig.subplots(1, 2)
     left.plot(radius, data[:, 6], "o-", color="C0", label="dot gap (LUMO − HOMO)")
     if bad.any():
@@ -84,13 +84,14 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
     left.set_title("Gap against size")
     right.plot(radius, data[:, 5], "o-", color="C3", label="LUMO")
     right.plot(radius, data[:, 4], "s-", color="C0", label="HOMO")
-    right.axhline(bulk["cbm"], color="C3", ls="--", lw=1, label="bulk CBM")
-    right.axhline(bulk["vbm"], color="C0", ls="--", lw=1, label="bulk VBM")
+    where = " (the dots' grid)" if bulk.get("plane_waves") else ""
+    right.axhline(bulk["cbm"], color="C3", ls="--", lw=1, label=f"bulk CBM{where}")
+    right.axhline(bulk["vbm"], color="C0", ls="--", lw=1, label=f"bulk VBM{where}")
     if bulk.get("plane_waves"):
         plane = bulk["plane_waves"]
         for edge, color in (("cbm", "C3"), ("vbm", "C0")):
             right.axhline(plane[edge], color=color, ls=":", lw=1, alpha=0.7,
-                          label=f"bulk {edge.upper()}, plane waves at maxKE {plane['maxke']:g} Ha")
+                          label=f"bulk edges, plane waves at maxKE {plane['maxke']:g} Ha" if edge == "cbm" else None)
     right.set_ylabel("energy (eV)")
     right.set_title("Band edges against size")
     for ax in (left, right):
@@ -104,7 +105,9 @@ def write_series(stem, records: list[dict], title: str = "") -> list[Path]:
             ax.annotate(f"{int(n)}", (r, 0.0), xycoords=("data", "axes fraction"), textcoords="offset points",
                         xytext=(0, 3), ha="center", fontsize=7, color="gray")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax is left:
+            ax.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: the bulk lines stay visible
     if bad.any():
         title = (title or "Passivated quantum dots") + f" — {int(bad.sum())} of {len(bad)} dots FLAGGED unphysical"
     fig.suptitle(title or "Passivated quantum dots (numbers: atoms without ligands)")
