@@ -53,7 +53,7 @@ def test_unpassivated_dot_is_flagged_in_record_log_and_series(tmp_path, caplog):
     assert rec["homo_ev"] > rec["bulk"]["vbm"] and rec["lumo_ev"] < rec["bulk"]["cbm"]
     # The reference is the dot's own grid (grid_bulk.py), the fit's plane waves recorded beside it.
     bulk, plane = rec["bulk"], rec["bulk"]["plane_waves"]
-    assert bulk["method"].startswith("grid") and bulk["cell_shape"] == [11, 11, 11] and plane["maxke"] == system.maxke
+    assert "grid Hamiltonian" in bulk["method"] and bulk["cell_shape"] == [11, 11, 11] and plane["maxke"] == system.maxke
     assert bulk["offset"]["cbm"] == pytest.approx(bulk["cbm"] - plane["cbm"], abs=1e-12)
     assert rec["lumo_minus_cbm_ev"] == pytest.approx(rec["lumo_ev"] - bulk["cbm"], abs=1e-12)
     assert flags == sanity_flags(rec["homo_ev"], rec["lumo_ev"], bulk["vbm"], bulk["cbm"],

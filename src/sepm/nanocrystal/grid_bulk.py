@@ -2,7 +2,7 @@ r"""Bulk band edges of the dot's own grid Hamiltonian: the reference of the dot'
 
 The dot is solved on a real-space grid (spacing h, kinetic energy capped at T_cap, V a product on grid
 points), not in the plane waves of the fit (|G|^2/2 < maxKE). The two put the bulk edges in different
-places (GaAs default fit, h = 0.82 Bohr: CBM 107 meV lower on the grid than in plane waves at maxKE 6), so
+places (GaAs default fit, h = 0.82 Bohr: CBM 106 meV lower on the grid than in plane waves at maxKE 6), so
 the dot's levels are compared with the bulk crystal discretized as the dot is.
 
 Box cell. A cell whose lattice vectors lie along x, y, z, found among the integer combinations (up to
@@ -27,7 +27,7 @@ e_{n_occ + 1}(k).
 
 Registry. The dot's grid is incommensurate with the crystal: its atoms sit at every offset from the grid
 points. An aliased V component that lands on one of the crystal's own reciprocal vectors acts on the bulk
-states at first order with a phase set by that offset (the dot averages it out); the others couple to
+states at first order with a phase set by that offset (no single offset is the dot's); the others couple to
 frequencies the Bloch states do not hold, at second order, whatever the offset. In a commensurate cell grid
 the first kind is present and offset dependent (GaAs, h = 0.763 Bohr, m = 14: VBM -5.783 +- 0.030 eV over
 random offsets); with m odd the centring translations of the fcc cube (L/2 along two axes) fall between grid
@@ -36,7 +36,7 @@ So the edges are computed at two offsets, an atom on a grid point and a generic 
 generic one's are used when they agree within ``REGISTRY_TOL`` (GaAs, m = 13: 4 meV on the CBM).
 
 Fallback, logged and recorded: a lattice without a box cell among the combinations searched, a cell grid
-above ``MAX_POINTS``, or offsets that disagree (a lattice without centring translations, e.g. simple cubic)
+above ``MAX_POINTS``, or offsets that disagree (as they may without centring translations, e.g. simple cubic)
 give the plane-wave edges at maxKE = T_cap (the basis part of the difference, without the grid's aliasing).
 """
 
@@ -86,7 +86,7 @@ def box_cell(crystal: Crystal) -> Crystal | None:
     n_cells = int(round(abs(np.linalg.det(M))))
     box = np.diag(np.diag(M @ A))
     # Primitive translations inside the box: every integer combination within the box's corners' span.
-    reach = int(np.abs(M).sum(axis=0).max())
+    reach = int(np.abs(M).sum(axis=0).max()) + 1
     shifts = np.array(list(itertools.product(range(-reach, reach + 1), repeat=3))) @ A
     cart = (crystal.positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
     frac = cart / np.diag(box)
@@ -164,12 +164,11 @@ def bloch_levels(grid: DotGrid, Vq: torch.Tensor, k: np.ndarray, kinetic_cap: fl
 
 
 def grid_bulk_edges(system, tables: dict, species, spacing, kinetic_cap: float, plane_wave: dict,
-                    n_occupied=None, device="cpu") -> dict:
+                    device="cpu") -> dict:
     """VBM, CBM, gap (Hartree) of the bulk crystal of ``system`` on the dot's grid (module docstring): the
     radial ``tables``, the dot's ``spacing`` (3,) and ``kinetic_cap``, searched at Gamma and at the k-points of
-    the plane-wave edges ``plane_wave`` (:func:`.dot.bulk_edges`). ``n_occupied(cell)``: the occupied
-    spin-free bands of a cell (default 4 per anion). Falls back to plane waves at maxKE = the cap, with the
-    reason recorded under "fallback"."""
+    the plane-wave edges ``plane_wave`` (:func:`.dot.bulk_edges`), 4 occupied bands per anion. Falls back to
+    plane waves at maxKE = the cap, with the reason recorded under "fallback"."""
     from dataclasses import replace
 
     from .dot import bulk_edges
@@ -182,8 +181,7 @@ def grid_bulk_edges(system, tables: dict, species, spacing, kinetic_cap: float, 
     reason = ("no cell with its vectors along x, y, z" if cell is None else
               f"cell grid {'x'.join(map(str, grid.shape))} above {MAX_POINTS} points" if grid.size > MAX_POINTS else "")
     if not reason:
-        count = n_occupied or (lambda c: 4 * sum(1 for s in c.atom_species if not is_cation(s)))
-        n_occ = count(cell)
+        n_occ = 4 * sum(1 for s in cell.atom_species if not is_cation(s))
         kfrac = np.unique(np.array([[0.0, 0.0, 0.0], plane_wave["k_vbm"], plane_wave["k_cbm"]]), axis=0)
         kcart = crystal.kpoints_cartesian(kfrac)
         form_factor = LibraryFormFactor(tables, species)
@@ -203,6 +201,8 @@ def grid_bulk_edges(system, tables: dict, species, spacing, kinetic_cap: float, 
                 "seconds": time.perf_counter() - start}
     vbm, cbm, k_vbm, k_cbm = edges[1]
     return dict(vbm=float(vbm), cbm=float(cbm), gap=float(cbm - vbm), k_vbm=k_vbm.tolist(), k_cbm=k_cbm.tolist(),
-                method="grid Hamiltonian of the bulk (grid_bulk.py)", cell_atoms=len(cell.atom_species),
+                method=f"the bulk's grid Hamiltonian (grid_bulk.py: {len(cell.atom_species)}-atom cell, "
+                       f"{'x'.join(map(str, grid.shape))} points, spacing "
+                       f"{' '.join(f'{x:.3f}' for x in grid.spacing)} Bohr)", cell_atoms=len(cell.atom_species),
                 cell_shape=list(grid.shape), cell_spacing=grid.spacing.tolist(), kinetic_cap=float(kinetic_cap),
                 registry_spread=float(spread), seconds=time.perf_counter() - start)
