@@ -204,5 +204,5 @@ def grid_bulk_edges(system, tables: dict, species, spacing, kinetic_cap: float, 
                 method=f"the bulk's grid Hamiltonian (grid_bulk.py: {len(cell.atom_species)}-atom cell, "
                        f"{'x'.join(map(str, grid.shape))} points, spacing "
                        f"{' '.join(f'{x:.3f}' for x in grid.spacing)} Bohr)", cell_atoms=len(cell.atom_species),
-                cell_shape=list(grid.shape), cell_spacing=grid.spacing.tolist(), kinetic_cap=float(kinetic_cap),
-                registry_spread=float(spread), seconds=time.perf_counter() - start)
+                cell_shape=list(grid.shape), cell_spacing_bohr=grid.spacing.tolist(),
+                registry_spread_hartree=float(spread), seconds=time.perf_counter() - start)
