@@ -33,7 +33,11 @@ the first kind is present and offset dependent (GaAs, h = 0.763 Bohr, m = 14: VB
 random offsets); with m odd the centring translations of the fcc cube (L/2 along two axes) fall between grid
 points and cancel it down to the components beyond |K| = sqrt(3) 2 pi / h (m = 13: +- 0.0001 / 0.0007 eV).
 So the edges are computed at two offsets, an atom on a grid point and a generic one (``OFFSET``), and the
-generic one's are used when they agree within ``REGISTRY_TOL`` (GaAs, m = 13: 4 meV on the CBM).
+generic one's are used when they agree within ``REGISTRY_TOL`` (GaAs, m = 13: 4 meV on the CBM). Against
+3^3 cubes on a grid not commensurate with them (``bench/grid_bulk.py --supercell``; default GaAs fit): 40^3
+points (h = 0.801) VBM -5.8069, CBM -4.3516 eV, this reference at 13^3 (h = 0.822) -5.8075, -4.3564; 44^3
+(h = 0.728) -5.8060, -4.3426, at 15^3 (h = 0.712) -5.8057, -4.3416; 42^3, commensurate with 14 points per
+cube, -5.7584, -4.4039 (48 / 62 meV off), which the cube's 14^3 blocks at that offset reproduce exactly.
 
 Fallback, logged and recorded: a lattice without a box cell among the combinations searched, a cell grid
 above ``MAX_POINTS``, or offsets that disagree (as they may without centring translations, e.g. simple cubic)
