@@ -244,7 +244,7 @@ def register(sub) -> None:
         "pseudo-atoms (P1 on cations at 0.55 d, P2 on anions at 0.25 d, as the nanocrystal codes do), and compute "
         "the states near the gap on a real-space grid: H = -1/2 nabla^2 (FFT, kinetic energy capped) + sum of "
         "atom potentials v(|r - R_a|) from POT_DIR/pot<Sym>.par, by folded-spectrum LOBPCG around the bulk band "
-        "edges of the same potential. Writes conf.par, dot.json, levels.dat, homo.cube and lumo.cube; with "
+        "edges of the same potential on the same grid (sepm.nanocrystal.grid_bulk), which the sanity flags use. Writes conf.par, dot.json, levels.dat, homo.cube and lumo.cube; with "
         "several --radius values one folder R<r> each and gap_vs_size.dat/.png/.pdf. When POT_DIR's sidecar "
         "(nanocrystal_potentials.json) carries spin-orbit (a5) or nonlocal (a6, a7) terms, and for --cube and "
         "--structure, the dot is a spinor dot with those terms (sepm.nanocrystal.spinor_dot): dot.xyz instead of "
