@@ -29,8 +29,9 @@ class Penalties(Target):
         super().__init__(problem)
         cfg = problem.bundle.config
         p = {k: setting(cfg, k) for k in ("penalize_starting", "penalize_lambda", "penalize_mag_threshold",
-                                          "penalize_mag_lambda", "penalize_tail_lambda", "penalize_tail_integral_lambda",
-                                          "penalize_tail_radius", "penalize_tail_rmax")}
+                                          "penalize_mag_lambda", "penalize_tail_lambda",
+                                          "penalize_tail_integral_lambda", "penalize_tail_radius",
+                                          "penalize_tail_rmax")}
         tails = p["penalize_tail_lambda"] > 0 or p["penalize_tail_integral_lambda"] > 0
         if tails and p["penalize_tail_radius"] >= p["penalize_tail_rmax"]:
             raise InputError(Defect(Path(problem.bundle.path) / "NN_config.par", None, "penalize_tail_radius = "
