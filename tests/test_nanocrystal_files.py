@@ -130,7 +130,7 @@ def test_export_brings_a_decayed_tables_last_row_to_zero(tmp_path):
     alpha = np.array([0.105, 0.11])
     side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=64, dr=0.1, write_ligands=False)
     rc = 12.7
-    assert side["grid"]["rows"] == 128 and side["decayed"]
+    assert side["grid"]["rows"] == 128 and side["decayed"] and side["settled"]
     got = side["level_shift"]["delta_v0_hartree_bohr3"]
     for s, a in zip(("As", "Ga"), alpha):
         table = read_pot_file(tmp_path / f"pot{s}.par")
@@ -155,7 +155,7 @@ def test_export_warns_when_the_tail_never_decays_and_states_the_level_shift(tmp_
         side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=4096, dr=1e-3, write_ligands=False,
                                  compositions={"s": {"As": 1, "Ga": 3}}, volumes={"s": 300.0})
     rc = 4095e-3
-    assert side["grid"]["rows"] == 4096 and not side["decayed"]
+    assert side["grid"]["rows"] == 4096 and not side["decayed"] and not side["settled"]
     tail = rc * np.exp(-alpha * rc**2) / (2 * alpha) + np.sqrt(np.pi) / (4 * alpha**1.5) * erfc(np.sqrt(alpha) * rc)
     dv0 = -4 * np.pi * tail - 4 * np.pi / 3 * rc**3 * np.exp(-alpha * rc**2)
     got = side["level_shift"]["delta_v0_hartree_bohr3"]

@@ -80,8 +80,8 @@ def settle(table: RadialTable, width: float = 1.0) -> RadialTable:
 
 def decayed_tables(vq, species, rows: int, dr: float):
     """Tables on the shortest grid of ``rows`` x 2^k rows (at most MAX_ROWS) whose last Bohr is within
-    DECAY_TOL of zero, else on ``rows`` rows (a longer grid of a tail that never decays only multiplies
-    the client's shift by r_last^3): (tables, transform record, rows); decayed tables are settled (:func:`settle`)."""
+    DECAY_TOL of zero, settled (:func:`settle`), else on ``rows`` rows as they are (a longer grid of a tail
+    that never decays only multiplies the client's shift by r_last^3): (tables, transform record, rows)."""
     first, n = None, rows
     while True:
         tables, transform = tables_from_form_factor(vq, species, n, dr)
@@ -206,6 +206,7 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         "decay": decay,
         "decay_tol_hartree": DECAY_TOL,
         "decayed": all(d["max_abs_last_bohr"] <= DECAY_TOL for d in decay.values()),
+        "settled": all(d["last_row"] == 0.0 for d in decay.values()),  # last Bohr x cos^2: the client subtracts 0
         "level_shift": shift,
         "long_range": {
             "included": include_long_range, "a4": a4, "gamma": float(pp.lr_gamma),
