@@ -227,11 +227,11 @@ def test_relative_energy_mode_ignores_absolute_alignment(tmp_path, known):
                     "stages (about 3 min on 2 shared cores); set SEPM_SLOW_TESTS=1 (CI does)")
 def test_default_gaas_fit_keeps_its_prior_and_beats_the_zunger_start(tmp_path):
     """The README's first command's fit: config/config.yaml's GaAs settings (network prior fitted to the bundle's
-    Zunger form, then L-BFGS with a strong-Wolfe line search and a 10-epoch warm-up, 250 epochs). The first step does
-    not raise the cost above the prior's; the fit ends with the weight-20 bands within 25 meV (measured 17.6-17.7)
-    and every band group closer than the bundle's Zunger potential (all 151 -> 26-29 meV, weight-1 162 -> 28-32 meV;
-    bench/schedule.py). L-BFGS's end point moves with the last bits of the arithmetic, so the bounds
-    are the goals, not the measured values."""
+    Zunger form, then L-BFGS with a strong-Wolfe line search and a 10-epoch warm-up, 250 epochs, the prior anchor at
+    lambda 1000). The first step does not raise the cost above the prior's; the fit ends with the weight-20 bands within
+    25 meV (measured 18.5-18.7) and every band group closer than the bundle's Zunger potential (all 151 -> 38-39 meV,
+    weight-1 162 -> 43-44 meV; README, Prior anchor). L-BFGS's end point moves with the last bits of the arithmetic, so
+    the bounds are the goals, not the measured values."""
     config = yaml.safe_load((BUNDLES.parents[1] / "config" / "config.yaml").read_text())["materials"]["GaAs"]
     values = {**config["set"], **config["optimize"][0]["set"], "plotEvery": 0}
     summary = run_fit(BUNDLES / "GaAs", tmp_path, overrides=[f"{k}={v}" for k, v in values.items()])

@@ -44,3 +44,26 @@ def test_band_edge_calibration_against_itself_and_a_closed_form_shift():
     assert result["shift"]["P1"] == pytest.approx(g0, abs=1e-9)  # cation side: the CBM's move
     assert result["amplitudes"]["P2"] == pytest.approx(LIGAND_A["P2"] + g0, abs=1e-9)
     assert result["amplitudes"]["P3"] == LIGAND_A["P3"] and result["amplitudes"]["P4"] == LIGAND_A["P4"]
+
+
+def test_export_takes_the_bulk_edges_from_the_dots_system():
+    """`sepm export --nc-system X`: the ligands are calibrated on the bundle's system X (the dots' system,
+    `tools: nanocrystal: system:` in the pipeline), not on its first; a system the bundle lacks is one line."""
+    from sepm.cli import build_parser
+    from sepm.cli.nanocrystal import client_export_inputs
+    from sepm.errors import InputError
+
+    bundle = ROOT / "resources" / "bundles" / "InGaAsP"  # systems 0..3: InAs, InP, GaAs, GaP
+    species = ["As", "Ga", "In", "P"]
+
+    def inputs(*extra):
+        args = build_parser().parse_args(["export", "FIT", "OUT", "--nanocrystal", "NC", "--bundle", str(bundle),
+                                          "--nc-ligand-reference", str(ROOT / "resources" / "potentials-realspace"),
+                                          *extra])
+        return client_export_inputs(args, species)
+
+    assert sorted(inputs()["system"].atom_species) == ["As", "In"]  # default 0, as `sepm dot --system`
+    gaas = inputs("--nc-system", "2")["system"]
+    assert sorted(gaas.atom_species) == ["As", "Ga"] and gaas is not inputs()["system"]
+    with pytest.raises(InputError, match=r"--nc-system 4: the bundle has 4 system\(s\), 0\.\.3"):
+        inputs("--nc-system", "4")

@@ -119,6 +119,31 @@ def test_export_lengthens_the_grid_until_the_tail_has_decayed(tmp_path, caplog):
     assert len(read_pot_file(tmp_path / "potGa.par").v) == 128
 
 
+def test_export_brings_a_decayed_tables_last_row_to_zero(tmp_path):
+    """exp(-0.105 r^2) decays on 128 rows of 0.1 Bohr (5.7e-7 Hartree at r = 11.7) but ends at 4.4e-8: the client's
+    subtraction of that would move v(0) by -(4 pi / 3) rc^3 v(rc) = -3.8e-4 Hartree Bohr^3 in a bulk crystal (every atom
+    within rc of a point) and not in a dot smaller than rc. The export multiplies the last Bohr by cos^2 (1 -> 0): the
+    last row is 0, v is unchanged before the last Bohr, and Delta v(0) is only what the table leaves out, in closed
+    form: -4 pi [int_{rc-1}^{rc} r^2 v (1 - cos^2) dr + int_rc^inf r^2 v dr]."""
+    from scipy.integrate import quad
+
+    alpha = np.array([0.105, 0.11])
+    side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=64, dr=0.1, write_ligands=False)
+    rc = 12.7
+    assert side["grid"]["rows"] == 128 and side["decayed"] and side["settled"]
+    got = side["level_shift"]["delta_v0_hartree_bohr3"]
+    for s, a in zip(("As", "Ga"), alpha):
+        table = read_pot_file(tmp_path / f"pot{s}.par")
+        assert table.v[-1] == 0.0
+        inside = table.r < rc - 1 - 1e-9
+        assert np.abs(table.v[inside] - np.exp(-a * table.r[inside] ** 2)).max() < 1e-9
+        v = lambda r, a=a: np.exp(-a * r**2)  # noqa: E731
+        taper = quad(lambda r: r**2 * v(r) * np.sin(0.5 * np.pi * (r - rc + 1)) ** 2, rc - 1, rc, epsabs=1e-14)[0]
+        beyond = quad(lambda r: r**2 * v(r), rc, np.inf, epsabs=1e-14)[0]
+        assert got[s] == pytest.approx(-4 * np.pi * (taper + beyond), abs=2e-6)
+        assert 4 * np.pi / 3 * rc**3 * v(rc) > 50 * abs(got[s] + 4 * np.pi * (taper + beyond))  # the cut term is gone
+
+
 def test_export_warns_when_the_tail_never_decays_and_states_the_level_shift(tmp_path, caplog):
     """At most 8192 rows of dr = 1e-3 Bohr end at 8.19 Bohr, where exp(-0.1 r^2) is 1.2e-3 Hartree: the files keep
     the 4096 rows asked for. The shift of v(0) by the client's cut at rc is -4 pi int_rc^inf r^2 v dr - (4 pi / 3)
@@ -130,7 +155,7 @@ def test_export_warns_when_the_tail_never_decays_and_states_the_level_shift(tmp_
         side = export_for_client(tmp_path, gaussian_pp(alpha.tolist()), rows=4096, dr=1e-3, write_ligands=False,
                                  compositions={"s": {"As": 1, "Ga": 3}}, volumes={"s": 300.0})
     rc = 4095e-3
-    assert side["grid"]["rows"] == 4096 and not side["decayed"]
+    assert side["grid"]["rows"] == 4096 and not side["decayed"] and not side["settled"]
     tail = rc * np.exp(-alpha * rc**2) / (2 * alpha) + np.sqrt(np.pi) / (4 * alpha**1.5) * erfc(np.sqrt(alpha) * rc)
     dv0 = -4 * np.pi * tail - 4 * np.pi / 3 * rc**3 * np.exp(-alpha * rc**2)
     got = side["level_shift"]["delta_v0_hartree_bohr3"]

@@ -90,6 +90,8 @@ CASES = {
     "every tool's setting": (tool_settings, TOOLS | {"cluster"}),
     "a ligand of the dots": (lambda c: gaas(c)["tools"]["nanocrystal"].update(passivation={"cation_fraction": 0.5}),
                              {"dot", "gap_vs_size"}),
+    "the dots' system (the ligands' bulk edges too)": (lambda c: gaas(c)["tools"]["nanocrystal"].update(system=1),
+                                                        {"export", "dot", "gap_vs_size"}),
     "unrelated: job resources": (lambda c: c["resources"]["eval"].update(mem_mb=2000, threads=2), set()),
     "unrelated: ranks of a fit": (lambda c: gaas(c).update(ranks={"tasks": 4, "nodes": 2}), set()),
 }

@@ -153,6 +153,8 @@ SETTINGS: dict[str, Setting] = {
     "penalize_mag_threshold": S("float", 0.0, "form-factor magnitude above which it is penalized", _PENALTY),
     "penalize_mag_lambda": S("float", 0.0, "weight of the magnitude penalty", _PENALTY, filled=True),
     "penalize_tail_lambda": S("float", 0.0, "weight of the real-space tail penalty (sepm)", _PENALTY, minimum=0),
+    "penalize_tail_integral_lambda": S("float", 0.0, "weight of the tail-integral penalty: the bulk potential from "
+                                       "atoms beyond R, over the tail window (sepm)", _PENALTY, minimum=0),
     "penalize_tail_radius": S("float", 12.0, "start of the tail window, Bohr (sepm)", _PENALTY, minimum=0,
                               exclusive=True),
     "penalize_tail_rmax": S("float", 30.0, "end of the tail window, Bohr (sepm)", _PENALTY, minimum=0,

@@ -1,6 +1,7 @@
 # Export: q-space table and real-space potential (final_pot.dat) of the last optimize step, and the
 # nanocrystal codes' pot<Sym>.par files (results/<material>/nanocrystal/, the sidecar written last): the
-# P1/P2 ligands calibrated to the fit's bulk band edges, or your files (tools: nanocrystal: ligands: DIR).
+# P1/P2 ligands calibrated to the bulk band edges of the dots' system, or your files (tools: nanocrystal:
+# ligands: DIR).
 
 
 rule export:
@@ -53,6 +54,8 @@ rule export:
             str(bundle_dir(wildcards.material)),
             "--nc-ligand-reference",
             "resources/potentials-realspace",
+            "--nc-system",  # the ligands are calibrated to the dots' system's bulk edges
+            str(nanocrystal_settings(wildcards.material)["system"]),
             *user_ligand_args(wildcards.material),
         ],
     script:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from .inputs import number_above
-from .nanocrystal import add_client_export_args, export_client_files
+from .nanocrystal import add_client_export_args, client_export_inputs, export_client_files
 from .threads import add_threads_arg
 
 log = logging.getLogger("sepm")
@@ -21,6 +21,7 @@ def _export(args) -> int:
     from ..output import remove_stale
 
     pp, _, _ = load_potential(args.fitdir, args.prefix)
+    client = client_export_inputs(args, list(pp.species))  # bad client options: one line, before any file
     out = Path(args.outdir)
     name = args.name or args.prefix.rstrip("_") or "final"
     remove_stale(out, [f"{name}_qSpace_pot.dat", f"{name}_pot.dat"] +
@@ -38,7 +39,7 @@ def _export(args) -> int:
                          title=f"{name} local potential of {args.fitdir}")
     log.info("real-space potential: qmax %g 1/Bohr, %d nodes, max change %.2e Hartree (converged: %s)",
              result["qmax"], result["nq"], result["max_change"], result.get("converged"))
-    export_client_files(args, pp)
+    export_client_files(args, pp, client)
     return 0
 
 

@@ -30,42 +30,60 @@ def add_client_export_args(p) -> None:
                    "tail's neutrality")
     g.add_argument("--nc-ligand-reference", metavar="DIR", help="calibrate the P1/P2 ligand amplitudes to the bulk "
                    "band edges (P2 to the VBM, P1 to the CBM) of the written tables against those of the pot<Sym>.par "
-                   "library in DIR, which the client's ligands were tuned with (needs --bundle, whose first system "
-                   "gives the edges; species missing from DIR: not calibrated)")
+                   "library in DIR, which the client's ligands were tuned with (needs --bundle, whose system "
+                   "--nc-system gives the edges; species missing from DIR: not calibrated)")
+    g.add_argument("--nc-system", type=number_above(0, int, inclusive=True), default=0, metavar="X",
+                   help="the --bundle system whose bulk band edges calibrate the ligands: the dots' system, "
+                   "`sepm dot --system` (default 0)")
     g.add_argument("--nc-ligands", metavar="DIR", help="your own ligand files: each potP1..potP4.par in DIR is "
                    "copied unchanged instead of the (calibrated) Gaussian")
 
 
-def export_client_files(args, pp) -> None:
+def client_export_inputs(args, species) -> dict | None:
+    """What the client files need from the command line (the bundle, the ligand reference and the system of
+    its bulk edges), read and checked before anything is written; None without --nanocrystal."""
     if not args.nanocrystal:
-        return
+        return None
     from ..io import read_bundle
-    from ..nanocrystal.client_export import compositions_of, export_for_client, volumes_of
 
     bundle = read_bundle(args.bundle) if args.bundle else None
-    reference, system = _ligand_reference(args.nc_ligand_reference, bundle, list(pp.species))
+    reference, system = _ligand_reference(args.nc_ligand_reference, bundle, species, args.nc_system)
+    return {"bundle": bundle, "reference": reference, "system": system}
+
+
+def export_client_files(args, pp, inputs) -> None:
+    """Write the client files of ``pp`` with the ``inputs`` of :func:`client_export_inputs`."""
+    if inputs is None:
+        return
+    from ..nanocrystal.client_export import compositions_of, export_for_client, volumes_of
+
+    bundle = inputs["bundle"]
     export_for_client(args.nanocrystal, pp, source=f"{args.fitdir}/{args.prefix}", rows=args.nc_rows, dr=args.nc_dr,
                       include_long_range=args.nc_long_range, compositions=bundle and compositions_of(bundle),
-                      volumes=bundle and volumes_of(bundle), ligand_reference=reference, system=system,
-                      user_ligands=args.nc_ligands)
+                      volumes=bundle and volumes_of(bundle), ligand_reference=inputs["reference"],
+                      system=inputs["system"], user_ligands=args.nc_ligands)
 
 
-def _ligand_reference(folder, bundle, species):
-    """(v(q) of the reference library, the bundle's first system), or (None, None) with a notice when not
-    asked for or not possible."""
+def _ligand_reference(folder, bundle, species, index=0):
+    """(v(q) of the reference library, the bundle's system ``index``: the dots'), or (None, None) with a notice
+    when not asked for or not possible; an index the bundle lacks is refused in one line."""
     from pathlib import Path
 
+    from ..errors import Defect, InputError
     from ..nanocrystal.potfiles import pot_path, read_library
     from ..nanocrystal.radial import LibraryFormFactor
 
     if folder is None:
         return None, None
+    if bundle is not None and not index < len(bundle.systems):
+        raise InputError(Defect(bundle.path, None, f"--nc-system {index}: the bundle has {len(bundle.systems)} "
+                                f"system(s), 0..{len(bundle.systems) - 1}"))
     missing = [s for s in species if not pot_path(folder, s).is_file()]
     if bundle is None or missing:
         log.info("notice: ligands not calibrated (%s); the client's amplitudes are written", "no --bundle" if
                  bundle is None else f"{folder} has no pot{'.par, pot'.join(missing)}.par")
         return None, None
-    return LibraryFormFactor(read_library(Path(folder), species), species), bundle.systems[0]
+    return LibraryFormFactor(read_library(Path(folder), species), species), bundle.systems[index]
 
 
 def _tables(folder, species):

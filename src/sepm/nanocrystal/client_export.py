@@ -21,10 +21,20 @@ client's 8192; not with the long-range tail, which never decays); if it decays o
 written on the first grid with a WARNING in the log and ``"decayed": false`` in the sidecar. The
 sidecar and the log state Delta v_s(0) and, for the systems given, the implied level shift in eV (:data:`SHIFT_WARN` and more is a WARNING: the dot's bulk
 reference is then not the fit's).
+
+Last row brought to zero. A decayed table still ends at some v_last of up to 1e-6 Hartree, and the
+client's subtraction of it does not act alike in a bulk crystal and in a dot: in the bulk every atom
+within r_last of a point adds -v_last, every level moves by -(4 pi / 3) r_last^3 v_last N_s / Omega
+(-0.36 eV for a default GaAs fit's 4096-row tables, v_last = 6e-7 Hartree at 103 Bohr), while a dot
+smaller than r_last holds only its own atoms (a few meV). The dot's bulk reference (the band edges of
+these tables) would then sit that far from the dot's own levels, and the ligands calibrated to it move
+by as much. So the last Bohr of a decayed table is multiplied by cos^2 from 1 to 0 (:func:`settle`):
+the last row is 0, the client subtracts nothing, and v changes by at most DECAY_TOL where it changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -41,7 +51,8 @@ from ..terms.longrange import long_range_form_factor
 from .dot import bulk_edges, bulk_edges_of
 from .ligand_calibration import calibrate_ligands
 from .ligands import LIGAND_A, LIGAND_B, ligand_tables
-from .potfiles import DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, pot_path, read_library, tail_value, write_pot_file
+from .potfiles import (DEFAULT_DR, DEFAULT_ROWS, MAX_ROWS, RadialTable, pot_path, read_library, tail_value,
+                       write_pot_file)
 from .radial import LibraryFormFactor, tables_from_form_factor
 
 log = logging.getLogger("sepm")
@@ -60,16 +71,23 @@ def tail_charge(a4: dict[str, float], composition: dict[str, int]) -> float:
     return float(sum(a4[s] * n for s, n in composition.items()))
 
 
+def settle(table: RadialTable, width: float = 1.0) -> RadialTable:
+    """``table`` with its last ``width`` Bohr multiplied by cos^2(pi x / 2) = (1 + cos pi x) / 2, x from 0 to 1:
+    the last row is exactly 0."""
+    x = np.clip((table.r - (table.rmax - width)) / width, 0.0, 1.0)
+    return dataclasses.replace(table, v=table.v * 0.5 * (1.0 + np.cos(np.pi * x)))
+
+
 def decayed_tables(vq, species, rows: int, dr: float):
     """Tables on the shortest grid of ``rows`` x 2^k rows (at most MAX_ROWS) whose last Bohr is within
-    DECAY_TOL of zero, else on ``rows`` rows (a longer grid of a tail that never decays only multiplies
-    the client's shift by r_last^3): (tables, transform record, rows)."""
+    DECAY_TOL of zero, settled (:func:`settle`), else on ``rows`` rows as they are (a longer grid of a tail
+    that never decays only multiplies the client's shift by r_last^3): (tables, transform record, rows)."""
     first, n = None, rows
     while True:
         tables, transform = tables_from_form_factor(vq, species, n, dr)
         first = first or (tables, transform, n)
         if max(tail_value(t) for t in tables.values()) <= DECAY_TOL:
-            return tables, transform, n
+            return {s: settle(t) for s, t in tables.items()}, transform, n
         if n >= MAX_ROWS:
             log.info("v(r) has not decayed to %.0e Hartree on any grid up to %d rows: keeping %d rows", DECAY_TOL,
                      MAX_ROWS, rows)
@@ -188,6 +206,7 @@ def export_for_client(outdir, pseudopotential, source: str = "", rows: int = DEF
         "decay": decay,
         "decay_tol_hartree": DECAY_TOL,
         "decayed": all(d["max_abs_last_bohr"] <= DECAY_TOL for d in decay.values()),
+        "settled": all(d["last_row"] == 0.0 for d in decay.values()),  # last Bohr x cos^2: the client subtracts 0
         "level_shift": shift,
         "long_range": {
             "included": include_long_range, "a4": a4, "gamma": float(pp.lr_gamma),

@@ -27,10 +27,14 @@ tables the dot will use (the cut included):
     a_anion  = a_client + VBM_fit - VBM_reference,
     a_cation = a_client + CBM_fit - CBM_reference      (Hartree),
 
-so the ligand's depth at its centre keeps its distance from that edge. It is a first-order rule, not a
-guarantee: a ligand-bound level moves by its weight on the Gaussian times the change of a, at most that
-change; the dot's sanity checks (:mod:`.location`) judge the result. With the reference as its own input
-the client's amplitudes come back unchanged.
+so the ligand's depth at its centre keeps its distance from that edge. The edges are those of the bundle
+system the dots are cut from (``sepm export --nc-system``). Until the export settled its tables' last row
+(:func:`.client_export.settle`), the client's subtraction of it moved the bulk edges of a default GaAs fit by
+-0.36 eV and not the dot's levels, and this rule moved P1/P2 by -0.33/-0.45 eV for that artefact; with settled
+tables that fit's edges lie within 0.09 eV of the library's. It is a first-order rule, not a guarantee: a
+ligand-bound level moves by its weight on the Gaussian times the change of a, at most that change; the dot's
+sanity checks (:mod:`.location`) judge the result. With the reference as its own input the client's amplitudes
+come back unchanged.
 
 Why not match the potential near the host atom (the rule used before): the anion's ligand sits 1.2 Bohr
 from it, in the core region where the bulk fixes v(r) least and the valence states have little weight.

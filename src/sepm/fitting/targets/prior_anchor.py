@@ -24,13 +24,15 @@ the bands fix, 1 at q = 0, below the first shell and past the basis. q = 0 is an
 purpose: the bands fix only the sum over species there, the dot needs each. 12 1/Bohr is the range of
 DeepPseudopot's q-space penalties.
 
-Measured on the default GaAs fit (config/config.yaml plus the lambda, 250 L-BFGS epochs, one run each; RMSE
-all / weight-1 / weight-20 bands, P / lambda): lambda 0: 25.6 / 27.7 / 17.7 meV, 0.044 eV^2; 300: 28.4 / 31.1 /
-17.8 meV, 0.0042; 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. At 3000 the dots' gaps (R = 10-20 Bohr) lie within
-0.26 eV of both the published library's and the Zunger prior's, but the HOMOs stay pinned within ~0.1 eV of
-the bulk VBM from R = 12 on, above it in 3 of 6 dots at 300 (+69...+140 meV) and 4 of 6 at 3000
-(+62...+120 meV), so the anchor is off by default. It does not remove the export's implied level shift
-either: that comes from the network form's own power-law tail (README, Transferable fits).
+Measured on the GaAs fit of config/config.yaml (250 L-BFGS epochs; RMSE all / weight-1 / weight-20 bands, P /
+lambda): lambda 0: 25.6 / 27.7 / 17.7 meV, 0.044 eV^2; 300: 28.4 / 31.1 / 17.8 meV, 0.0042; 1000: 38.2-38.8 /
+42.8-43.5 / 18.5-18.7 meV, 0.0021 (two runs); 3000: 50.2 / 56.5 / 22.3 meV, 0.0012. With the export's settled
+tables (:func:`sepm.nanocrystal.client_export.settle`) the dots of R = 10-20 Bohr at lambda = 1000 are all
+unflagged (HOMO below the bulk VBM, LUMO above the CBM, neither mostly on the surface or in the vacuum), their
+gaps fall with size and lie within 0.12 eV of the published library's; at 300 the R = 18 HOMO lies 11 meV above
+the VBM. So config/config.yaml's GaAs sets lambda = 1000 (README, Prior anchor); the key's default stays 0. The
+anchor does not shorten the network's real-space tail (the tail integral of :mod:`sepm.fitting.tail_penalty`
+does).
 """
 
 from __future__ import annotations
