@@ -99,21 +99,22 @@ def test_float32_run_first_gives_the_double_precision_levels(small_dot):
 
 def test_two_grid_preconditioner_is_exact_on_plane_waves_of_a_constant_potential():
     grid = DotGrid((4.8, 4.8, 4.8), (12, 12, 12))
-    c, sigma, shift = -0.3, 0.1, 0.3
+    c, sigma, shift, beta = -0.3, 0.1, 0.3, -0.05
     H = GridHamiltonian(grid, torch.full(grid.shape, c, dtype=torch.float64))
     K = TwoGridPreconditioner(H, sigma, shift, eps=0.01, steps=3)
     x = torch.as_tensor(grid.axes()[0], dtype=torch.float64)[:, None, None].expand(grid.shape)
     L = 2 * 4.8
-    for m in (1, 2, 5):  # below the coarse (6^3) Nyquist frequency: the coarse solve; above: (T + s)^-2
+    for m in (1, 2, 5):  # below the coarse (6^3) Nyquist frequency: the coarse solve; above: (T + s)^-1
         g = 2 * np.pi * m / L
         psi = torch.cos(g * x + 0.3).reshape(1, -1)
-        T = 0.5 * g * g
-        expect = 1 / ((T + c - sigma) ** 2 + 0.01) if m < 3 else 1 / (T + shift) ** 2
-        assert torch.allclose(K(psi), expect * psi, atol=1e-10 * expect)
-    # A whole block of random residuals: coarse applications counted as N_c / N each, twice per step.
+        b = 0.5 * g * g + c - sigma  # H - sigma on this plane wave
+        expect = (b + beta) / (b**2 + 0.01) if m < 3 else 1 / (0.5 * g * g + shift)
+        assert torch.allclose(K(psi, torch.tensor([beta])), expect * psi, atol=1e-10 * abs(expect))
+    # A whole block of random residuals: coarse applications counted as N_c / N each, once for H_c - sigma + beta,
+    # then twice per step.
     H.applications = 0
-    K(torch.randn(2, grid.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
-    assert H.applications == pytest.approx(2 * 2 * 3 / 8)
+    K(torch.randn(2, grid.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), torch.zeros(2))
+    assert H.applications == pytest.approx(2 * (1 + 2 * 3) / 8)
 
 
 def test_two_grid_preconditioned_solve_gives_the_dense_levels():

@@ -101,13 +101,14 @@ def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return 0.5 * (G + G.mH)
 
 
-def _svqb(S: torch.Tensor, AS: torch.Tensor, m: int):
-    """Ritz pairs of A on the rows of S: coefficients C (k, m) with C^H G C = I and Ritz values (m,)."""
+def _svqb(S: torch.Tensor, BS: torch.Tensor, m: int):
+    """The m lowest Ritz vectors of A = B^2 on the rows of S, from B S (S^H A S = (B S)^H B S, B Hermitian):
+    coefficients C (k, m) with C^H G C = I."""
     d, U = torch.linalg.eigh(_gram(S, S))
     keep = d > (DROP if torch.finfo(S.dtype).eps < 1e-10 else DROP_SINGLE) * d.max()
     Q = U[:, keep] / d[keep].sqrt()
-    lam, C = torch.linalg.eigh(Q.mH @ _gram(S, AS) @ Q)
-    return Q @ C[:, :m], lam[:m]
+    C = torch.linalg.eigh(Q.mH @ _gram(BS, BS) @ Q).eigenvectors
+    return Q @ C[:, :m]
 
 
 def _rayleigh(X: torch.Tensor, HX: torch.Tensor) -> torch.Tensor:
@@ -128,80 +129,85 @@ def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
 
 
 def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, precondition=None, tol: float = TOL,
-                  max_iter: int = 2000, progress=None, patience: int | None = None) -> Levels:
+                  max_iter: int = 2000, progress=None, patience: int | None = None, residual: str = "folded") -> Levels:
     """The ``n_want`` eigenstates of H nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
     more when the last one is degenerate (the whole multiplet is returned).
 
     ``apply(Y)`` is H Y for a block of row vectors (real or complex); ``X`` (m, N), m > n_want, is the
-    starting block (the m - n_want guard vectors speed convergence and need not converge);
-    ``precondition(R)`` approximates (H - sigma)^-2 on a block of residuals (identity if None).
-    ``progress(iteration, energies, residuals)`` is called every iteration. With ``patience`` the run stops
-    (not converged) when the largest wanted residual has not fallen below 0.9 x its lowest for that many
-    iterations (a float32 run at its rounding floor)."""
+    starting block (the m - n_want guard vectors speed convergence and need not converge). With
+    ``residual="folded"``, ``precondition(R)`` approximates (H - sigma)^-2 on a block of folded residuals
+    (A x - lambda x; identity if None); with ``residual="h"``, ``precondition(R, beta)`` maps the residuals
+    of H, (H - e) x with beta = e - sigma per row, to the correction (H - sigma)^-2 (H - sigma + beta)
+    would give (the folded residual's, without applying H to it). ``progress(iteration, energies,
+    residuals)`` is called every iteration. With ``patience`` the run stops (not converged) when the largest
+    wanted residual has not fallen below 0.9 x its lowest for that many iterations (a float32 run at its
+    rounding floor)."""
     m = X.shape[0]
     best, best_it = float("inf"), 0
     applications = 0
     sigma = float(sigma)
 
-    def fold(Y):
+    def shifted(Y):
         nonlocal applications
-        applications += 2 * Y.shape[0]
-        HY = apply(Y)
-        Z = HY - sigma * Y
-        return HY, apply(Z) - sigma * Z
+        applications += Y.shape[0]
+        return apply(Y) - sigma * Y
 
-    HX, AX = fold(X)
-    C, lam = _svqb(X, AX, m)
-    X, HX, AX = C.T @ X, C.T @ HX, C.T @ AX
-    P = HP = AP = None
+    BX = shifted(X)
+    C = _svqb(X, BX, m)
+    X, BX = C.T @ X, C.T @ BX
+    P = BP = None
     converged = False
     for it in range(1, max_iter + 1):
         if it % REFRESH == 0:
-            HX, AX = fold(X)
-        e = _rayleigh(X, HX)
-        res_h = (HX - e[:, None] * X).norm(dim=1)
-        k = _complete_multiplet(e, n_want)
+            BX = shifted(X)
+        beta = _rayleigh(X, BX)
+        res_h = (BX - beta[:, None] * X).norm(dim=1)
+        k = _complete_multiplet(beta, n_want)
         if bool((res_h[:k] < tol).all()):
-            # Check with exact H X, after diagonalizing H among the wanted vectors (separates sigma +- delta).
-            X, HX, AX, e, res_h, lam = _exact_ritz(X, HX, k, fold)
+            # Check with exact B X, after diagonalizing H among the wanted vectors (separates sigma +- delta).
+            X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
             if bool((res_h[:k] < tol).all()):
                 converged = True
                 break
         if progress is not None:
-            progress(it, e[:k], res_h[:k])
+            progress(it, beta[:k] + sigma, res_h[:k])
         worst = float(res_h[:k].max())
         if worst < 0.9 * best:
             best, best_it = worst, it
         elif patience is not None and it - best_it >= patience:
             break
         active = res_h >= tol
-        RA = AX[active] - lam[active, None] * X[active]
-        W = _normalize_rows(RA if precondition is None else precondition(RA))
-        HW, AW = fold(W)
-        blocks = [X, W] + ([P] if P is not None else [])
-        S = torch.cat(blocks)
-        HS = torch.cat([HX, HW] + ([HP] if P is not None else []))
-        AS = torch.cat([AX, AW] + ([AP] if P is not None else []))
-        C, lam = _svqb(S, AS, m)
+        if residual == "h":
+            W = precondition(BX[active] - beta[active, None] * X[active], beta[active])
+        else:
+            BXa = BX[active]   # rows of X are orthonormal: A's Rayleigh quotient is ||B x||^2
+            RA = shifted(BXa) - (BXa.conj() * BXa).sum(dim=1).real[:, None] * X[active]
+            W = RA if precondition is None else precondition(RA)
+        W = _normalize_rows(W)
+        BW = shifted(W)
+        S = torch.cat([X, W] + ([P] if P is not None else []))
+        BS = torch.cat([BX, BW] + ([BP] if P is not None else []))
+        C = _svqb(S, BS, m)
         rest = C[m:]
-        P, HP, AP = rest.T @ S[m:], rest.T @ HS[m:], rest.T @ AS[m:]
+        P, BP = rest.T @ S[m:], rest.T @ BS[m:]
         norms = P.norm(dim=1, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
-        P, HP, AP = P / norms, HP / norms, AP / norms
-        X, HX, AX = C.T @ S, C.T @ HS, C.T @ AS
+        P, BP = P / norms, BP / norms
+        X, BX = C.T @ S, C.T @ BS
     if not converged:
-        X, HX, AX, e, res_h, lam = _exact_ritz(X, HX, k, fold)
-    order = torch.argsort(e[:k])
-    return Levels(e[:k][order], res_h[:k][order], X[:k][order], it, applications, converged, X)
+        X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
+    e = beta[:k] + sigma
+    order = torch.argsort(e)
+    return Levels(e[order], res_h[:k][order], X[:k][order], it, applications, converged, X)
 
 
-def _exact_ritz(X, HX, k: int, fold):
-    """Rotate the first k vectors to the eigenvectors of H in their span (from the carried H X); then
-    exact H X, A X, energies, residual norms and A Rayleigh quotients of the whole block."""
-    _, C = torch.linalg.eigh(_gram(X[:k], HX[:k]))
+def _exact_ritz(X, BX, k: int, shifted):
+    """Rotate the first k vectors to the eigenvectors of H in their span (from the carried B X); then exact
+    B X, and the B Rayleigh quotients (e - sigma) and residual norms ||H x - e x|| of the whole block."""
+    _, C = torch.linalg.eigh(_gram(X[:k], BX[:k]))
     X = torch.cat([C.T @ X[:k], X[k:]])
-    HX, AX = fold(X)
-    e = _rayleigh(X, HX)
-    return X, HX, AX, e, (HX - e[:, None] * X).norm(dim=1), _rayleigh(X, AX)
+    BX = shifted(X)
+    beta = _rayleigh(X, BX)
+    return X, BX, beta, (BX - beta[:, None] * X).norm(dim=1)
 
 
 def dense_levels(H) -> torch.Tensor:
@@ -215,10 +221,11 @@ def _coarsens(H) -> bool:
     return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
 
 
-def _preconditioner(H, sigma: float, shift: float, two_grid: bool):
+def _preconditioner(H, sigma: float, shift: float, two_grid: bool) -> dict:
+    """``folded_lobpcg``'s preconditioner options for H."""
     if two_grid and isinstance(H, GridHamiltonian) and _coarsens(H):
-        return TwoGridPreconditioner(H, sigma, shift)
-    return lambda R: H.precondition(R, shift)
+        return dict(precondition=TwoGridPreconditioner(H, sigma, shift), residual="h")
+    return dict(precondition=lambda R: H.precondition(R, shift))
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
@@ -241,8 +248,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
-        levels = folded_lobpcg(H.apply, block, sigma, n_want,
-                               precondition=_preconditioner(H, sigma, shift, two_grid), progress=report, **options)
+        levels = folded_lobpcg(H.apply, block, sigma, n_want, progress=report,
+                               **_preconditioner(H, sigma, shift, two_grid), **options)
         return replace(levels, iterations=first.iterations + levels.iterations)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
@@ -251,7 +258,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         X = H.prolonged(start.block, Hc)
     else:
         X = H.smooth_random(m, seed)
-    return folded_lobpcg(H.apply, X, sigma, n_want, precondition=_preconditioner(H, sigma, shift, two_grid), **options)
+    return folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid), **options)
 
 
 def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import torch
 
-from .hamiltonian import GridHamiltonian
+from .hamiltonian import GridHamiltonian, low_frequencies
 
 #: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurement).
-STEPS = 4
+STEPS = 6
 #: Regularization eps of the coarse folded operator (Hartree^2): (0.1 Hartree)^2.
 EPS = 0.01
 
@@ -47,11 +47,9 @@ class TwoGridPreconditioner:
     def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float = EPS, steps: int = STEPS):
         self.H, self.Hc = H, H.coarsened()
         self.sigma, self.shift, self.eps, self.steps = float(sigma), float(shift), float(eps), int(steps)
-        nc, device = self.Hc.shape, H.V.device
-        i, j = (torch.cat([torch.arange(0, k // 2), torch.arange(-(k // 2) + 1, 0)]).to(device) for k in nc[:2])
-        self._low = (i[:, None], j[None, :], slice(0, nc[2] // 2))
+        self._low = (slice(None), *low_frequencies(self.Hc.shape, H.V.device))
         self._ratio = H.size / self.Hc.size
-        self._kinetic = 1.0 / (H.T + shift) ** 2
+        self._kinetic = 1.0 / (H.T + shift)
 
     def _folded(self, Y: torch.Tensor) -> torch.Tensor:
         Z = self.Hc.apply(Y) - self.sigma * Y
@@ -75,13 +73,15 @@ class TwoGridPreconditioner:
             p, rz = z + (rz_new / rz.clamp_min(tiny))[:, None] * p, rz_new
         return y
 
-    def __call__(self, R: torch.Tensor) -> torch.Tensor:
+    def __call__(self, R: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """The correction for the H residuals ``R`` = (H - e) x (rows) with ``beta`` = e - sigma per row."""
         m, n, nc = R.shape[0], self.H.shape, self.Hc.shape
         F = torch.fft.rfftn(R.reshape(m, *n), dim=_DIMS)
         Fc = torch.zeros((m, nc[0], nc[1], nc[2] // 2 + 1), dtype=F.dtype, device=F.device)
-        Fc[(slice(None), *self._low)] = F[(slice(None), *self._low)] / self._ratio
-        yc = self._coarse_solve(torch.fft.irfftn(Fc, s=nc, dim=_DIMS).reshape(m, -1))
+        Fc[self._low] = F[self._low] / self._ratio
+        rc = torch.fft.irfftn(Fc, s=nc, dim=_DIMS).reshape(m, -1)
+        yc = self._coarse_solve(self.Hc.apply(rc) - (self.sigma - beta[:, None]) * rc)
         out = F * self._kinetic
         Yc = torch.fft.rfftn(yc.reshape(m, *nc), dim=_DIMS)
-        out[(slice(None), *self._low)] = Yc[(slice(None), *self._low)] * self._ratio
+        out[self._low] = Yc[self._low] * self._ratio
         return torch.fft.irfftn(out, s=n, dim=_DIMS).reshape(m, -1)
