@@ -83,8 +83,9 @@ GUARD = 2
 
 @dataclass
 class Levels:
-    """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (k, N), work done, and the
-    whole final block (wanted and guard vectors, for a restart)."""
+    """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (k, N), work done, the
+    whole final block (wanted and guard vectors, for a restart) and the method that found them (its name,
+    start, precision and preconditioner; set by ``grid_states``)."""
 
     energies: torch.Tensor
     residuals: torch.Tensor
@@ -93,6 +94,7 @@ class Levels:
     applications: int
     converged: bool
     block: torch.Tensor
+    method: str = "folded-spectrum LOBPCG"
 
 
 def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
@@ -221,11 +223,27 @@ def _coarsens(H) -> bool:
     return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
 
 
+def _two_grid(H, two_grid: bool) -> bool:
+    return two_grid and isinstance(H, GridHamiltonian) and _coarsens(H)
+
+
 def _preconditioner(H, sigma: float, shift: float, two_grid: bool) -> dict:
     """``folded_lobpcg``'s preconditioner options for H."""
-    if two_grid and isinstance(H, GridHamiltonian) and _coarsens(H):
+    if _two_grid(H, two_grid):
         return dict(precondition=TwoGridPreconditioner(H, sigma, shift), residual="h")
     return dict(precondition=lambda R: H.precondition(R, shift))
+
+
+def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
+    """What ``grid_states`` runs on H, in words (dot.json's solver.method)."""
+    parts = ["folded-spectrum LOBPCG on (H - sigma)^2, Rayleigh-Ritz from (H - sigma) S",
+             "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
+    if single:
+        parts.append("float32 run first")
+    parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
+                 "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above" if _two_grid(H, two_grid)
+                 else "(T + s)^-2 preconditioner on folded residuals")
+    return "; ".join(parts)
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
@@ -241,6 +259,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     below ``tol`` in double precision."""
     m = n_want + n_guard
     low = H.single() if single and hasattr(H, "single") else None
+    method = _method(H, coarse, low is not None, two_grid)
     if low is not None:
         tol = options.get("tol", TOL)
         first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid,
@@ -250,7 +269,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
         levels = folded_lobpcg(H.apply, block, sigma, n_want, progress=report,
                                **_preconditioner(H, sigma, shift, two_grid), **options)
-        return replace(levels, iterations=first.iterations + levels.iterations)
+        return replace(levels, iterations=first.iterations + levels.iterations, method=method)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
         start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid,
@@ -258,7 +277,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         X = H.prolonged(start.block, Hc)
     else:
         X = H.smooth_random(m, seed)
-    return folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid), **options)
+    levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid), **options)
+    return replace(levels, method=method)
 
 
 def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):
