@@ -4,19 +4,22 @@ The eigenvectors of the folded operator A = (H - sigma)^2 are those of H, and it
 belong to the states of H nearest sigma (Wang and Zunger's folded-spectrum method), so a reference
 energy in the gap gives the band-edge states without computing the thousands of valence states below.
 A is minimized by block LOBPCG (Knyazev): Rayleigh-Ritz of A on span[X, W, P] with X the current block,
-W = K (A X - X Lambda) the preconditioned residuals and P the previous step's direction. K is
-(T + s)^-2 in Fourier space (A ~ T^2 at large |G|). The basis is orthonormalized by SVQB (eigh of its
-Gram matrix, directions below 1e-12 of the largest dropped), so it never breaks down; converged
-vectors stop adding directions (soft locking); H X and A X are carried along and recomputed every
-``REFRESH`` iterations against drift. When the carried residuals say converged, H is diagonalized
-among the wanted vectors (separating levels at sigma +- delta) and convergence, every residual
-sigma_n = ||H psi - E psi|| < tol (the client's measure, sqrt(<H^2> - <H>^2)), is confirmed with H X
-computed afresh.
+W the expansion vectors and P the previous step's direction. The Rayleigh-Ritz matrix needs only
+B S with B = H - sigma, since S^H A S = (B S)^H (B S) (B Hermitian): one application of H per new
+vector, and A is never applied. W is either the preconditioned folded residual K (A X - X Lambda),
+K = (T + s)^-2 in Fourier space (A ~ T^2 at large |G|; computing A X costs a second application per
+vector), or, with the two-grid preconditioner, a map of the residuals of H, (H - e) x, which B X gives
+for free (see ``Two-grid preconditioner``). The basis is orthonormalized by SVQB (eigh of its Gram
+matrix, directions below 1e-12 of the largest dropped), so it never breaks down; converged vectors stop
+adding directions (soft locking); B X is carried along and recomputed every ``REFRESH`` iterations
+against drift. When the carried residuals say converged, H is diagonalized among the wanted vectors
+(separating levels at sigma +- delta) and convergence, every residual sigma_n = ||H psi - E psi|| < tol
+(the client's measure, sqrt(<H^2> - <H>^2)), is confirmed with B X computed afresh.
 
 The solver is generic: H is any callable on a block of row vectors (m, N), real symmetric or complex
 Hermitian (inner products conjugate the left vector), with an optional preconditioner callable and a
-starting block. Cost: each iteration applies H twice to every unconverged vector; ``applications``
-counts them.
+starting block. Cost per iteration and unconverged vector: one application of H (two with the folded
+residual); ``applications`` counts them.
 
 Grid start (``grid_states``). The block starts from the states of the same problem on every second
 grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_TOL`` (itself started
@@ -26,12 +29,23 @@ of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (be
 edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
 
 Two-grid preconditioner (``two_grid``, the default wherever H has the coarse grid of the start): the
-residual's low frequencies are preconditioned by a few conjugate-gradient steps on the coarse grid's
-folded H (:mod:`.two_grid`), the high ones by (T + s)^-2; the coarse steps count as applications
-(N_coarse / N each). Measured side by side against (T + s)^-2 alone (bench/dot.py, 1 thread, load
-12-16): 123 atoms, float32 first, 298 against 402 applications per state and 67.9 against 81.9 s (a
-first run 71.4 against 99.1 s), the same gap; double precision only, 261 against 370 and 90.4 against
-127.1 s; 513 atoms, float32 first, 685 against 954 per state, 479.9 against 752.2 s.
+expansion vector of each unconverged x is computed from its H residual r = (H - e) x (beta = e - sigma):
+the folded residual is (B + beta) r, so K (B + beta) r with K ~ (B^2 + eps)^-1 is what the folded
+residual's preconditioning would give. Its low frequencies get that from the coarse grid's H
+(:mod:`.two_grid`), its high ones (T + s)^-1 (B ~ T there); the coarse applications count (N_coarse / N
+each). Measured side by side (the R = 16 Bohr GaAs dot, 123 atoms, 48^3, fine run from the same
+coarse start, double precision, 4 valence states, 1 thread): 933 applications and 65 iterations with the
+earlier form (two fine applications per vector and iteration, K on the folded residual with 4 coarse
+steps), 540 / 53 with this one at 4 coarse steps, 472 / 41 at 6 (2 / 3 / 8 / 12 steps: 1128 / 581 /
+502 / 488); conduction side 1185 against 631 (4 steps) and 565 (8). Without the coarse part ((T + s)^-1
+alone on the H residual) it does not converge in 2000 iterations, so the kinetic preconditioner keeps
+the folded residual. Tried and dropped on the same valence run (fine applications included):
+smoothing steps with the fine folded operator, (T + s)^-2-preconditioned Richardson after the two-grid
+correction (w = 0.5 / 0.9: 1248 / 1081) and a V-cycle with one pre- and one post-smoothing step around
+the coarse correction (1478 / 1252, 38 iterations); the reference moved halfway (or 0.7, 0.85 of the way)
+to the coarse grid's band edge (1089 / 1173 / 1257; conduction 1302 / 1380 / 1437 against 1185); the
+exact folded inverse (A + eps)^-1 approximated by 3-20 inner CG steps preconditioned by the two-grid one
+(6-25 outer iterations but 1194-3993 applications).
 
 Precision ladder (``single``). The whole ladder first runs on a float32 copy of H (one application
 2.0x cheaper on 48^3 and 80^3 at 1 thread) to a residual of SINGLE_TOL, and the double-precision run
