@@ -253,7 +253,7 @@ def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
     parts = ["folded-spectrum LOBPCG on (H - sigma)^2, Rayleigh-Ritz from (H - sigma) S",
              "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
     if single:
-        parts.append("float32 run first")
+        parts.append("single-precision run first")
     parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
                  "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above" if _two_grid(H, two_grid)
                  else "(T + s)^-2 preconditioner on folded residuals")
