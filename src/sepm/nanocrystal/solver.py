@@ -45,7 +45,10 @@ correction (w = 0.5 / 0.9: 1248 / 1081) and a V-cycle with one pre- and one post
 the coarse correction (1478 / 1252, 38 iterations); the reference moved halfway (or 0.7, 0.85 of the way)
 to the coarse grid's band edge (1089 / 1173 / 1257; conduction 1302 / 1380 / 1437 against 1185); the
 exact folded inverse (A + eps)^-1 approximated by 3-20 inner CG steps preconditioned by the two-grid one
-(6-25 outer iterations but 1194-3993 applications).
+(6-25 outer iterations but 1194-3993 applications); with this form, harmonic Ritz extraction around sigma
+(eigenpairs of (B S)^H S in the metric (B S)^H B S) instead of the Rayleigh-Ritz of A, 454 against 472
+(not worth a second extraction); the two-grid preconditioner one level down in the coarse start, 1031
+against 847 (valence, float32 first), 1197 against 953 (conduction).
 
 Precision ladder (``single``). The whole ladder first runs on a float32 copy of H (one application
 2.0x cheaper on 48^3 and 80^3 at 1 thread) to a residual of SINGLE_TOL, and the double-precision run
