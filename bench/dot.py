@@ -14,8 +14,8 @@ N_coarse / N; a float32 application counts as one); with --no-coarse every edge 
 vectors instead and no coarse grid preconditions (the solver before the coarse start); --precision
 double runs the solver in double precision only (no float32 run first: the solver before it), each
 precision after the other for the same radius and thread count. --preconditioner two-grid kinetic runs
-the solver with its two-grid preconditioner (the default) and with (T + s)^-2 alone (the solver before
-it), one after the other.
+the solver with its two-grid preconditioner on the residuals of H (the default: one fine application
+per vector and iteration) and with (T + s)^-2 alone on the folded residuals (two), one after the other.
 With --convergence the gap of the 35-atom dot (R = 12) is also computed at spacing 0.8 and 0.4.
 
 Usage: python bench/dot.py [--radii 16 27 33 42] [--threads 1 2] [--no-coarse] [--precision mixed double]

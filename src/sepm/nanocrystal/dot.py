@@ -233,7 +233,7 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
                             f"atoms, ligands and vacuum, or more than {VACUUM_MAX:g} in the vacuum, is flagged"},
         "grid": {"shape": list(grid.shape), "spacing_bohr": grid.spacing.tolist(), "half_width_bohr":
                  list(grid.half_width), "kinetic_cap_hartree": settings.kinetic_cap, "cut_radius_bohr": cuts},
-        "solver": {"method": "folded-spectrum LOBPCG", "valence": val_run, "conduction": con_run,
+        "solver": {"method": val.method, "valence": val_run, "conduction": con_run,
                    "seconds_potential": t_potential, "seconds_per_application": t_apply,
                    "device": str(device), **threads},
     }

@@ -62,9 +62,10 @@ REFERENCE_MATRICES = 5
 BUILDER_BYTES = 80
 #: The process before any grid (Python, torch, the bundle), measured.
 BASE_BYTES = 0.34 * 2**30
-#: H applications per converged state measured by bench/dot.py (coarse-grid start, tol 1e-4, passivated
-#: GaAs, 1 thread): (core atoms, applications per state); 842 at 513 atoms lies near the law through these.
-APPLICATIONS_MEASURED = ((123, 370.0), (979, 1501.0))
+#: H applications per converged state measured by bench/dot.py with the default solver (coarse-grid start,
+#: float32 first, two-grid preconditioner on H residuals, tol 1e-4, passivated GaAs, 1 thread): (core atoms,
+#: applications per state); 439 at 513 atoms lies on the law through these (443).
+APPLICATIONS_MEASURED = ((123, 180.0), (979, 664.0))
 #: Solve time over (applications x one application): preconditioner FFTs and block linear algebra (bench/dot.py:
 #: 2.6-3.3 at 123 and 513 atoms, 7.0 at 979 atoms at load 2.4).
 SOLVE_OVERHEAD = 4.0
@@ -117,7 +118,7 @@ def solve_seconds(core_atoms: int, states: int, seconds_per_application: float) 
     application's time."""
     (n1, a1), (n2, a2) = APPLICATIONS_MEASURED
     exponent = math.log(a2 / a1) / math.log(n2 / n1)
-    per_state = a1 * max(core_atoms / n1, 1.0) ** exponent  # small dots need no fewer (29 atoms: ~385)
+    per_state = a1 * max(core_atoms / n1, 1.0) ** exponent  # small dots need no fewer
     return SOLVE_OVERHEAD * per_state * states * seconds_per_application
 
 

@@ -22,6 +22,17 @@ from .grid import DotGrid
 KINETIC_CAP = 10.0
 
 
+def low_frequencies(coarse_shape, device, real: bool = True) -> tuple:
+    """Index of a coarse grid's Fourier coefficients below its Nyquist frequency (|m_i| < n_i / 2) in the
+    transform of any grid at least as fine (the same index on both): fftn order on every axis, the last
+    axis in rfftn order (m_3 = 0 .. n_3 / 2 - 1) when ``real``. The frequencies that Fourier interpolation
+    carries from the coarse grid to a fine one and Fourier restriction carries back."""
+    axes = [torch.cat([torch.arange(0, n // 2), torch.arange(-(n // 2) + 1, 0)]).to(device) for n in coarse_shape]
+    if real:
+        return axes[0][:, None], axes[1][None, :], slice(0, coarse_shape[2] // 2)
+    return axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]
+
+
 class GridHamiltonian:
     """H = T (spectral, capped) + V (diagonal) on ``grid``; ``V`` is (n1, n2, n3) float64 (or float32)."""
 
@@ -97,9 +108,8 @@ class GridHamiltonian:
         m, nc = X.shape[0], coarse.shape
         F = torch.fft.rfftn(X.reshape(m, *nc), dim=(-3, -2, -1))
         out = torch.zeros((m, self.shape[0], self.shape[1], self.shape[2] // 2 + 1), dtype=F.dtype, device=F.device)
-        low = [torch.cat([torch.arange(0, k // 2), torch.arange(-(k // 2) + 1, 0)]).to(F.device) for k in nc[:2]]
-        i, j = low[0][:, None], low[1][None, :]
-        out[:, i, j, : nc[2] // 2] = F[:, i, j, : nc[2] // 2]
+        low = (slice(None), *low_frequencies(nc, F.device))
+        out[low] = F[low]
         Y = torch.fft.irfftn(out, s=self.shape, dim=(-3, -2, -1)).reshape(m, -1)
         return Y / Y.norm(dim=1, keepdim=True)
 

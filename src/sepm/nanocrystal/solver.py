@@ -4,19 +4,22 @@ The eigenvectors of the folded operator A = (H - sigma)^2 are those of H, and it
 belong to the states of H nearest sigma (Wang and Zunger's folded-spectrum method), so a reference
 energy in the gap gives the band-edge states without computing the thousands of valence states below.
 A is minimized by block LOBPCG (Knyazev): Rayleigh-Ritz of A on span[X, W, P] with X the current block,
-W = K (A X - X Lambda) the preconditioned residuals and P the previous step's direction. K is
-(T + s)^-2 in Fourier space (A ~ T^2 at large |G|). The basis is orthonormalized by SVQB (eigh of its
-Gram matrix, directions below 1e-12 of the largest dropped), so it never breaks down; converged
-vectors stop adding directions (soft locking); H X and A X are carried along and recomputed every
-``REFRESH`` iterations against drift. When the carried residuals say converged, H is diagonalized
-among the wanted vectors (separating levels at sigma +- delta) and convergence, every residual
-sigma_n = ||H psi - E psi|| < tol (the client's measure, sqrt(<H^2> - <H>^2)), is confirmed with H X
-computed afresh.
+W the expansion vectors and P the previous step's direction. The Rayleigh-Ritz matrix needs only
+B S with B = H - sigma, since S^H A S = (B S)^H (B S) (B Hermitian): one application of H per new
+vector, and A is never applied. W is either the preconditioned folded residual K (A X - X Lambda),
+K = (T + s)^-2 in Fourier space (A ~ T^2 at large |G|; computing A X costs a second application per
+vector), or, with the two-grid preconditioner, a map of the residuals of H, (H - e) x, which B X gives
+for free (see ``Two-grid preconditioner``). The basis is orthonormalized by SVQB (eigh of its Gram
+matrix, directions below 1e-12 of the largest dropped), so it never breaks down; converged vectors stop
+adding directions (soft locking); B X is carried along and recomputed every ``REFRESH`` iterations
+against drift. When the carried residuals say converged, H is diagonalized among the wanted vectors
+(separating levels at sigma +- delta) and convergence, every residual sigma_n = ||H psi - E psi|| < tol
+(the client's measure, sqrt(<H^2> - <H>^2)), is confirmed with B X computed afresh.
 
 The solver is generic: H is any callable on a block of row vectors (m, N), real symmetric or complex
 Hermitian (inner products conjugate the left vector), with an optional preconditioner callable and a
-starting block. Cost: each iteration applies H twice to every unconverged vector; ``applications``
-counts them.
+starting block. Cost per iteration and unconverged vector: one application of H (two with the folded
+residual); ``applications`` counts them.
 
 Grid start (``grid_states``). The block starts from the states of the same problem on every second
 grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_TOL`` (itself started
@@ -26,12 +29,26 @@ of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (be
 edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
 
 Two-grid preconditioner (``two_grid``, the default wherever H has the coarse grid of the start): the
-residual's low frequencies are preconditioned by a few conjugate-gradient steps on the coarse grid's
-folded H (:mod:`.two_grid`), the high ones by (T + s)^-2; the coarse steps count as applications
-(N_coarse / N each). Measured side by side against (T + s)^-2 alone (bench/dot.py, 1 thread, load
-12-16): 123 atoms, float32 first, 298 against 402 applications per state and 67.9 against 81.9 s (a
-first run 71.4 against 99.1 s), the same gap; double precision only, 261 against 370 and 90.4 against
-127.1 s; 513 atoms, float32 first, 685 against 954 per state, 479.9 against 752.2 s.
+expansion vector of each unconverged x is computed from its H residual r = (H - e) x (beta = e - sigma):
+the folded residual is (B + beta) r, so K (B + beta) r with K ~ (B^2 + eps)^-1 is what the folded
+residual's preconditioning would give. Its low frequencies get that from the coarse grid's H
+(:mod:`.two_grid`), its high ones (T + s)^-1 (B ~ T there); the coarse applications count (N_coarse / N
+each). Measured side by side (the R = 16 Bohr GaAs dot, 123 atoms, 48^3, fine run from the same
+coarse start, double precision, 4 valence states, 1 thread): 933 applications and 65 iterations with the
+earlier form (two fine applications per vector and iteration, K on the folded residual with 4 coarse
+steps), 540 / 53 with this one at 4 coarse steps, 472 / 41 at 6 (2 / 3 / 8 / 12 steps: 1128 / 581 /
+502 / 488); conduction side 1185 against 631 (4 steps) and 565 (8). Without the coarse part ((T + s)^-1
+alone on the H residual) it does not converge in 2000 iterations, so the kinetic preconditioner keeps
+the folded residual. Tried and dropped on the same valence run (fine applications included):
+smoothing steps with the fine folded operator, (T + s)^-2-preconditioned Richardson after the two-grid
+correction (w = 0.5 / 0.9: 1248 / 1081) and a V-cycle with one pre- and one post-smoothing step around
+the coarse correction (1478 / 1252, 38 iterations); the reference moved halfway (or 0.7, 0.85 of the way)
+to the coarse grid's band edge (1089 / 1173 / 1257; conduction 1302 / 1380 / 1437 against 1185); the
+exact folded inverse (A + eps)^-1 approximated by 3-20 inner CG steps preconditioned by the two-grid one
+(6-25 outer iterations but 1194-3993 applications); with this form, harmonic Ritz extraction around sigma
+(eigenpairs of (B S)^H S in the metric (B S)^H B S) instead of the Rayleigh-Ritz of A, 454 against 472
+(not worth a second extraction); the two-grid preconditioner one level down in the coarse start, 1031
+against 847 (valence, float32 first), 1197 against 953 (conduction).
 
 Precision ladder (``single``). The whole ladder first runs on a float32 copy of H (one application
 2.0x cheaper on 48^3 and 80^3 at 1 thread) to a residual of SINGLE_TOL, and the double-precision run
@@ -66,7 +83,9 @@ DEGENERACY = 1e-5
 TOL = 1e-4
 #: Preconditioner shift s of (T + s)^-2, Hartree: measured best of 0.03-8 on a 35-atom GaAs dot (0.3).
 SHIFT = 0.3
-#: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites).
+#: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites). With
+#: one application per vector, 2e-3 took 10 % fewer applications at 123 and 513 atoms (1621 / 3155 against
+#: 1800 / 3512, both edges, float32 first; the same levels to 3e-7 Hartree), not yet measured at 979.
 COARSE_TOL = 1e-3
 #: Residual target of the float32 run before the double-precision one (Hartree): one float32 run of a
 #: 123-atom GaAs dot stalled at 1.2e-4, so 3e-4.
@@ -83,8 +102,9 @@ GUARD = 2
 
 @dataclass
 class Levels:
-    """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (k, N), work done, and the
-    whole final block (wanted and guard vectors, for a restart)."""
+    """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (k, N), work done, the
+    whole final block (wanted and guard vectors, for a restart) and the method that found them (its name,
+    start, precision and preconditioner; set by ``grid_states``)."""
 
     energies: torch.Tensor
     residuals: torch.Tensor
@@ -93,6 +113,7 @@ class Levels:
     applications: int
     converged: bool
     block: torch.Tensor
+    method: str = "folded-spectrum LOBPCG"
 
 
 def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
@@ -101,13 +122,14 @@ def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
     return 0.5 * (G + G.mH)
 
 
-def _svqb(S: torch.Tensor, AS: torch.Tensor, m: int):
-    """Ritz pairs of A on the rows of S: coefficients C (k, m) with C^H G C = I and Ritz values (m,)."""
+def _svqb(S: torch.Tensor, BS: torch.Tensor, m: int):
+    """The m lowest Ritz vectors of A = B^2 on the rows of S, from B S (S^H A S = (B S)^H B S, B Hermitian):
+    coefficients C (k, m) with C^H G C = I."""
     d, U = torch.linalg.eigh(_gram(S, S))
     keep = d > (DROP if torch.finfo(S.dtype).eps < 1e-10 else DROP_SINGLE) * d.max()
     Q = U[:, keep] / d[keep].sqrt()
-    lam, C = torch.linalg.eigh(Q.mH @ _gram(S, AS) @ Q)
-    return Q @ C[:, :m], lam[:m]
+    C = torch.linalg.eigh(Q.mH @ _gram(BS, BS) @ Q).eigenvectors
+    return Q @ C[:, :m]
 
 
 def _rayleigh(X: torch.Tensor, HX: torch.Tensor) -> torch.Tensor:
@@ -128,80 +150,85 @@ def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
 
 
 def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, precondition=None, tol: float = TOL,
-                  max_iter: int = 2000, progress=None, patience: int | None = None) -> Levels:
+                  max_iter: int = 2000, progress=None, patience: int | None = None, residual: str = "folded") -> Levels:
     """The ``n_want`` eigenstates of H nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
     more when the last one is degenerate (the whole multiplet is returned).
 
     ``apply(Y)`` is H Y for a block of row vectors (real or complex); ``X`` (m, N), m > n_want, is the
-    starting block (the m - n_want guard vectors speed convergence and need not converge);
-    ``precondition(R)`` approximates (H - sigma)^-2 on a block of residuals (identity if None).
-    ``progress(iteration, energies, residuals)`` is called every iteration. With ``patience`` the run stops
-    (not converged) when the largest wanted residual has not fallen below 0.9 x its lowest for that many
-    iterations (a float32 run at its rounding floor)."""
+    starting block (the m - n_want guard vectors speed convergence and need not converge). With
+    ``residual="folded"``, ``precondition(R)`` approximates (H - sigma)^-2 on a block of folded residuals
+    (A x - lambda x; identity if None); with ``residual="h"``, ``precondition(R, beta)`` maps the residuals
+    of H, (H - e) x with beta = e - sigma per row, to the correction (H - sigma)^-2 (H - sigma + beta)
+    would give (the folded residual's, without applying H to it). ``progress(iteration, energies,
+    residuals)`` is called every iteration. With ``patience`` the run stops (not converged) when the largest
+    wanted residual has not fallen below 0.9 x its lowest for that many iterations (a float32 run at its
+    rounding floor)."""
     m = X.shape[0]
     best, best_it = float("inf"), 0
     applications = 0
     sigma = float(sigma)
 
-    def fold(Y):
+    def shifted(Y):
         nonlocal applications
-        applications += 2 * Y.shape[0]
-        HY = apply(Y)
-        Z = HY - sigma * Y
-        return HY, apply(Z) - sigma * Z
+        applications += Y.shape[0]
+        return apply(Y) - sigma * Y
 
-    HX, AX = fold(X)
-    C, lam = _svqb(X, AX, m)
-    X, HX, AX = C.T @ X, C.T @ HX, C.T @ AX
-    P = HP = AP = None
+    BX = shifted(X)
+    C = _svqb(X, BX, m)
+    X, BX = C.T @ X, C.T @ BX
+    P = BP = None
     converged = False
     for it in range(1, max_iter + 1):
         if it % REFRESH == 0:
-            HX, AX = fold(X)
-        e = _rayleigh(X, HX)
-        res_h = (HX - e[:, None] * X).norm(dim=1)
-        k = _complete_multiplet(e, n_want)
+            BX = shifted(X)
+        beta = _rayleigh(X, BX)
+        res_h = (BX - beta[:, None] * X).norm(dim=1)
+        k = _complete_multiplet(beta, n_want)
         if bool((res_h[:k] < tol).all()):
-            # Check with exact H X, after diagonalizing H among the wanted vectors (separates sigma +- delta).
-            X, HX, AX, e, res_h, lam = _exact_ritz(X, HX, k, fold)
+            # Check with exact B X, after diagonalizing H among the wanted vectors (separates sigma +- delta).
+            X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
             if bool((res_h[:k] < tol).all()):
                 converged = True
                 break
         if progress is not None:
-            progress(it, e[:k], res_h[:k])
+            progress(it, beta[:k] + sigma, res_h[:k])
         worst = float(res_h[:k].max())
         if worst < 0.9 * best:
             best, best_it = worst, it
         elif patience is not None and it - best_it >= patience:
             break
         active = res_h >= tol
-        RA = AX[active] - lam[active, None] * X[active]
-        W = _normalize_rows(RA if precondition is None else precondition(RA))
-        HW, AW = fold(W)
-        blocks = [X, W] + ([P] if P is not None else [])
-        S = torch.cat(blocks)
-        HS = torch.cat([HX, HW] + ([HP] if P is not None else []))
-        AS = torch.cat([AX, AW] + ([AP] if P is not None else []))
-        C, lam = _svqb(S, AS, m)
+        if residual == "h":
+            W = precondition(BX[active] - beta[active, None] * X[active], beta[active])
+        else:
+            BXa = BX[active]   # rows of X are orthonormal: A's Rayleigh quotient is ||B x||^2
+            RA = shifted(BXa) - (BXa.conj() * BXa).sum(dim=1).real[:, None] * X[active]
+            W = RA if precondition is None else precondition(RA)
+        W = _normalize_rows(W)
+        BW = shifted(W)
+        S = torch.cat([X, W] + ([P] if P is not None else []))
+        BS = torch.cat([BX, BW] + ([BP] if P is not None else []))
+        C = _svqb(S, BS, m)
         rest = C[m:]
-        P, HP, AP = rest.T @ S[m:], rest.T @ HS[m:], rest.T @ AS[m:]
+        P, BP = rest.T @ S[m:], rest.T @ BS[m:]
         norms = P.norm(dim=1, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
-        P, HP, AP = P / norms, HP / norms, AP / norms
-        X, HX, AX = C.T @ S, C.T @ HS, C.T @ AS
+        P, BP = P / norms, BP / norms
+        X, BX = C.T @ S, C.T @ BS
     if not converged:
-        X, HX, AX, e, res_h, lam = _exact_ritz(X, HX, k, fold)
-    order = torch.argsort(e[:k])
-    return Levels(e[:k][order], res_h[:k][order], X[:k][order], it, applications, converged, X)
+        X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
+    e = beta[:k] + sigma
+    order = torch.argsort(e)
+    return Levels(e[order], res_h[:k][order], X[:k][order], it, applications, converged, X)
 
 
-def _exact_ritz(X, HX, k: int, fold):
-    """Rotate the first k vectors to the eigenvectors of H in their span (from the carried H X); then
-    exact H X, A X, energies, residual norms and A Rayleigh quotients of the whole block."""
-    _, C = torch.linalg.eigh(_gram(X[:k], HX[:k]))
+def _exact_ritz(X, BX, k: int, shifted):
+    """Rotate the first k vectors to the eigenvectors of H in their span (from the carried B X); then exact
+    B X, and the B Rayleigh quotients (e - sigma) and residual norms ||H x - e x|| of the whole block."""
+    _, C = torch.linalg.eigh(_gram(X[:k], BX[:k]))
     X = torch.cat([C.T @ X[:k], X[k:]])
-    HX, AX = fold(X)
-    e = _rayleigh(X, HX)
-    return X, HX, AX, e, (HX - e[:, None] * X).norm(dim=1), _rayleigh(X, AX)
+    BX = shifted(X)
+    beta = _rayleigh(X, BX)
+    return X, BX, beta, (BX - beta[:, None] * X).norm(dim=1)
 
 
 def dense_levels(H) -> torch.Tensor:
@@ -215,10 +242,27 @@ def _coarsens(H) -> bool:
     return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
 
 
-def _preconditioner(H, sigma: float, shift: float, two_grid: bool):
-    if two_grid and isinstance(H, GridHamiltonian) and _coarsens(H):
-        return TwoGridPreconditioner(H, sigma, shift)
-    return lambda R: H.precondition(R, shift)
+def _two_grid(H, two_grid: bool) -> bool:
+    return two_grid and isinstance(H, GridHamiltonian) and _coarsens(H)
+
+
+def _preconditioner(H, sigma: float, shift: float, two_grid: bool) -> dict:
+    """``folded_lobpcg``'s preconditioner options for H."""
+    if _two_grid(H, two_grid):
+        return dict(precondition=TwoGridPreconditioner(H, sigma, shift), residual="h")
+    return dict(precondition=lambda R: H.precondition(R, shift))
+
+
+def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
+    """What ``grid_states`` runs on H, in words (dot.json's solver.method)."""
+    parts = ["folded-spectrum LOBPCG on (H - sigma)^2, Rayleigh-Ritz from (H - sigma) S",
+             "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
+    if single:
+        parts.append("single-precision run first")
+    parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
+                 "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above" if _two_grid(H, two_grid)
+                 else "(T + s)^-2 preconditioner on folded residuals")
+    return "; ".join(parts)
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
@@ -234,6 +278,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     below ``tol`` in double precision."""
     m = n_want + n_guard
     low = H.single() if single and hasattr(H, "single") else None
+    method = _method(H, coarse, low is not None, two_grid)
     if low is not None:
         tol = options.get("tol", TOL)
         first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid,
@@ -241,9 +286,9 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
-        levels = folded_lobpcg(H.apply, block, sigma, n_want,
-                               precondition=_preconditioner(H, sigma, shift, two_grid), progress=report, **options)
-        return replace(levels, iterations=first.iterations + levels.iterations)
+        levels = folded_lobpcg(H.apply, block, sigma, n_want, progress=report,
+                               **_preconditioner(H, sigma, shift, two_grid), **options)
+        return replace(levels, iterations=first.iterations + levels.iterations, method=method)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
         start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid,
@@ -251,7 +296,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         X = H.prolonged(start.block, Hc)
     else:
         X = H.smooth_random(m, seed)
-    return folded_lobpcg(H.apply, X, sigma, n_want, precondition=_preconditioner(H, sigma, shift, two_grid), **options)
+    levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid), **options)
+    return replace(levels, method=method)
 
 
 def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):

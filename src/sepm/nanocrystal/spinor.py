@@ -30,7 +30,7 @@ import math
 import torch
 
 from .grid import CUT_TOL, DotGrid, potential_on_grid
-from .hamiltonian import KINETIC_CAP
+from .hamiltonian import KINETIC_CAP, low_frequencies
 from .projectors import K_MAX, AtomProjectors, channel_strengths
 
 
@@ -110,9 +110,8 @@ class SpinorGridHamiltonian:
         m, nc = X.shape[0], coarse.shape
         F = torch.fft.fftn(X.reshape(m, 2, *nc), dim=(-3, -2, -1))
         out = F.new_zeros((m, 2, *self.shape))
-        i, j, k = (torch.cat([torch.arange(0, n // 2), torch.arange(-(n // 2) + 1, 0)]).to(F.device) for n in nc)
-        out[:, :, i[:, None, None], j[None, :, None], k[None, None, :]] = F[:, :, i[:, None, None],
-                                                                             j[None, :, None], k[None, None, :]]
+        low = (slice(None), slice(None), *low_frequencies(nc, F.device, real=False))
+        out[low] = F[low]
         Y = torch.fft.ifftn(out, dim=(-3, -2, -1)).reshape(m, -1)
         return Y / Y.norm(dim=1, keepdim=True)
 

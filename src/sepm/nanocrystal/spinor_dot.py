@@ -227,7 +227,7 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
         "settings": asdict(s),
         "grid": {"shape": list(grid.shape), "spacing_bohr": grid.spacing.tolist(),
                  "half_width_bohr": list(grid.half_width)},
-        "solver": {"method": "folded-spectrum LOBPCG, complex spinors", "valence": val_run, "conduction": con_run,
+        "solver": {"method": f"{val.method}; complex spinors", "valence": val_run, "conduction": con_run,
                    "seconds_hamiltonian": t_build, "seconds_per_application": t_apply, "device": str(device),
                    **threads},
     }
