@@ -32,16 +32,17 @@ def test_tail_penalty_is_the_mean_squared_level_shift_of_a_cut():
     assert value > 1e-3  # the test sees a real tail
 
 
-def test_tail_penalty_gradient_matches_finite_differences():
+@pytest.mark.parametrize("penalty, radius, rmax", [(tail_penalty, 9.0, 16.0), (tail_integral_penalty, 6.0, 14.0)])
+def test_tail_penalty_gradients_match_finite_differences(penalty, radius, rmax):
     alpha = ALPHA.clone().requires_grad_(True)
     systems = [(torch.tensor([1.0, 1.0]), 250.0), (torch.tensor([2.0, 1.0]), 400.0)]
-    tail_penalty(gaussians(alpha), systems, 9.0, 16.0).backward()
+    penalty(gaussians(alpha), systems, radius, rmax).backward()
     h = 1e-6
     for i in range(2):
         step = torch.zeros(2, dtype=torch.float64)
         step[i] = h
-        up = float(tail_penalty(gaussians(ALPHA + step), systems, 9.0, 16.0))
-        down = float(tail_penalty(gaussians(ALPHA - step), systems, 9.0, 16.0))
+        up = float(penalty(gaussians(ALPHA + step), systems, radius, rmax))
+        down = float(penalty(gaussians(ALPHA - step), systems, radius, rmax))
         assert float(alpha.grad[i]) == pytest.approx((up - down) / (2 * h), rel=1e-6)
         assert abs(float(alpha.grad[i])) > 1.0
 
@@ -56,20 +57,6 @@ def test_tail_integral_is_the_bulk_potential_of_the_atoms_beyond_r():
     beyond = 4 * np.pi * (r * np.exp(-a * r**2) / (2 * a) + np.sqrt(np.pi) * erfc(np.sqrt(a) * r) / (4 * a**1.5))
     expected = np.mean(np.sum((beyond * counts.numpy() / volume * HARTREE_EV) ** 2, axis=1))
     assert value == pytest.approx(float(expected), rel=1e-8) and value > 1e-2
-
-
-def test_tail_integral_gradient_matches_finite_differences():
-    alpha = ALPHA.clone().requires_grad_(True)
-    systems = [(torch.tensor([1.0, 1.0]), 250.0), (torch.tensor([2.0, 1.0]), 400.0)]
-    tail_integral_penalty(gaussians(alpha), systems, 6.0, 14.0).backward()
-    h = 1e-6
-    for i in range(2):
-        step = torch.zeros(2, dtype=torch.float64)
-        step[i] = h
-        up = float(tail_integral_penalty(gaussians(ALPHA + step), systems, 6.0, 14.0))
-        down = float(tail_integral_penalty(gaussians(ALPHA - step), systems, 6.0, 14.0))
-        assert float(alpha.grad[i]) == pytest.approx((up - down) / (2 * h), rel=1e-6)
-        assert abs(float(alpha.grad[i])) > 1.0
 
 
 def test_fit_objective_adds_lambda_times_the_tail_penalties(tmp_path):
