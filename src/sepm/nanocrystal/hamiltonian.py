@@ -70,6 +70,13 @@ class GridHamiltonian:
         self._counter.applications += m * self._weight
         return (self.kinetic(block) + self.V * block).reshape(m, -1)
 
+    def apply_spectral(self, Y: torch.Tensor) -> torch.Tensor:
+        """H on a block of half spectra Y (m, n1, n2, n3 // 2 + 1), the rfftn of real blocks, returned in the same
+        representation (two FFTs, like ``apply``, and counted like it)."""
+        self._counter.applications += Y.shape[0] * self._weight
+        y = torch.fft.irfftn(Y, s=self.shape, dim=(-3, -2, -1))
+        return self.T * Y + torch.fft.rfftn(self.V * y, dim=(-3, -2, -1))
+
     def precondition(self, R: torch.Tensor, shift: float) -> torch.Tensor:
         """(T + shift)^-2 R in Fourier space: the folded operator (H - sigma)^2 is ~T^2 at large |G|."""
         block = R.reshape(R.shape[0], *self.shape)

@@ -124,12 +124,13 @@ def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
 
 def _svqb(S: torch.Tensor, BS: torch.Tensor, m: int):
     """The m lowest Ritz vectors of A = B^2 on the rows of S, from B S (S^H A S = (B S)^H B S, B Hermitian):
-    coefficients C (k, m) with C^H G C = I."""
-    d, U = torch.linalg.eigh(_gram(S, S))
+    coefficients C (k, m) with C^H G C = I, and the Gram matrix G of S."""
+    G = _gram(S, S)
+    d, U = torch.linalg.eigh(G)
     keep = d > (DROP if torch.finfo(S.dtype).eps < 1e-10 else DROP_SINGLE) * d.max()
     Q = U[:, keep] / d[keep].sqrt()
     C = torch.linalg.eigh(Q.mH @ _gram(BS, BS) @ Q).eigenvectors
-    return Q @ C[:, :m]
+    return Q @ C[:, :m], G
 
 
 def _rayleigh(X: torch.Tensor, HX: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,7 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
     residuals)`` is called every iteration. With ``patience`` the run stops (not converged) when the largest
     wanted residual has not fallen below 0.9 x its lowest for that many iterations (a float32 run at its
     rounding floor)."""
-    m = X.shape[0]
+    m, n = X.shape
     best, best_it = float("inf"), 0
     applications = 0
     sigma = float(sigma)
@@ -173,23 +174,34 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
         applications += Y.shape[0]
         return apply(Y) - sigma * Y
 
+    # The basis [X, P, W] and its image under B live in two alternating pairs of buffers: the next X and P
+    # are one product of the Ritz coefficients with the basis, written into the other pair, and only the
+    # new directions W (and B W) are copied in.
+    buffers = [(X.new_empty(3 * m, n), X.new_empty(3 * m, n)) for _ in range(2)]
+    S, BS = buffers[0]
     BX = shifted(X)
-    C = _svqb(X, BX, m)
-    X, BX = C.T @ X, C.T @ BX
-    P = BP = None
+    C, _ = _svqb(X, BX, m)
+    torch.matmul(C.T, X, out=S[:m])
+    torch.matmul(C.T, BX, out=BS[:m])
+    n_p, turn = 0, 0
     converged = False
     for it in range(1, max_iter + 1):
+        X, BX = S[:m], BS[:m]
         if it % REFRESH == 0:
-            BX = shifted(X)
+            BX.copy_(shifted(X))
         beta = _rayleigh(X, BX)
-        res_h = (BX - beta[:, None] * X).norm(dim=1)
+        R = BX - beta[:, None] * X
+        res_h = R.norm(dim=1)
         k = _complete_multiplet(beta, n_want)
         if bool((res_h[:k] < tol).all()):
             # Check with exact B X, after diagonalizing H among the wanted vectors (separates sigma +- delta).
-            X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
+            Xe, BXe, beta, res_h = _exact_ritz(X, BX, k, shifted)
+            X.copy_(Xe)
+            BX.copy_(BXe)
             if bool((res_h[:k] < tol).all()):
                 converged = True
                 break
+            R = BX - beta[:, None] * X
         if progress is not None:
             progress(it, beta[:k] + sigma, res_h[:k])
         worst = float(res_h[:k].max())
@@ -199,26 +211,32 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
             break
         active = res_h >= tol
         if residual == "h":
-            W = precondition(BX[active] - beta[active, None] * X[active], beta[active])
+            W = precondition(R[active], beta[active])
         else:
             BXa = BX[active]   # rows of X are orthonormal: A's Rayleigh quotient is ||B x||^2
             RA = shifted(BXa) - (BXa.conj() * BXa).sum(dim=1).real[:, None] * X[active]
             W = RA if precondition is None else precondition(RA)
         W = _normalize_rows(W)
-        BW = shifted(W)
-        S = torch.cat([X, W] + ([P] if P is not None else []))
-        BS = torch.cat([BX, BW] + ([BP] if P is not None else []))
-        C = _svqb(S, BS, m)
+        q = m + n_p
+        s = q + W.shape[0]
+        S[q:s] = W
+        BS[q:s] = shifted(W)
+        C, G = _svqb(S[:s], BS[:s], m)
+        # Next P: the Ritz vectors' components outside X, normalized (norms from the Gram matrix).
         rest = C[m:]
-        P, BP = rest.T @ S[m:], rest.T @ BS[m:]
-        norms = P.norm(dim=1, keepdim=True).clamp_min(torch.finfo(P.dtype).tiny)
-        P, BP = P / norms, BP / norms
-        X, BX = C.T @ S, C.T @ BS
+        norms = (rest.conj() * (G[m:s, m:s] @ rest)).sum(dim=0).real.clamp_min(torch.finfo(S.dtype).tiny).sqrt()
+        coeff = torch.cat([C, torch.cat([torch.zeros_like(C[:m]), rest / norms])], dim=1)
+        turn = 1 - turn
+        S2, BS2 = buffers[turn]
+        torch.matmul(coeff.T, S[:s], out=S2[:2 * m])
+        torch.matmul(coeff.T, BS[:s], out=BS2[:2 * m])
+        S, BS, n_p = S2, BS2, m
+    X, BX = S[:m], BS[:m]
     if not converged:
         X, BX, beta, res_h = _exact_ritz(X, BX, k, shifted)
     e = beta[:k] + sigma
     order = torch.argsort(e)
-    return Levels(e[order], res_h[:k][order], X[:k][order], it, applications, converged, X)
+    return Levels(e[order], res_h[:k][order], X[:k][order], it, applications, converged, X.clone())
 
 
 def _exact_ritz(X, BX, k: int, shifted):

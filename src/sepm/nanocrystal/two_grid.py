@@ -12,8 +12,11 @@ the coarse H (V sampled on every second point, as for the coarse start), on the 
 
 R keeping the coarse frequencies (Fourier restriction: the band-limited part sampled on the coarse
 grid), P its Fourier interpolation back (the same frequencies; R P = 1 on them). The coarse system is
-solved approximately by ``STEPS`` conjugate-gradient steps preconditioned by (T_c + s)^-2, from zero; the
-split into high and low frequencies costs two fine-grid FFTs. The solver never applies H to the
+solved approximately by ``STEPS`` conjugate-gradient steps preconditioned by (T_c + s)^-2, from zero, in
+float32 and on half spectra (so that restriction, (T_c + s)^-2 and prolongation need no transform); the
+split into high and low frequencies costs two fine-grid FFTs. On the 513-atom dot (80^3, 2 threads) this
+made the double-precision run's iterations 1.8x faster than the same preconditioner in real space and
+in H's precision (float64). The solver never applies H to the
 residual (it would to form the folded one), so each iteration costs one fine application per vector;
 the coarse ones (1 + 2 ``STEPS`` per vector) count on the H's counter as N_c / N each.
 
@@ -46,46 +49,56 @@ _DIMS = (-3, -2, -1)
 
 class TwoGridPreconditioner:
     """K(r, beta) ~ (H - sigma)^-2 (H - sigma + beta) r for blocks of flat real vectors on ``H``'s grid (even
-    shapes)."""
+    shapes). It works in float32 whatever H's precision (a preconditioner needs no more) and keeps the coarse
+    system in Fourier space (half spectra): restriction, (T_c + s)^-2 and prolongation cost no transform, and
+    each conjugate-gradient step two coarse applications (four coarse FFTs)."""
 
     def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float = EPS, steps: int = STEPS):
-        self.H, self.Hc = H, H.coarsened()
+        coarse = H.coarsened()
+        self.H, self.Hc = H, coarse.single() or coarse
         self.sigma, self.shift, self.eps, self.steps = float(sigma), float(shift), float(eps), int(steps)
         self._low = (slice(None), *low_frequencies(self.Hc.shape, H.V.device))
         self._ratio = H.size / self.Hc.size
-        self._kinetic = 1.0 / (H.T + shift)
+        self._kinetic = (1.0 / (H.T + shift)).to(self.Hc.V.dtype)
+        self._coarse_kinetic = 1.0 / (self.Hc.T + shift) ** 2
+        # Weights of the real inner product on half spectra: the planes m_3 = 0 and m_3 = n_3 / 2 once, the rest
+        # twice (their conjugates are not stored).
+        nc3 = self.Hc.shape[2]
+        self._weight = torch.full((nc3 // 2 + 1,), 2.0, dtype=self.Hc.V.dtype, device=H.V.device)
+        self._weight[0] = self._weight[-1] = 1.0
 
-    def _folded(self, Y: torch.Tensor) -> torch.Tensor:
-        Z = self.Hc.apply(Y) - self.sigma * Y
-        return self.Hc.apply(Z) - self.sigma * Z + self.eps * Y
+    def _dot(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        return ((A.conj() * B).real * self._weight).sum(dim=_DIMS)
+
+    def _shifted(self, Y: torch.Tensor) -> torch.Tensor:
+        return self.Hc.apply_spectral(Y) - self.sigma * Y
 
     def _coarse_solve(self, r: torch.Tensor) -> torch.Tensor:
-        """``steps`` preconditioned conjugate-gradient steps on [(H_c - sigma)^2 + eps] y = r, per row."""
-        tiny = torch.finfo(r.dtype).tiny
+        """``steps`` preconditioned conjugate-gradient steps on [(H_c - sigma)^2 + eps] y = r, per block row
+        (half spectra)."""
+        tiny = torch.finfo(self.Hc.V.dtype).tiny
         y = torch.zeros_like(r)
-        z = self.Hc.precondition(r, self.shift)
-        p, rz = z, (r * z).sum(dim=1)
+        z = r * self._coarse_kinetic
+        p, rz = z, self._dot(r, z)
         for step in range(self.steps):
-            Ap = self._folded(p)
-            alpha = rz / (p * Ap).sum(dim=1).clamp_min(tiny)
-            y = y + alpha[:, None] * p
+            Ap = self._shifted(self._shifted(p)) + self.eps * p
+            alpha = (rz / self._dot(p, Ap).clamp_min(tiny))[:, None, None, None]
+            y = y + alpha * p
             if step == self.steps - 1:
                 break
-            r = r - alpha[:, None] * Ap
-            z = self.Hc.precondition(r, self.shift)
-            rz_new = (r * z).sum(dim=1)
-            p, rz = z + (rz_new / rz.clamp_min(tiny))[:, None] * p, rz_new
+            r = r - alpha * Ap
+            z = r * self._coarse_kinetic
+            rz_new = self._dot(r, z)
+            p, rz = z + (rz_new / rz.clamp_min(tiny))[:, None, None, None] * p, rz_new
         return y
 
     def __call__(self, R: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """The correction for the H residuals ``R`` = (H - e) x (rows) with ``beta`` = e - sigma per row."""
         m, n, nc = R.shape[0], self.H.shape, self.Hc.shape
-        F = torch.fft.rfftn(R.reshape(m, *n), dim=_DIMS)
-        Fc = torch.zeros((m, nc[0], nc[1], nc[2] // 2 + 1), dtype=F.dtype, device=F.device)
-        Fc[self._low] = F[self._low] / self._ratio
-        rc = torch.fft.irfftn(Fc, s=nc, dim=_DIMS).reshape(m, -1)
-        yc = self._coarse_solve(self.Hc.apply(rc) - (self.sigma - beta[:, None]) * rc)
+        F = torch.fft.rfftn(R.reshape(m, *n).to(self.Hc.V.dtype), dim=_DIMS)
+        Rc = torch.zeros((m, nc[0], nc[1], nc[2] // 2 + 1), dtype=F.dtype, device=F.device)
+        Rc[self._low] = F[self._low] / self._ratio
+        Yc = self._coarse_solve(self._shifted(Rc) + beta.to(Rc.real.dtype)[:, None, None, None] * Rc)
         out = F * self._kinetic
-        Yc = torch.fft.rfftn(yc.reshape(m, *nc), dim=_DIMS)
         out[self._low] = Yc[self._low] * self._ratio
-        return torch.fft.irfftn(out, s=n, dim=_DIMS).reshape(m, -1)
+        return torch.fft.irfftn(out, s=n, dim=_DIMS).reshape(m, -1).to(R.dtype)
