@@ -25,6 +25,7 @@ Usage: python bench/dot_primme.py [--radii 16 27] [--sides valence conduction] [
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -105,9 +106,7 @@ def main() -> int:
     p.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=["gdk", "jdqmr"])
     p.add_argument("--preconditioners", nargs="+", choices=["kinetic", "two-grid"], default=["kinetic", "two-grid"])
     args = p.parse_args()
-    try:
-        import primme  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("primme") is None:
         print("primme is not installed: see this script's docstring for how to build it", file=sys.stderr)
         return 2
     from sepm.constants import HARTREE_EV
@@ -123,12 +122,13 @@ def main() -> int:
 
             def row(name, energies, apps, start, seconds):
                 levels = " ".join(f"{e * HARTREE_EV:.6f}" for e in energies)
-                print(f"{radius:5.1f} {atoms:6d} {side:>10} {name:>22} {apps:7.0f} {start:6.0f} {seconds:7.1f}  {levels}",
+                start = "" if start is None else f"{start:.0f}"
+                print(f"{radius:5.1f} {atoms:6d} {side:>10} {name:>22} {apps:7.0f} {start:>6} {seconds:7.1f}  {levels}",
                       flush=True)
 
             H.applications, t0 = 0, time.perf_counter()
             levels = grid_states(H, sigma, 4)
-            row("sepm", levels.energies.tolist(), H.applications, float("nan"), time.perf_counter() - t0)
+            row("sepm", levels.energies.tolist(), H.applications, None, time.perf_counter() - t0)
             H.applications, t0 = 0, time.perf_counter()
             Hc = H.coarsened()
             start = H.prolonged(grid_states(Hc, sigma, 4, GUARD, tol=COARSE_TOL).block, Hc)
