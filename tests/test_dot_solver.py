@@ -119,6 +119,17 @@ def test_two_grid_preconditioner_is_exact_on_plane_waves_of_a_constant_potential
     assert H.applications == pytest.approx(2 * (1 + 2 * 3) / 8)
 
 
+@pytest.mark.parametrize("n", [12, 10])  # coarse grids 6^3 (even: a Nyquist plane) and 5^3 (odd: none)
+def test_two_grid_inner_product_on_half_spectra_is_the_real_one(n):
+    H = GridHamiltonian(DotGrid((4.8, 4.8, 4.8), (n, n, n)), torch.zeros((n, n, n), dtype=torch.float64))
+    K = TwoGridPreconditioner(H, 0.0, 0.3)
+    gen = torch.Generator().manual_seed(1)
+    a, b = (torch.randn(2, *K.Hc.shape, generator=gen, dtype=torch.float64) for _ in range(2))
+    spectra = [torch.fft.rfftn(x.float(), dim=(-3, -2, -1)) for x in (a, b)]
+    expect = K.Hc.size * (a * b).sum(dim=(-3, -2, -1))
+    assert torch.allclose(K._dot(*spectra).double(), expect, rtol=1e-4)
+
+
 def test_two_grid_preconditioned_solve_gives_the_dense_levels():
     system = read_bundle(GAAS).systems[0]
     tables = read_library(LIBRARY, ["As", "Ga"])

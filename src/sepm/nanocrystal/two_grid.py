@@ -61,11 +61,13 @@ class TwoGridPreconditioner:
         self._ratio = H.size / self.Hc.size
         self._kinetic = (1.0 / (H.T + shift)).to(self.Hc.V.dtype)
         self._coarse_kinetic = 1.0 / (self.Hc.T + shift) ** 2
-        # Weights of the real inner product on half spectra: the planes m_3 = 0 and m_3 = n_3 / 2 once, the rest
-        # twice (their conjugates are not stored).
+        # Weights of the real inner product on half spectra: the planes m_3 = 0 and (n_3 even) m_3 = n_3 / 2 once,
+        # the rest twice (their conjugates are not stored). Coarse shapes can be odd (fine 54 -> 27).
         nc3 = self.Hc.shape[2]
         self._weight = torch.full((nc3 // 2 + 1,), 2.0, dtype=self.Hc.V.dtype, device=H.V.device)
-        self._weight[0] = self._weight[-1] = 1.0
+        self._weight[0] = 1.0
+        if nc3 % 2 == 0:
+            self._weight[-1] = 1.0
 
     def _dot(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
         return ((A.conj() * B).real * self._weight).sum(dim=_DIMS)
