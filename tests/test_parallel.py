@@ -106,8 +106,9 @@ def test_a_killed_rank_ends_the_other_and_ctrl_c_stops_both_resumably(tmp_path):
     assert proc.wait(timeout=120) != 0 and "rank 1 ended with exit status 137" in proc.stderr.read()
     assert len(pids) == 2 and not alive(pids[0])
 
+    # Started with SIGINT ignored, as `nohup sepm train ... &` is: the ranks must still stop on it.
     proc = sepm("train", folder, tmp_path / "stopped", "--set", "num_cores=2", stdout=subprocess.DEVNULL,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     pids, _ = started_ranks(proc)
     for _ in range(600):  # once rank 0 has saved an epoch's state
         if (tmp_path / "stopped" / "train_state.pth").is_file():

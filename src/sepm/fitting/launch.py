@@ -156,8 +156,11 @@ def free_port() -> int:
 
 def _end_with_parent(parent: int) -> None:
     """SIGTERM this process when ``parent`` ends (Linux prctl PR_SET_PDEATHSIG); exit now if it already has.
-    SIGTERM ends the rank through its ``finally`` blocks (scratch folder removed, process group left)."""
+    SIGTERM ends the rank through its ``finally`` blocks (scratch folder removed, process group left). SIGINT
+    stops the rank as Ctrl-C stops a single process, even where it was inherited ignored (a launcher started
+    with ``&`` or nohup spawns its ranks so), since the launcher forwards SIGINT to stop them."""
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     if os.getppid() != parent:
