@@ -31,6 +31,20 @@ fine-grid smoothing around the coarse correction (a V-cycle) cut them to 38 but 
 (spacing 1.5 Bohr, its own coarse grid 3 Bohr) the earlier form took 559 applications against 271 with
 (T + s)^-2, hence the same spacing limit as the start (``solver.COARSE_SPACING``). ``EPS`` keeps the
 coarse system positive definite and its conjugate gradients short.
+
+The dense valence band near sigma sets the cost at large sizes: within |e - sigma| < sqrt(eps) the
+preconditioner is ~(B + beta) / eps, so the states there converge at the pace of their folded gaps
+against eps. On the 979-atom dot (100^3, valence side, 2 threads, float32 run from the coarse start)
+(eps, steps) = (0.01, 6) took 211 iterations and 3082 applications, (0.01, 16) 95 / 2649, (0.005, 16)
+66 / 1834, (0.003, 16) 56 / 1644 and (0.003, 24) 45 / 1778; whole valence solves 51 s and 4038
+applications with (0.01, 6), 31-34 s and 2702-2938 with (0.003-0.005, 16); conduction 33 s -> 26 s;
+the 123- and 513-atom dots within noise. Smaller eps stalls: the coarse H's levels lie ~20 meV from
+the fine ones, and the amplified coarse mismatch then swamps the correction. At (0.002, 16) the float32
+run converged but the double-precision one froze at a residual of 1.1e-4 for 2000 iterations; at
+(0.001, 16) the float32 run stalled too. Hence ``EPS`` = 0.005 in float32 runs and the safer 0.01 in
+double-precision ones (which must reach the target; 13-18 iterations from the float32 block either way).
+The same preconditioner one level down (the 50^3 start on a 25^3 grid, spacing 3.2 Bohr) stalled at a
+residual of 0.15 whatever eps (0.005-0.05).
 """
 
 from __future__ import annotations
@@ -39,10 +53,12 @@ import torch
 
 from .hamiltonian import GridHamiltonian, low_frequencies
 
-#: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurement).
-STEPS = 6
-#: Regularization eps of the coarse folded operator (Hartree^2): (0.1 Hartree)^2.
-EPS = 0.01
+#: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurements).
+STEPS = 16
+#: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.07 Hartree)^2.
+EPS = 0.005
+#: eps in double-precision runs, which must reach the residual target: (0.1 Hartree)^2 (smaller ones can stall).
+EPS_DOUBLE = 0.01
 
 _DIMS = (-3, -2, -1)
 
@@ -53,9 +69,11 @@ class TwoGridPreconditioner:
     system in Fourier space (half spectra): restriction, (T_c + s)^-2 and prolongation cost no transform, and
     each conjugate-gradient step two coarse applications (four coarse FFTs)."""
 
-    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float = EPS, steps: int = STEPS):
+    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None, steps: int = STEPS):
         coarse = H.coarsened()
         self.H, self.Hc = H, coarse.single() or coarse
+        if eps is None:
+            eps = EPS if H.V.dtype == torch.float32 else EPS_DOUBLE
         self.sigma, self.shift, self.eps, self.steps = float(sigma), float(shift), float(eps), int(steps)
         self._low = (slice(None), *low_frequencies(self.Hc.shape, H.V.device))
         self._ratio = H.size / self.Hc.size
