@@ -26,7 +26,10 @@ grid point (spacing 2h, V sampled there, 1/8 of the points), solved to ``COARSE_
 the same way while its spacing allows) and carried to the grid by Fourier interpolation. Measured on
 GaAs dots (fine-grid-equivalent H applications, the same levels): 4 valence states near the bulk VBM
 of 65 sites (48^3) 1770 -> 980, of 223 sites (48^3) 3384 -> 1625; whole dots (bench/dot.py, both
-edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x).
+edges): 223 sites 6082 -> 3702 (2.2x less time), 765 sites (80^3) 11,170 -> 7578 (1.6x). With the two-grid
+preconditioner the start's run is preconditioned by conjugate gradients on its own grid's folded operator
+(:mod:`.two_grid`, ``coarse=False``): at 979 atoms it reaches its target in ~32 iterations instead of
+stopping on patience after ~460, in 6 s instead of 10 per edge.
 
 Two-grid preconditioner (``two_grid``, the default wherever H has the coarse grid of the start): the
 expansion vector of each unconverged x is computed from its H residual r = (H - e) x (beta = e - sigma):
@@ -266,14 +269,11 @@ def _coarsens(H) -> bool:
     return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
 
 
-def _two_grid(H, two_grid: bool) -> bool:
-    return two_grid and isinstance(H, GridHamiltonian) and _coarsens(H)
-
-
 def _preconditioner(H, sigma: float, shift: float, two_grid: bool) -> dict:
-    """``folded_lobpcg``'s preconditioner options for H."""
-    if _two_grid(H, two_grid):
-        return dict(precondition=TwoGridPreconditioner(H, sigma, shift), residual="h")
+    """``folded_lobpcg``'s preconditioner options for H: with ``two_grid`` and a GridHamiltonian, the two-grid
+    one where H coarsens and its same-grid form where it does not (the coarse-grid start)."""
+    if two_grid and isinstance(H, GridHamiltonian):
+        return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=_coarsens(H)), residual="h")
     return dict(precondition=lambda R: H.precondition(R, shift))
 
 
@@ -283,16 +283,21 @@ def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
              "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
     if single:
         parts.append("single-precision run first")
-    parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
-                 "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above" if _two_grid(H, two_grid)
-                 else "(T + s)^-2 preconditioner on folded residuals")
+    if not (two_grid and isinstance(H, GridHamiltonian)):
+        parts.append("(T + s)^-2 preconditioner on folded residuals")
+    elif _coarsens(H):
+        parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
+                     "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above"
+                     + ("; the start's own grid's CG on its residuals" if coarse else ""))
+    else:
+        parts.append("CG on [(H - sigma)^2 + eps]^-1 (H - sigma + beta) as preconditioner on H residuals")
     return "; ".join(parts)
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
                 coarse: bool = True, single: bool = True, two_grid: bool = True, **options) -> Levels:
-    """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2 (with ``two_grid``, where H
-    coarsens, by :class:`.two_grid.TwoGridPreconditioner`), from the states of the coarse grid (``coarse``,
+    """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2 (with ``two_grid`` by
+    :class:`.two_grid.TwoGridPreconditioner`: two-grid where H coarsens, on its own grid where not), from the states of the coarse grid (``coarse``,
     even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from smooth random vectors. The
     coarse applications (start and preconditioner) count on ``H.applications`` as N_coarse / N each.
 
