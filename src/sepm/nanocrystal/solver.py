@@ -269,12 +269,20 @@ def _coarsens(H) -> bool:
     return 2.0 * H.grid.spacing.max() <= COARSE_SPACING and all(n % 2 == 0 for n in H.shape)
 
 
-def _preconditioner(H, sigma: float, shift: float, two_grid: bool) -> dict:
-    """``folded_lobpcg``'s preconditioner options for H: with ``two_grid`` and a GridHamiltonian, the two-grid
-    one where H coarsens and its same-grid form where it does not (the coarse-grid start)."""
-    if two_grid and isinstance(H, GridHamiltonian):
-        return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=_coarsens(H)), residual="h")
-    return dict(precondition=lambda R: H.precondition(R, shift))
+def _own_grid(H, two_grid: bool, start: bool) -> bool | None:
+    """Whether ``grid_states`` preconditions H by :class:`.two_grid.TwoGridPreconditioner`: True on H's own grid
+    (a coarse-grid start that does not coarsen further), False on the coarse grid, None for (T + s)^-2."""
+    if not (two_grid and isinstance(H, GridHamiltonian)):
+        return None
+    return False if _coarsens(H) else True if start else None
+
+
+def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) -> dict:
+    """``folded_lobpcg``'s preconditioner options for H."""
+    own = _own_grid(H, two_grid, start)
+    if own is None:
+        return dict(precondition=lambda R: H.precondition(R, shift))
+    return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=not own), residual="h")
 
 
 def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
@@ -283,22 +291,24 @@ def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
              "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
     if single:
         parts.append("single-precision run first")
-    if not (two_grid and isinstance(H, GridHamiltonian)):
+    if _own_grid(H, two_grid, False) is None:
         parts.append("(T + s)^-2 preconditioner on folded residuals")
-    elif _coarsens(H):
+    else:
         parts.append("two-grid preconditioner on H residuals: coarse-grid CG on [(H_c - sigma)^2 + eps]^-1 "
                      "(H_c - sigma + beta) below the coarse Nyquist frequency, (T + s)^-1 above"
-                     + ("; the start's own grid's CG on its residuals" if coarse else ""))
-    else:
-        parts.append("CG on [(H - sigma)^2 + eps]^-1 (H - sigma + beta) as preconditioner on H residuals")
+                     + ("; the start's coarsest grid preconditioned by CG on its own folded operator"
+                        if coarse else ""))
     return "; ".join(parts)
 
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
-                coarse: bool = True, single: bool = True, two_grid: bool = True, **options) -> Levels:
+                coarse: bool = True, single: bool = True, two_grid: bool = True, start: bool = False,
+                **options) -> Levels:
     """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2 (with ``two_grid`` by
-    :class:`.two_grid.TwoGridPreconditioner`: two-grid where H coarsens, on its own grid where not), from the states of the coarse grid (``coarse``,
-    even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from smooth random vectors. The
+    :class:`.two_grid.TwoGridPreconditioner`: two-grid where H coarsens, on its own grid where it does not and
+    the run is a coarse-grid ``start``, as this function calls itself), from the states of the coarse grid
+    (``coarse``, even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from smooth random
+    vectors. The
     coarse applications (start and preconditioner) count on ``H.applications`` as N_coarse / N each.
 
     With ``single`` (and an H that offers ``single()``) the whole ladder first runs in float32 to
@@ -310,22 +320,22 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     method = _method(H, coarse, low is not None, two_grid)
     if low is not None:
         tol = options.get("tol", TOL)
-        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid,
+        first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid, start=start,
                             **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
         levels = folded_lobpcg(H.apply, block, sigma, n_want, progress=report,
-                               **_preconditioner(H, sigma, shift, two_grid), **options)
+                               **_preconditioner(H, sigma, shift, two_grid, start), **options)
         return replace(levels, iterations=first.iterations + levels.iterations, method=method)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
-        start = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid,
+        first = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid, start=True,
                             **{**options, "tol": COARSE_TOL, "progress": None})
-        X = H.prolonged(start.block, Hc)
+        X = H.prolonged(first.block, Hc)
     else:
         X = H.smooth_random(m, seed)
-    levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid), **options)
+    levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid, start), **options)
     return replace(levels, method=method)
 
 
