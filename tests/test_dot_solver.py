@@ -98,25 +98,26 @@ def test_float32_run_first_gives_the_double_precision_levels(small_dot):
     assert float(res.max()) < 1e-6
 
 
-def test_two_grid_preconditioner_is_exact_on_plane_waves_of_a_constant_potential():
+@pytest.mark.parametrize("coarse", [True, False])  # False: the coarse-grid start's form, on H's own grid
+def test_two_grid_preconditioner_is_exact_on_plane_waves_of_a_constant_potential(coarse):
     grid = DotGrid((4.8, 4.8, 4.8), (12, 12, 12))
     c, sigma, shift, beta = -0.3, 0.1, 0.3, -0.05
     H = GridHamiltonian(grid, torch.full(grid.shape, c, dtype=torch.float64))
-    K = TwoGridPreconditioner(H, sigma, shift, eps=0.01, steps=3)
+    K = TwoGridPreconditioner(H, sigma, shift, eps=0.01, steps=3, coarse=coarse)
     x = torch.as_tensor(grid.axes()[0], dtype=torch.float64)[:, None, None].expand(grid.shape)
     L = 2 * 4.8
-    for m in (1, 2, 5):  # below the coarse (6^3) Nyquist frequency: the coarse solve; above: (T + s)^-1
+    for m in (1, 2, 5):  # below the coarse (6^3; own: 12^3) Nyquist frequency: the CG solve; above: (T + s)^-1
         g = 2 * np.pi * m / L
         psi = torch.cos(g * x + 0.3).reshape(1, -1)
         b = 0.5 * g * g + c - sigma  # H - sigma on this plane wave
-        expect = (b + beta) / (b**2 + 0.01) if m < 3 else 1 / (0.5 * g * g + shift)
+        expect = (b + beta) / (b**2 + 0.01) if m < (3 if coarse else 6) else 1 / (0.5 * g * g + shift)
         # float32 inside: relative precision 1e-5
         assert torch.allclose(K(psi, torch.tensor([beta])), expect * psi, rtol=1e-5, atol=1e-10 * abs(expect))
     # A whole block of random residuals: coarse applications counted as N_c / N each, once for H_c - sigma + beta,
     # then twice per step.
     H.applications = 0
     K(torch.randn(2, grid.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), torch.zeros(2))
-    assert H.applications == pytest.approx(2 * (1 + 2 * 3) / 8)
+    assert H.applications == pytest.approx(2 * (1 + 2 * 3) / (8 if coarse else 1))
 
 
 @pytest.mark.parametrize("n", [12, 10])  # coarse grids 6^3 (even: a Nyquist plane) and 5^3 (odd: none)

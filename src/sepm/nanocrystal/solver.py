@@ -308,8 +308,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     :class:`.two_grid.TwoGridPreconditioner`: two-grid where H coarsens, on its own grid where it does not and
     the run is a coarse-grid ``start``, as this function calls itself), from the states of the coarse grid
     (``coarse``, even shapes and a coarse spacing <= COARSE_SPACING; recursively) or from smooth random
-    vectors. The
-    coarse applications (start and preconditioner) count on ``H.applications`` as N_coarse / N each.
+    vectors. The coarse applications (start and preconditioner) count on ``H.applications`` as N_coarse / N
+    each.
 
     With ``single`` (and an H that offers ``single()``) the whole ladder first runs in float32 to
     max(tol, SINGLE_TOL) and the double-precision run starts from its block: the float32 applications
