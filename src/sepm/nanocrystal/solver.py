@@ -95,7 +95,7 @@ SHIFT = 0.3
 #: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites). With
 #: one application per vector, 2e-3 took 10 % fewer applications at 123 and 513 atoms (1621 / 3155 against
 #: 1800 / 3512, both edges, float32 first; the same levels to 3e-7 Hartree), not yet measured at 979.
-COARSE_TOL = 1e-3
+COARSE_TOL = 4e-3
 #: Residual target of the float32 run before the double-precision one (Hartree): one float32 run of a
 #: 123-atom GaAs dot stalled at 1.2e-4, so 3e-4.
 SINGLE_TOL = 3e-4
@@ -103,6 +103,11 @@ SINGLE_TOL = 3e-4
 SINGLE_PATIENCE = 100
 #: Largest spacing of a coarse start (Bohr): 2h for the default h ~ 0.75; two levels for h = 0.4.
 COARSE_SPACING = 1.6
+#: ``edge_states`` moves the reference of the fine-grid runs this far (Hartree) into the gap from the
+#: nearest level of the coarse-grid start (0.8 eV), and at most until the farthest of its levels lies
+#: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``).
+REFERENCE_DISTANCE = 0.8 / HARTREE_EV
+REFERENCE_RATIO = 0.8
 #: Extra block vectors: enough to complete a threefold level at the edge of the wanted ones. More cost
 #: more than they save (35-atom dot, 4 valence states, 1 thread: 0/1/2/4/8 guards took 1478/1622/1763/
 #: 2116/2564 H applications and 33/36/43/51/62 s).
@@ -112,8 +117,9 @@ GUARD = 2
 @dataclass
 class Levels:
     """Eigenpairs of H: energies (Hartree, ascending), residual norms, vectors (k, N), work done, the
-    whole final block (wanted and guard vectors, for a restart) and the method that found them (its name,
-    start, precision and preconditioner; set by ``grid_states``)."""
+    whole final block (wanted and guard vectors, for a restart), the method that found them (its name,
+    start, precision and preconditioner) and the reference energy of the run that ended (both set by
+    ``grid_states``)."""
 
     energies: torch.Tensor
     residuals: torch.Tensor
@@ -123,6 +129,7 @@ class Levels:
     converged: bool
     block: torch.Tensor
     method: str = "folded-spectrum LOBPCG"
+    sigma: float | None = None
 
 
 def _gram(S: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
@@ -303,7 +310,7 @@ def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
 
 def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float = SHIFT, seed: int = 0,
                 coarse: bool = True, single: bool = True, two_grid: bool = True, start: bool = False,
-                **options) -> Levels:
+                recentre=None, **options) -> Levels:
     """``folded_lobpcg`` on a GridHamiltonian, preconditioned by (T + shift)^-2 (with ``two_grid`` by
     :class:`.two_grid.TwoGridPreconditioner`: two-grid where H coarsens, on its own grid where it does not and
     the run is a coarse-grid ``start``, as this function calls itself), from the states of the coarse grid
@@ -321,43 +328,75 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     if low is not None:
         tol = options.get("tol", TOL)
         first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid, start=start,
-                            **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
+                            recentre=recentre, **{**options, "tol": max(tol, SINGLE_TOL), "patience": SINGLE_PATIENCE})
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
-        levels = folded_lobpcg(H.apply, block, sigma, n_want, progress=report,
-                               **_preconditioner(H, sigma, shift, two_grid, start), **options)
-        return replace(levels, iterations=first.iterations + levels.iterations, method=method)
+        levels = folded_lobpcg(H.apply, block, first.sigma, n_want, progress=report,
+                               **_preconditioner(H, first.sigma, shift, two_grid, start), **options)
+        return replace(levels, iterations=first.iterations + levels.iterations, method=method, sigma=first.sigma)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
         first = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid, start=True,
                             **{**options, "tol": COARSE_TOL, "progress": None})
         X = H.prolonged(first.block, Hc)
+        if recentre is not None:
+            sigma = recentre(first.energies, sigma)
     else:
         X = H.smooth_random(m, seed)
     levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid, start), **options)
-    return replace(levels, method=method)
+    return replace(levels, method=method, sigma=float(sigma))
 
 
-def edge_states(H, sigma: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):
-    """The ``n_want`` states of the GridHamiltonian ``H`` nearest ``sigma`` (``grid_states``, with its
-    ``options``) and the mask of those on the wanted side of ``mid`` (above it for ``conduction``),
-    moving sigma away from mid until that side has a state; and the sigmas tried.
+def _recentring(edge: float, mid: float, conduction: bool):
+    """The ``recentre`` of ``grid_states`` for the states at a bulk band edge (see ``Reference energy``)."""
+    other, toward = 2.0 * mid - edge, 1.0 if not conduction else -1.0
 
-    The window [sigma - d, sigma + d] searched by one run (d the distance of the farthest level kept)
-    holds every state in it, so when none of them is on the wanted side the band edge lies beyond
-    sigma + d (below sigma - d for the valence side) and the next run starts there: nothing is skipped.
-    This happens when confinement moves an edge far from the bulk one (tiny dots)."""
-    tried = []
+    def recentre(energies: torch.Tensor, sigma: float) -> float:
+        near = float(energies.max() if not conduction else energies.min())
+        far = float(energies.min() if not conduction else energies.max())
+        if (mid - near) * toward <= 0:
+            return sigma
+        target = near + toward * REFERENCE_DISTANCE
+        cap = (far + REFERENCE_RATIO * other) / (1.0 + REFERENCE_RATIO)
+        moved = max(sigma * toward, min(target * toward, cap * toward)) * toward
+        if moved != sigma:
+            log.info("coarse-grid %s levels %.4f to %.4f eV: reference moved from %.4f to %.4f eV", "conduction"
+                     if conduction else "valence", near * HARTREE_EV, far * HARTREE_EV, sigma * HARTREE_EV,
+                     moved * HARTREE_EV)
+        return moved
+
+    return recentre
+
+
+def edge_states(H, edge: float, n_want: int, mid: float, conduction: bool, max_moves: int = 8, **options):
+    """The ``n_want`` states of the GridHamiltonian ``H`` nearest the bulk band ``edge`` (``grid_states``, with
+    its ``options``) and the mask of those on the wanted side of ``mid`` (above it for ``conduction``),
+    moving the reference away from mid until that side has a state; and the references of the runs.
+
+    Each run re-centres its reference into the gap after its coarse-grid start (``Reference energy``); when
+    the states found then fall on both sides of mid, the run is repeated without it. The window
+    [sigma - d, sigma + d] searched by one run (d the distance of the farthest level kept) holds every state
+    in it, so when none of them is on the wanted side the band edge lies beyond sigma + d (below sigma - d
+    for the valence side) and the next run starts there: nothing is skipped. This happens when confinement
+    moves an edge far from the bulk one (tiny dots)."""
+    tried, sigma, recentre = [], edge, _recentring(edge, mid, conduction)
+    label = "conduction" if conduction else "valence"
     for _ in range(max_moves + 1):
-        tried.append(float(sigma))
-        levels = grid_states(H, sigma, n_want, **options)
+        levels = grid_states(H, sigma, n_want, recentre=recentre, **options)
+        tried.append(levels.sigma)
         side = levels.energies > mid if conduction else levels.energies < mid
-        if bool(side.any()):
+        if bool(side.any()) and (bool(side.all()) or recentre is None or levels.sigma == sigma):
             return levels, side, tried
-        reach = float((levels.energies - sigma).abs().max())
-        sigma = sigma + reach if conduction else sigma - reach
-        log.info("no %s state within %.4f eV of the reference: moving it to %.4f eV",
-                 "conduction" if conduction else "valence", reach * HARTREE_EV, sigma * HARTREE_EV)
-    raise RuntimeError(f"no {'conduction' if conduction else 'valence'} state found after {max_moves} moves of the "
+        if bool(side.any()):
+            log.info("%d of the %d %s states found near %.4f eV lie across mid-gap: again without moving the "
+                     "reference from %.4f eV", int((~side).sum()), len(side), label, levels.sigma * HARTREE_EV,
+                     sigma * HARTREE_EV)
+            recentre = None
+            continue
+        reach = float((levels.energies - levels.sigma).abs().max())
+        sigma = levels.sigma + reach if conduction else levels.sigma - reach
+        log.info("no %s state within %.4f eV of the reference: moving it to %.4f eV", label, reach * HARTREE_EV,
+                 sigma * HARTREE_EV)
+    raise RuntimeError(f"no {label} state found after {max_moves} moves of the "
                        "reference energy: the dot's gap holds many states (check the passivation and the potential)")

@@ -69,7 +69,7 @@ from .hamiltonian import GridHamiltonian, low_frequencies
 #: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurements).
 STEPS = 16
 #: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.07 Hartree)^2.
-EPS = 0.005
+EPS = 0.002
 #: eps in double-precision runs, which must reach the residual target: (0.1 Hartree)^2 (smaller ones can stall).
 EPS_DOUBLE = 0.01
 #: eps on a grid without a coarser one (``coarse=False``), where no coarse-fine mismatch limits it.
