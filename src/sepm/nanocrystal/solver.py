@@ -167,7 +167,8 @@ def _complete_multiplet(e: torch.Tensor, n_want: int) -> int:
 
 
 def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, precondition=None, tol: float = TOL,
-                  max_iter: int = 2000, progress=None, patience: int | None = None, residual: str = "folded") -> Levels:
+                  max_iter: int = 2000, progress=None, patience: int | None = None, residual: str = "folded",
+                  guards: bool = True) -> Levels:
     """The ``n_want`` eigenstates of H nearest ``sigma`` (Hartree) to residual ``tol`` (Hartree), ascending;
     more when the last one is degenerate (the whole multiplet is returned).
 
@@ -179,7 +180,9 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
     would give (the folded residual's, without applying H to it). ``progress(iteration, energies,
     residuals)`` is called every iteration. With ``patience`` the run stops (not converged) when the largest
     wanted residual has not fallen below 0.9 x its lowest for that many iterations (a float32 run at its
-    rounding floor)."""
+    rounding floor). With ``guards=False`` only the wanted vectors (their multiplets completed) get new
+    directions; the guard vectors stay in the basis, turned by the Rayleigh-Ritz steps (for a start that
+    already holds them, see ``grid_states``)."""
     m, n = X.shape
     best, best_it = float("inf"), 0
     applications = 0
@@ -226,6 +229,8 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
         elif patience is not None and it - best_it >= patience:
             break
         active = res_h >= tol
+        if not guards:
+            active[k:] = False
         if residual == "h":
             W = precondition(R[active], beta[active])
         else:
@@ -332,19 +337,20 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
-        levels = folded_lobpcg(H.apply, block, first.sigma, n_want, progress=report,
+        levels = folded_lobpcg(H.apply, block, first.sigma, n_want, progress=report, guards=False,
                                **_preconditioner(H, first.sigma, shift, two_grid, start), **options)
         return replace(levels, iterations=first.iterations + levels.iterations, method=method, sigma=first.sigma)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
         first = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid, start=True,
                             **{**options, "tol": COARSE_TOL, "progress": None})
-        X = H.prolonged(first.block, Hc)
+        X, guards = H.prolonged(first.block, Hc), False
         if recentre is not None:
             sigma = recentre(first.energies, sigma)
     else:
-        X = H.smooth_random(m, seed)
-    levels = folded_lobpcg(H.apply, X, sigma, n_want, **_preconditioner(H, sigma, shift, two_grid, start), **options)
+        X, guards = H.smooth_random(m, seed), True
+    levels = folded_lobpcg(H.apply, X, sigma, n_want, guards=guards,
+                           **_preconditioner(H, sigma, shift, two_grid, start), **options)
     return replace(levels, method=method, sigma=float(sigma))
 
 

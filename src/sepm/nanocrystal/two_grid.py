@@ -68,6 +68,7 @@ from .hamiltonian import GridHamiltonian, low_frequencies
 
 #: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurements).
 STEPS = 16
+STEPS_DOUBLE = 8
 #: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.07 Hartree)^2.
 EPS = 0.002
 #: eps in double-precision runs, which must reach the residual target: (0.1 Hartree)^2 (smaller ones can stall).
@@ -86,12 +87,14 @@ class TwoGridPreconditioner:
     restriction, (T_c + s)^-2 and prolongation cost no transform, and each conjugate-gradient step two coarse
     applications (four coarse FFTs)."""
 
-    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None, steps: int = STEPS,
+    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None, steps: int | None = None,
                  coarse: bool = True):
         low = H.coarsened() if coarse else H
         self.H, self.Hc = H, low.single() or low
         if eps is None:
             eps = EPS_SAME_GRID if not coarse else EPS if H.V.dtype == torch.float32 else EPS_DOUBLE
+        if steps is None:
+            steps = STEPS if H.V.dtype == torch.float32 or not coarse else STEPS_DOUBLE
         self.sigma, self.shift, self.eps, self.steps = float(sigma), float(shift), float(eps), int(steps)
         self._low = (slice(None), *low_frequencies(self.Hc.shape, H.V.device))
         self._ratio = H.size / self.Hc.size
