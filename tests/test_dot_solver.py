@@ -4,7 +4,8 @@ against smooth random starts on the same dot (same levels, fewer applications), 
 before the double-precision one (same levels, residuals below the target in double precision); the
 two-grid preconditioner against its exact value on plane waves of a constant potential, and its solve
 (one H application per new vector, on the residuals of H) against dense diagonalization (fewer iterations
-and applications than with (T + s)^-2 on the folded residuals)."""
+and applications than with (T + s)^-2 on the folded residuals); the reference moved into the gap after the
+coarse-grid start (its rule, and the dense levels from it, also when moved too far)."""
 
 import numpy as np
 import pytest
@@ -153,3 +154,47 @@ def test_two_grid_preconditioned_solve_gives_the_dense_levels():
         assert float(res.max()) < 1e-7
     assert runs[True].iterations < runs[False].iterations and applications[True] < applications[False]
     assert "two-grid" in runs[True].method and "two-grid" not in runs[False].method
+
+
+def test_recentring_moves_the_reference_into_the_gap_up_to_the_distance_and_the_ratio():
+    from sepm.nanocrystal.solver import REFERENCE_DISTANCE, REFERENCE_RATIO, _recentring
+
+    levels = torch.tensor([-0.010, -0.005, -0.007])
+    # Valence edge at 0, conduction edge at 0.1: the distance from the nearest level decides.
+    assert _recentring(0.0, 0.05, False)(levels, 0.0) == pytest.approx(-0.005 + REFERENCE_DISTANCE)
+    # Conduction edge at 0.04: the farthest level ends REFERENCE_RATIO x as far as that edge.
+    moved = _recentring(0.0, 0.02, False)(levels, 0.0)
+    assert moved < -0.005 + REFERENCE_DISTANCE and moved - -0.010 == pytest.approx(REFERENCE_RATIO * (0.04 - moved))
+    # The conduction side mirrors it; a reference already farther in, or a level across mid, stays.
+    assert _recentring(0.1, 0.05, True)(0.1 - levels, 0.1) == pytest.approx(0.105 - REFERENCE_DISTANCE)
+    assert _recentring(0.0, 0.05, False)(levels, 0.04) == 0.04
+    assert _recentring(0.0, 0.05, False)(torch.tensor([-0.01, 0.06]), 0.0) == 0.0
+
+
+def test_edge_states_from_a_moved_reference_gives_the_dense_levels(monkeypatch):
+    from sepm.constants import HARTREE_EV
+    from sepm.nanocrystal import solver
+
+    system = read_bundle(GAAS).systems[0]
+    tables = read_library(LIBRARY, ["As", "Ga"])
+    tables.update(ligand_tables(1024, tables["Ga"].dr))
+    dot = build_nanocrystal(Crystal.from_system(system), 5.0, min_bonds=1)
+    grid = DotGrid((5.6, 5.6, 5.6), (16, 16, 16))  # spacing 0.7: an 8^3 coarse-grid start
+    H = GridHamiltonian(grid, potential_on_grid(grid, dot.symbols, centred(dot.positions), tables)[0])
+    dense = torch.linalg.eigvalsh(H.dense())
+    # "Bulk edges" 0.05 eV inside the 4.4 eV gap between levels 15 (a triplet's last) and 16.
+    vbm, cbm = float(dense[15]) + 0.05 / HARTREE_EV, float(dense[16]) - 0.05 / HARTREE_EV
+    mid = 0.5 * (vbm + cbm)
+    expect = dense[13:16]
+    levels, side, tried = solver.edge_states(H, vbm, 3, mid, False, tol=1e-6)
+    assert levels.converged and bool(side.all()) and len(tried) == 1
+    # Moved until the farthest coarse-grid level lies REFERENCE_RATIO x as far as the conduction edge.
+    assert (tried[0] - vbm) * HARTREE_EV > 0.3
+    assert float((levels.energies - expect).abs().max()) < 1e-9
+    assert "reference moved into the gap" in levels.method
+    # Moved too far (past mid-gap), the run finds conduction states and is repeated from the edge.
+    monkeypatch.setattr(solver, "REFERENCE_RATIO", 50.0)
+    monkeypatch.setattr(solver, "REFERENCE_DISTANCE", 4.0 / HARTREE_EV)
+    levels, side, tried = solver.edge_states(H, vbm, 3, mid, False, tol=1e-6)
+    assert len(tried) == 2 and tried[0] > mid and tried[1] == vbm
+    assert bool(side.all()) and float((levels.energies - expect).abs().max()) < 1e-9

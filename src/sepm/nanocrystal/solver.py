@@ -53,6 +53,30 @@ exact folded inverse (A + eps)^-1 approximated by 3-20 inner CG steps preconditi
 (not worth a second extraction); the two-grid preconditioner one level down in the coarse start, 1031
 against 847 (valence, float32 first), 1197 against 953 (conduction).
 
+Reference energy (``edge_states``). A bulk band edge keeps every level of a confined dot on one side, but
+at 979 atoms the HOMO lies only ~0.2 eV below the bulk VBM, and with a preconditioner ~(B^2 + eps)^-1 the
+folded gaps that set the pace are ~2 d de eps / (d^2 + eps)^2 for levels d from the reference, de apart:
+small for small d. So each run moves its reference into the gap after its coarse-grid start (whose levels
+lie within ~20 meV of the fine ones): ``REFERENCE_DISTANCE`` (0.8 eV) from the nearest of those levels, but
+no further than where the farthest lies ``REFERENCE_RATIO`` times as far as the bulk edge across the gap
+(the other side's levels lie beyond it). Too far breaks the two-grid form, which takes each vector to lie on
+one side of sigma: with both references 0.5 eV inside the bulk gap, the 123-atom dot's conduction side (LUMO
+0.81 eV above the bulk CBM) had wanted levels 1.31-1.61 eV away and the HOMO triplet at 1.54 eV, mixed
+them, and did not converge in 2000 iterations ((T + s)^-2 on folded residuals converged, slowly). When the
+states found lie on both sides of mid-gap anyway, the run is repeated from the bulk edge. On the 979-atom
+dot (100^3, 2 threads) the valence side then took 2299 / 2130 / 2032 applications with the reference 0.3 /
+0.5 / 0.6 eV inside the bulk gap (eps 0.002 / 0.002 / 0.002; 3069 at the edge), conduction 1665 at 0.5 eV
+(1745); the re-centred reference, with the start to 4e-3, 1738 and 1262.
+
+Guards. The guard vectors complete a multiplet and widen the block's gap; once they come from a start (the
+coarse grid's block, or the float32 one), they get no new directions (``guards=False``) and only turn with
+each Rayleigh-Ritz step: on the 979-atom dot the float32 run took 798 applications (51 iterations) against
+1217 (45) on the valence side, 685 against 818 on the conduction side, with the double-precision finish
+259 against 184 and 78 against 118. Both changes (and ``COARSE_TOL_TWO_GRID``) apply where the two-grid
+preconditioner runs, where they were measured; the spinor dots (kinetic preconditioner) keep the bulk edge
+and active guards: on the 1-cell CsPbI3 cube (40^3, tol 1e-3, 2 threads) both took 130 / 382 applications
+(valence / conduction) against 160 / 372, too small a case to decide.
+
 Bookkeeping. The basis [X, P, W] and its B image live in two alternating pairs of buffers: the next X and
 P are one product of the Ritz coefficients with the basis (P normalized through the Gram matrix), and
 only the new directions are copied in. With the float32 two-grid preconditioner on half spectra
@@ -93,9 +117,12 @@ TOL = 1e-4
 #: Preconditioner shift s of (T + s)^-2, Hartree: measured best of 0.03-8 on a 35-atom GaAs dot (0.3).
 SHIFT = 0.3
 #: Residual target of the coarse-grid start (Hartree): 1e-4 there cost more than it saved (223 sites). With
-#: one application per vector, 2e-3 took 10 % fewer applications at 123 and 513 atoms (1621 / 3155 against
-#: 1800 / 3512, both edges, float32 first; the same levels to 3e-7 Hartree), not yet measured at 979.
-COARSE_TOL = 4e-3
+#: the reference re-centred after the start, on the 979-atom dot (2 threads) 1e-3 / 2e-3 / 4e-3 / 8e-3 took
+#: 2033 / 1876 / 1738 / 1673 applications on the valence side and 1447 / - / 1262 / 1360 on the conduction side,
+#: hence ``COARSE_TOL_TWO_GRID`` there; the 1-cell CsPbI3 spinor cube (kinetic preconditioner, tol 1e-3) took
+#: 280 / 718 applications (valence / conduction) with 4e-3 against 160 / 372 with 1e-3.
+COARSE_TOL = 1e-3
+COARSE_TOL_TWO_GRID = 4e-3
 #: Residual target of the float32 run before the double-precision one (Hartree): one float32 run of a
 #: 123-atom GaAs dot stalled at 1.2e-4, so 3e-4.
 SINGLE_TOL = 3e-4
@@ -105,12 +132,15 @@ SINGLE_PATIENCE = 100
 COARSE_SPACING = 1.6
 #: ``edge_states`` moves the reference of the fine-grid runs this far (Hartree) into the gap from the
 #: nearest level of the coarse-grid start (0.8 eV), and at most until the farthest of its levels lies
-#: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``).
+#: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``): 0.6 / 0.8 / 1.0
+#: took 1738 / 1738 / 1641 applications on the 979-atom dot's valence side; 1.0 leaves too little margin.
 REFERENCE_DISTANCE = 0.8 / HARTREE_EV
 REFERENCE_RATIO = 0.8
 #: Extra block vectors: enough to complete a threefold level at the edge of the wanted ones. More cost
 #: more than they save (35-atom dot, 4 valence states, 1 thread: 0/1/2/4/8 guards took 1478/1622/1763/
-#: 2116/2564 H applications and 33/36/43/51/62 s).
+#: 2116/2564 H applications and 33/36/43/51/62 s). With one, the 979-atom dot's valence side lost half of a
+#: twofold level; with three (idle after the start) 1288 against 1330 applications there, 1068 against 1062
+#: on the conduction side.
 GUARD = 2
 
 
@@ -289,6 +319,13 @@ def _own_grid(H, two_grid: bool, start: bool) -> bool | None:
     return False if _coarsens(H) else True if start else None
 
 
+def _tuned(H, two_grid: bool) -> bool:
+    """Whether H is preconditioned two-grid, where ``grid_states`` idles the guards once started and moves
+    the reference after the start (measured there; the kinetic preconditioner keeps the bulk edge and
+    active guards, see ``Guards``)."""
+    return _own_grid(H, two_grid, False) is False
+
+
 def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) -> dict:
     """``folded_lobpcg``'s preconditioner options for H."""
     own = _own_grid(H, two_grid, start)
@@ -297,12 +334,16 @@ def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) 
     return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=not own), residual="h")
 
 
-def _method(H, coarse: bool, single: bool, two_grid: bool) -> str:
+def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> str:
     """What ``grid_states`` runs on H, in words (dot.json's solver.method)."""
     parts = ["folded-spectrum LOBPCG on (H - sigma)^2, Rayleigh-Ritz from (H - sigma) S",
              "coarse-grid start" if coarse and _coarsens(H) else "smooth random start"]
     if single:
         parts.append("single-precision run first")
+    if _tuned(H, two_grid):
+        parts.append("guard vectors without new directions once started (coarse grid or float32 run)")
+        if recentred and coarse:
+            parts.append("reference moved into the gap after the start")
     if _own_grid(H, two_grid, False) is None:
         parts.append("(T + s)^-2 preconditioner on folded residuals")
     else:
@@ -329,7 +370,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
     below ``tol`` in double precision."""
     m = n_want + n_guard
     low = H.single() if single and hasattr(H, "single") else None
-    method = _method(H, coarse, low is not None, two_grid)
+    method = _method(H, coarse, low is not None, two_grid, recentre is not None)
     if low is not None:
         tol = options.get("tol", TOL)
         first = grid_states(low, sigma, n_want, n_guard, shift, seed, coarse, two_grid=two_grid, start=start,
@@ -337,15 +378,17 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
         progress = options.pop("progress", None)
         report = None if progress is None else (lambda it, e, r: progress(first.iterations + it, e, r))
         block = first.block.to(torch.promote_types(first.block.dtype, H.V.dtype))   # complex blocks stay complex
-        levels = folded_lobpcg(H.apply, block, first.sigma, n_want, progress=report, guards=False,
+        levels = folded_lobpcg(H.apply, block, first.sigma, n_want, progress=report,
+                               guards=not _tuned(H, two_grid),
                                **_preconditioner(H, first.sigma, shift, two_grid, start), **options)
         return replace(levels, iterations=first.iterations + levels.iterations, method=method, sigma=first.sigma)
     if coarse and _coarsens(H):
         Hc = H.coarsened()
         first = grid_states(Hc, sigma, n_want, n_guard, shift, seed, coarse, single, two_grid=two_grid, start=True,
-                            **{**options, "tol": COARSE_TOL, "progress": None})
-        X, guards = H.prolonged(first.block, Hc), False
-        if recentre is not None:
+                            **{**options, "tol": COARSE_TOL_TWO_GRID if _tuned(H, two_grid) else COARSE_TOL,
+                               "progress": None})
+        X, guards = H.prolonged(first.block, Hc), not _tuned(H, two_grid)
+        if recentre is not None and _tuned(H, two_grid):
             sigma = recentre(first.energies, sigma)
     else:
         X, guards = H.smooth_random(m, seed), True
@@ -380,8 +423,8 @@ def edge_states(H, edge: float, n_want: int, mid: float, conduction: bool, max_m
     its ``options``) and the mask of those on the wanted side of ``mid`` (above it for ``conduction``),
     moving the reference away from mid until that side has a state; and the references of the runs.
 
-    Each run re-centres its reference into the gap after its coarse-grid start (``Reference energy``); when
-    the states found then fall on both sides of mid, the run is repeated without it. The window
+    Each run moves its reference into the gap after its coarse-grid start (``Reference energy``); when a
+    state found from a moved reference lies across mid, the run is repeated without moving it. The window
     [sigma - d, sigma + d] searched by one run (d the distance of the farthest level kept) holds every state
     in it, so when none of them is on the wanted side the band edge lies beyond sigma + d (below sigma - d
     for the valence side) and the next run starts there: nothing is skipped. This happens when confinement
@@ -392,16 +435,16 @@ def edge_states(H, edge: float, n_want: int, mid: float, conduction: bool, max_m
         levels = grid_states(H, sigma, n_want, recentre=recentre, **options)
         tried.append(levels.sigma)
         side = levels.energies > mid if conduction else levels.energies < mid
-        if bool(side.any()) and (bool(side.all()) or recentre is None or levels.sigma == sigma):
-            return levels, side, tried
-        if bool(side.any()):
+        if levels.sigma != sigma and not bool(side.all()):
             log.info("%d of the %d %s states found near %.4f eV lie across mid-gap: again without moving the "
                      "reference from %.4f eV", int((~side).sum()), len(side), label, levels.sigma * HARTREE_EV,
                      sigma * HARTREE_EV)
             recentre = None
             continue
-        reach = float((levels.energies - levels.sigma).abs().max())
-        sigma = levels.sigma + reach if conduction else levels.sigma - reach
+        if bool(side.any()):
+            return levels, side, tried
+        reach = float((levels.energies - sigma).abs().max())
+        sigma = sigma + reach if conduction else sigma - reach
         log.info("no %s state within %.4f eV of the reference: moving it to %.4f eV", label, reach * HARTREE_EV,
                  sigma * HARTREE_EV)
     raise RuntimeError(f"no {label} state found after {max_moves} moves of the "

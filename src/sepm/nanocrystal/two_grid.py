@@ -41,8 +41,14 @@ applications with (0.01, 6), 31-34 s and 2702-2938 with (0.003-0.005, 16); condu
 the 123- and 513-atom dots within noise. Smaller eps stalls: the coarse H's levels lie ~20 meV from
 the fine ones, and the amplified coarse mismatch then swamps the correction. At (0.002, 16) the float32
 run converged but the double-precision one froze at a residual of 1.1e-4 for 2000 iterations; at
-(0.001, 16) the float32 run stalled too. Hence ``EPS`` = 0.005 in float32 runs and the safer 0.01 in
-double-precision ones (which must reach the target; 13-18 iterations from the float32 block either way).
+(0.001, 16) the float32 run stalled too. Both limits come from the reference sigma at the bulk edge, ~0.2 eV
+from the levels: with sigma re-centred d ~ 0.5-0.8 eV into the gap (:mod:`.solver`, ``Reference energy``),
+the preconditioned folded gaps, ~2 d de eps / (d^2 + eps)^2, grow, and the coarse mismatch counts less
+against d. There (979 atoms, 2 threads) eps = 0.005 / 0.002 / 0.0015 took 2242 / 2032 / - applications on the
+valence side with the reference 0.6 eV into the gap, and, with the final settings, 0.002 / 0.0015 took 1738 /
+1641 (valence) and 1262 / 1247 (conduction); 0.001 was slower (2976 against 2130 at 0.5 eV). Hence
+``EPS`` = 0.002 in float32 runs and the safer 0.01 in double-precision ones (which must reach the target: the
+same applications with 0.005 there).
 The same preconditioner one level down (the 50^3 start on a 25^3 grid, spacing 3.2 Bohr) stalled at a
 residual of 0.15 whatever eps (0.005-0.05).
 
@@ -68,8 +74,10 @@ from .hamiltonian import GridHamiltonian, low_frequencies
 
 #: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurements).
 STEPS = 16
+#: Steps in double-precision runs (a short finish from the float32 block): 979-atom dot, valence side, 16 / 8 /
+#: 4 steps took 11 / 14 / 21 iterations and 248 / 184 / 188 applications (4.7 / 4.5 / 6.3 s).
 STEPS_DOUBLE = 8
-#: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.07 Hartree)^2.
+#: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.045 Hartree)^2.
 EPS = 0.002
 #: eps in double-precision runs, which must reach the residual target: (0.1 Hartree)^2 (smaller ones can stall).
 EPS_DOUBLE = 0.01
