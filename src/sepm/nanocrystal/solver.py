@@ -64,9 +64,10 @@ one side of sigma: with both references 0.5 eV inside the bulk gap, the 123-atom
 0.81 eV above the bulk CBM) had wanted levels 1.31-1.61 eV away and the HOMO triplet at 1.54 eV, mixed
 them, and did not converge in 2000 iterations ((T + s)^-2 on folded residuals converged, slowly). When the
 states found lie on both sides of mid-gap anyway, the run is repeated from the bulk edge. On the 979-atom
-dot (100^3, 2 threads) the valence side then took 2299 / 2130 / 2032 applications with the reference 0.3 /
-0.5 / 0.6 eV inside the bulk gap (eps 0.002 / 0.002 / 0.002; 3069 at the edge), conduction 1665 at 0.5 eV
-(1745); the re-centred reference, with the start to 4e-3, 1738 and 1262.
+dot (100^3, 2 threads, start to 1e-3) the valence side took 3069 applications at the bulk edge and 2299 with
+the reference 0.3 eV inside the bulk gap (two-grid eps 0.005), 2130 / 2032 at 0.5 / 0.6 eV (eps 0.002); the
+conduction side 1745 at the edge and 1665 at 0.5 eV (eps 0.002); the moved reference, with the start to
+4e-3, 1738 and 1262.
 
 Guards. The guard vectors complete a multiplet and widen the block's gap; once they come from a start (the
 coarse grid's block, or the float32 one), they get no new directions (``guards=False``) and only turn with
@@ -132,8 +133,9 @@ SINGLE_PATIENCE = 100
 COARSE_SPACING = 1.6
 #: ``edge_states`` moves the reference of the fine-grid runs this far (Hartree) into the gap from the
 #: nearest level of the coarse-grid start (0.8 eV), and at most until the farthest of its levels lies
-#: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``): 0.6 / 0.8 / 1.0
-#: took 1738 / 1738 / 1641 applications on the 979-atom dot's valence side; 1.0 leaves too little margin.
+#: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``). On the 979-atom
+#: dot both edges took 3547 / 3481 applications at 0.6 / 0.8 (start to 1e-3), the valence side 1641 against 1738
+#: at 1.0 (start to 4e-3): not worth the thinner margin.
 REFERENCE_DISTANCE = 0.8 / HARTREE_EV
 REFERENCE_RATIO = 0.8
 #: Extra block vectors: enough to complete a threefold level at the edge of the wanted ones. More cost

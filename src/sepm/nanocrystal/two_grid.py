@@ -44,9 +44,9 @@ run converged but the double-precision one froze at a residual of 1.1e-4 for 200
 (0.001, 16) the float32 run stalled too. Both limits come from the reference sigma at the bulk edge, ~0.2 eV
 from the levels: with sigma re-centred d ~ 0.5-0.8 eV into the gap (:mod:`.solver`, ``Reference energy``),
 the preconditioned folded gaps, ~2 d de eps / (d^2 + eps)^2, grow, and the coarse mismatch counts less
-against d. There (979 atoms, 2 threads) eps = 0.005 / 0.002 / 0.0015 took 2242 / 2032 / - applications on the
-valence side with the reference 0.6 eV into the gap, and, with the final settings, 0.002 / 0.0015 took 1738 /
-1641 (valence) and 1262 / 1247 (conduction); 0.001 was slower (2976 against 2130 at 0.5 eV). Hence
+against d. There (979 atoms, 2 threads) eps = 0.005 / 0.002 took 2242 / 2032 applications on the valence
+side with the reference 0.6 eV into the gap, and, with the final settings, 0.002 / 0.0015 took 1738 / 1641
+(valence) and 1262 / 1247 (conduction); 0.001 was slower (2976 against 2130 at 0.5 eV). Hence
 ``EPS`` = 0.002 in float32 runs and the safer 0.01 in double-precision ones (which must reach the target: the
 same applications with 0.005 there).
 The same preconditioner one level down (the 50^3 start on a 25^3 grid, spacing 3.2 Bohr) stalled at a
@@ -72,7 +72,8 @@ import torch
 
 from .hamiltonian import GridHamiltonian, low_frequencies
 
-#: Conjugate-gradient steps of each coarse solve (see the module docstring for the measurements).
+#: Conjugate-gradient steps of each coarse solve in float32 runs and on the start's own grid (see the module
+#: docstring for the measurements).
 STEPS = 16
 #: Steps in double-precision runs (a short finish from the float32 block): 979-atom dot, valence side, 16 / 8 /
 #: 4 steps took 11 / 14 / 21 iterations and 248 / 184 / 188 applications (4.7 / 4.5 / 6.3 s).
@@ -95,8 +96,8 @@ class TwoGridPreconditioner:
     restriction, (T_c + s)^-2 and prolongation cost no transform, and each conjugate-gradient step two coarse
     applications (four coarse FFTs)."""
 
-    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None, steps: int | None = None,
-                 coarse: bool = True):
+    def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None,
+                 steps: int | None = None, coarse: bool = True):
         low = H.coarsened() if coarse else H
         self.H, self.Hc = H, low.single() or low
         if eps is None:
