@@ -4,8 +4,8 @@ against smooth random starts on the same dot (same levels, fewer applications), 
 before the double-precision one (same levels, residuals below the target in double precision); the
 two-grid preconditioner against its exact value on plane waves of a constant potential, and its solve
 (one H application per new vector, on the residuals of H) against dense diagonalization (fewer iterations
-and applications than with (T + s)^-2 on the folded residuals); the reference moved into the gap after the
-coarse-grid start (its rule, and the dense levels from it, also when moved too far)."""
+and applications than with (T + s)^-2 on the folded residuals); the reference placed after the coarse-grid
+start (its rule, and the dense levels from it, also when placed too far)."""
 
 import numpy as np
 import pytest
@@ -156,7 +156,7 @@ def test_two_grid_preconditioned_solve_gives_the_dense_levels():
     assert "two-grid" in runs[True].method and "two-grid" not in runs[False].method
 
 
-def test_recentring_moves_the_reference_into_the_gap_up_to_the_distance_and_the_ratio():
+def test_recentring_places_the_reference_at_the_distance_from_the_levels_up_to_the_ratio():
     from sepm.nanocrystal.solver import REFERENCE_DISTANCE, REFERENCE_RATIO, _recentring
 
     levels = torch.tensor([-0.010, -0.005, -0.007])
@@ -165,13 +165,15 @@ def test_recentring_moves_the_reference_into_the_gap_up_to_the_distance_and_the_
     # Conduction edge at 0.04: the farthest level ends REFERENCE_RATIO x as far as that edge.
     moved = _recentring(0.0, 0.02, False)(levels, 0.0)
     assert moved < -0.005 + REFERENCE_DISTANCE and moved - -0.010 == pytest.approx(REFERENCE_RATIO * (0.04 - moved))
-    # The conduction side mirrors it; a reference already farther in, or a level across mid, stays.
+    # The conduction side mirrors it. The reference goes there from either side (a tiny dot's LUMO lies far
+    # above the bulk CBM); levels across mid are ignored, and with none on the wanted side it stays.
     assert _recentring(0.1, 0.05, True)(0.1 - levels, 0.1) == pytest.approx(0.105 - REFERENCE_DISTANCE)
-    assert _recentring(0.0, 0.05, False)(levels, 0.04) == 0.04
-    assert _recentring(0.0, 0.05, False)(torch.tensor([-0.01, 0.06]), 0.0) == 0.0
+    assert _recentring(0.0, 0.05, False)(levels, 0.04) == pytest.approx(-0.005 + REFERENCE_DISTANCE)
+    assert _recentring(0.0, 0.05, False)(torch.tensor([-0.005, 0.06]), 0.0) == pytest.approx(-0.005 + REFERENCE_DISTANCE)
+    assert _recentring(0.0, 0.05, False)(torch.tensor([0.06, 0.07]), 0.01) == 0.01
 
 
-def test_edge_states_from_a_moved_reference_gives_the_dense_levels(monkeypatch):
+def test_edge_states_from_a_placed_reference_gives_the_dense_levels(monkeypatch):
     from sepm.constants import HARTREE_EV
     from sepm.nanocrystal import solver
 
@@ -188,10 +190,10 @@ def test_edge_states_from_a_moved_reference_gives_the_dense_levels(monkeypatch):
     expect = dense[13:16]
     levels, side, tried = solver.edge_states(H, vbm, 3, mid, False, tol=1e-6)
     assert levels.converged and bool(side.all()) and len(tried) == 1
-    # Moved until the farthest coarse-grid level lies REFERENCE_RATIO x as far as the conduction edge.
+    # Placed where the farthest coarse-grid level lies REFERENCE_RATIO x as far as the conduction edge.
     assert (tried[0] - vbm) * HARTREE_EV > 0.3
     assert float((levels.energies - expect).abs().max()) < 1e-9
-    assert "reference moved into the gap" in levels.method
+    assert "reference placed" in levels.method
     # Moved too far (past mid-gap), the run finds conduction states and is repeated from the edge.
     monkeypatch.setattr(solver, "REFERENCE_RATIO", 50.0)
     monkeypatch.setattr(solver, "REFERENCE_DISTANCE", 4.0 / HARTREE_EV)

@@ -7,8 +7,8 @@ waves at maxKE = the cap where no such grid applies). The plane-wave edges at th
 fit's basis) are recorded beside them, with the offset between the two. Confinement pushes the dot's HOMO
 below the bulk VBM and its LUMO above the bulk CBM, so the states nearest the VBM are the top valence
 states and those nearest the CBM the bottom conduction states; a level is valence when it lies below
-the bulk mid-gap. Each edge's fine-grid runs then move their reference into the gap once the coarse-grid
-start has placed the levels (:func:`.solver.edge_states`: fewer iterations, the same states, and a run
+the bulk mid-gap. Each edge's fine-grid runs then place their reference 0.8 eV from the coarse-grid
+start's levels, on the gap side (:func:`.solver.edge_states`: fewer iterations, the same states, and a run
 from the bulk edge again if a state found lies across mid-gap); ``dot.json`` records the references used.
 HOMO = the highest valence level, LUMO = the lowest conduction level. Level indices
 come from the electron count of a fully passivated dot, 4 N_anion valence states (HOMO index

@@ -56,17 +56,22 @@ against 847 (valence, float32 first), 1197 against 953 (conduction).
 Reference energy (``edge_states``). A bulk band edge keeps every level of a confined dot on one side, but
 at 979 atoms the HOMO lies only ~0.2 eV below the bulk VBM, and with a preconditioner ~(B^2 + eps)^-1 the
 folded gaps that set the pace are ~2 d de eps / (d^2 + eps)^2 for levels d from the reference, de apart:
-small for small d. So each run moves its reference into the gap after its coarse-grid start (whose levels
-lie within ~20 meV of the fine ones): ``REFERENCE_DISTANCE`` (0.8 eV) from the nearest of those levels, but
-no further than where the farthest lies ``REFERENCE_RATIO`` times as far as the bulk edge across the gap
-(the other side's levels lie beyond it). Too far breaks the two-grid form, which takes each vector to lie on
-one side of sigma: with both references 0.5 eV inside the bulk gap, the 123-atom dot's conduction side (LUMO
-0.81 eV above the bulk CBM) had wanted levels 1.31-1.61 eV away and the HOMO triplet at 1.54 eV, mixed
-them, and did not converge in 2000 iterations ((T + s)^-2 on folded residuals converged, slowly). When the
-states found lie on both sides of mid-gap anyway, the run is repeated from the bulk edge. On the 979-atom
+small for small d. So each run places its reference after its coarse-grid start (whose levels lie within
+~20 meV of the fine ones): ``REFERENCE_DISTANCE`` (0.8 eV) on the gap side of the nearest of those on the
+wanted side of mid-gap, but no nearer the other side than where the farthest of them lies ``REFERENCE_RATIO``
+times as far as the bulk edge across the gap (the other side's levels lie beyond it). Too near the other side
+breaks the two-grid form, which takes each vector to lie on one side of sigma: with both references 0.5 eV
+inside the bulk gap, the 123-atom dot's conduction side (LUMO 0.81 eV above the bulk CBM) had wanted levels
+1.31-1.61 eV away and the HOMO triplet at 1.54 eV, mixed them, and did not converge in 2000 iterations
+((T + s)^-2 on folded residuals converged, slowly). So did the 29-atom dot of the default chain (R = 10
+Bohr, LUMO 1.5 eV above the CBM) with the reference at the CBM, the HOMO 2.3 eV below it: 1786 iterations
+and 40,464 applications before, none converged in 2000 with the reference only moved into the gap, and
+154 iterations and 4711 applications with it placed 0.8 eV below the coarse LUMO (2 threads). When states
+found from a placed reference lie on both sides of mid-gap, the run is repeated from the bulk edge. On the
+979-atom
 dot (100^3, 2 threads, start to 1e-3) the valence side took 3069 applications at the bulk edge and 2299 with
 the reference 0.3 eV inside the bulk gap (two-grid eps 0.005), 2130 / 2032 at 0.5 / 0.6 eV (eps 0.002); the
-conduction side 1745 at the edge and 1665 at 0.5 eV (eps 0.002); the moved reference, with the start to
+conduction side 1745 at the edge and 1665 at 0.5 eV (eps 0.002); the placed reference, with the start to
 4e-3, 1738 and 1262.
 
 Guards. The guard vectors complete a multiplet and widen the block's gap; once they come from a start (the
@@ -131,7 +136,7 @@ SINGLE_TOL = 3e-4
 SINGLE_PATIENCE = 100
 #: Largest spacing of a coarse start (Bohr): 2h for the default h ~ 0.75; two levels for h = 0.4.
 COARSE_SPACING = 1.6
-#: ``edge_states`` moves the reference of the fine-grid runs this far (Hartree) into the gap from the
+#: ``edge_states`` places the reference of the fine-grid runs this far (Hartree) on the gap side of the
 #: nearest level of the coarse-grid start (0.8 eV), and at most until the farthest of its levels lies
 #: ``REFERENCE_RATIO`` times as far as the bulk edge across the gap (see ``Reference energy``). On the 979-atom
 #: dot both edges took 3547 / 3481 applications at 0.6 / 0.8 (start to 1e-3), the valence side 1641 against 1738
@@ -322,7 +327,7 @@ def _own_grid(H, two_grid: bool, start: bool) -> bool | None:
 
 
 def _tuned(H, two_grid: bool) -> bool:
-    """Whether H is preconditioned two-grid, where ``grid_states`` idles the guards once started and moves
+    """Whether H is preconditioned two-grid, where ``grid_states`` idles the guards once started and places
     the reference after the start (measured there; the kinetic preconditioner keeps the bulk edge and
     active guards, see ``Guards``)."""
     return _own_grid(H, two_grid, False) is False
@@ -345,7 +350,7 @@ def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> s
     if _tuned(H, two_grid):
         parts.append("guard vectors without new directions once started (coarse grid or float32 run)")
         if recentred and coarse:
-            parts.append("reference moved into the gap after the start")
+            parts.append("reference placed 0.8 eV from the start's levels")
     if _own_grid(H, two_grid, False) is None:
         parts.append("(T + s)^-2 preconditioner on folded residuals")
     else:
@@ -404,17 +409,17 @@ def _recentring(edge: float, mid: float, conduction: bool):
     other, toward = 2.0 * mid - edge, 1.0 if not conduction else -1.0
 
     def recentre(energies: torch.Tensor, sigma: float) -> float:
-        near = float(energies.max() if not conduction else energies.min())
-        far = float(energies.min() if not conduction else energies.max())
-        if (mid - near) * toward <= 0:
+        wanted = energies[energies > mid] if conduction else energies[energies < mid]
+        if len(wanted) == 0:
             return sigma
+        near = float(wanted.min() if conduction else wanted.max())
+        far = float(wanted.max() if conduction else wanted.min())
         target = near + toward * REFERENCE_DISTANCE
         cap = (far + REFERENCE_RATIO * other) / (1.0 + REFERENCE_RATIO)
-        moved = max(sigma * toward, min(target * toward, cap * toward)) * toward
-        if moved != sigma:
-            log.info("coarse-grid %s levels %.4f to %.4f eV: reference moved from %.4f to %.4f eV", "conduction"
-                     if conduction else "valence", near * HARTREE_EV, far * HARTREE_EV, sigma * HARTREE_EV,
-                     moved * HARTREE_EV)
+        moved = min(target * toward, cap * toward) * toward
+        log.info("coarse-grid %s levels %.4f to %.4f eV: reference placed at %.4f eV (from %.4f)", "conduction"
+                 if conduction else "valence", near * HARTREE_EV, far * HARTREE_EV, moved * HARTREE_EV,
+                 sigma * HARTREE_EV)
         return moved
 
     return recentre
@@ -425,8 +430,8 @@ def edge_states(H, edge: float, n_want: int, mid: float, conduction: bool, max_m
     its ``options``) and the mask of those on the wanted side of ``mid`` (above it for ``conduction``),
     moving the reference away from mid until that side has a state; and the references of the runs.
 
-    Each run moves its reference into the gap after its coarse-grid start (``Reference energy``); when a
-    state found from a moved reference lies across mid, the run is repeated without moving it. The window
+    Each run places its reference after its coarse-grid start (``Reference energy``); when a state found
+    from a placed reference lies across mid, the run is repeated without placing it. The window
     [sigma - d, sigma + d] searched by one run (d the distance of the farthest level kept) holds every state
     in it, so when none of them is on the wanted side the band edge lies beyond sigma + d (below sigma - d
     for the valence side) and the next run starts there: nothing is skipped. This happens when confinement

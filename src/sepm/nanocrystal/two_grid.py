@@ -42,7 +42,7 @@ the 123- and 513-atom dots within noise. Smaller eps stalls: the coarse H's leve
 the fine ones, and the amplified coarse mismatch then swamps the correction. At (0.002, 16) the float32
 run converged but the double-precision one froze at a residual of 1.1e-4 for 2000 iterations; at
 (0.001, 16) the float32 run stalled too. Both limits come from the reference sigma at the bulk edge, ~0.2 eV
-from the levels: with sigma re-centred d ~ 0.5-0.8 eV into the gap (:mod:`.solver`, ``Reference energy``),
+from the levels: with sigma placed d ~ 0.5-0.8 eV from them in the gap (:mod:`.solver`, ``Reference energy``),
 the preconditioned folded gaps, ~2 d de eps / (d^2 + eps)^2, grow, and the coarse mismatch counts less
 against d. There (979 atoms, 2 threads) eps = 0.005 / 0.002 took 2242 / 2032 applications on the valence
 side with the reference 0.6 eV into the gap, and, with the final settings, 0.002 / 0.0015 took 1738 / 1641
