@@ -36,6 +36,9 @@ def test_flags_follow_the_rules():
         "homo_above_bulk_vbm", "lumo_below_bulk_cbm", "lumo_on_surface", "lumo_in_vacuum"]
     # A tiny dot that is nearly all surface: a state spread over it is not a surface state.
     assert sanity_flags(-6.0, -2.0, -5.4, -3.9, {"homo": outside | {"vacuum": 0.0}, "lumo": inside}, 0.9) == []
+    # A solve that ended above its residual target.
+    assert sanity_flags(-6.0, -2.0, -5.4, -3.9, {"homo": inside, "lumo": inside}, 0.3,
+                        {"valence": True, "conduction": False}) == ["conduction_not_converged"]
 
 
 def test_unpassivated_dot_is_flagged_in_record_log_and_series(tmp_path, caplog):

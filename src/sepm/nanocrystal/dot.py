@@ -211,7 +211,8 @@ def run_dot(system, tables: dict, settings: DotSettings, outdir, device="cpu", s
     where = _locations(val, con, vb, cb, regions)
     edge_where = {"homo": _edge_location(where, homo), "lumo": _edge_location(where, lumo)}
     surface_share = surface_volume_share(regions)
-    flags = sanity_flags(homo, lumo, edges["vbm"], edges["cbm"], edge_where, surface_share)
+    flags = sanity_flags(homo, lumo, edges["vbm"], edges["cbm"], edge_where, surface_share,
+                         {"valence": val_run["converged"], "conduction": con_run["converged"]})
     box = np.diag(2.0 * np.asarray(grid.half_width))
     for name, levels, energy in (("homo", val, homo), ("lumo", con, lumo)):
         write_cube(outdir / f"{name}.cube", _level_density(levels, energy, grid), box,

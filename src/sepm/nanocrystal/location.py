@@ -18,7 +18,8 @@ same potential as the bulk:
   ``lumo_in_vacuum``: more than ``VACUUM_MAX`` in the vacuum.
 
 Any flag means the gap is not a confinement gap of the bulk material; it is logged as a WARNING and
-marked in the gap-against-size plot.
+marked in the gap-against-size plot. ``valence_not_converged`` / ``conduction_not_converged``: that side's
+solve ended above its residual target, so its levels are not the dot's.
 
 The edge rules have no tolerance; read a small excess against the reference's own error. The bulk edges
 are those of the dot's own discretization (:mod:`.grid_bulk`: the bulk crystal on a grid of the dot's
@@ -81,10 +82,11 @@ def surface_volume_share(regions: np.ndarray) -> float:
     return float((counts[1] + counts[2]) / max(1, counts[:3].sum()))
 
 
-def sanity_flags(homo: float, lumo: float, vbm: float, cbm: float, where: dict, surface_share: float) -> list[str]:
+def sanity_flags(homo: float, lumo: float, vbm: float, cbm: float, where: dict, surface_share: float,
+                 converged: dict | None = None) -> list[str]:
     """The failed checks (module docstring) of a dot: ``where`` {"homo"/"lumo": {region: weight}},
-    ``surface_share`` from :func:`surface_volume_share`."""
-    flags = []
+    ``surface_share`` from :func:`surface_volume_share`, ``converged`` {"valence"/"conduction": bool}."""
+    flags = [f"{side}_not_converged" for side, ok in (converged or {}).items() if not ok]
     if homo > vbm:
         flags.append("homo_above_bulk_vbm")
     if lumo < cbm:

@@ -190,7 +190,8 @@ def run_spinor_dot(structure, system, pseudopotential: Pseudopotential, tables: 
         return min(where, key=lambda item: abs(item[0] - energy))[1]
 
     edge_where = {"homo": location(homo), "lumo": location(lumo)}
-    flags = sanity_flags(homo, lumo, edges["vbm"], edges["cbm"], edge_where, surface_volume_share(regions))
+    flags = sanity_flags(homo, lumo, edges["vbm"], edges["cbm"], edge_where, surface_volume_share(regions),
+                         {"valence": val_run["converged"], "conduction": con_run["converged"]})
     box = np.diag(2.0 * np.asarray(grid.half_width))
     for name, levels, energy in (("homo", val, homo), ("lumo", con, lumo)):
         pick = (levels.energies - energy).abs() < DEGENERACY
