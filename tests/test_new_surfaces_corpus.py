@@ -355,13 +355,13 @@ def test_the_dot_estimate_counts_atoms_and_grid_like_the_builder_and_the_grid(tm
 
 def test_the_solve_time_estimate_goes_through_the_measured_application_counts():
     """1.5 x applications per state x states x one application, the applications per state the measured ones
-    (159 at 123 core atoms, 261 at 979), a power law between and beyond, never fewer than 159."""
+    (199 at 123 core atoms, 261 at 979), a power law between and beyond, never fewer than 199."""
     from sepm.nanocrystal.estimate import solve_seconds
 
-    assert solve_seconds(123, 8, 1e-3) == pytest.approx(1.5 * 159 * 8 * 1e-3, rel=1e-12)
+    assert solve_seconds(123, 8, 1e-3) == pytest.approx(1.5 * 199 * 8 * 1e-3, rel=1e-12)
     assert solve_seconds(979, 2, 0.5) == pytest.approx(1.5 * 261 * 2 * 0.5, rel=1e-12)
-    assert 159 < solve_seconds(513, 1, 1 / 1.5) < 261 < solve_seconds(2000, 1, 1 / 1.5)
-    assert solve_seconds(29, 1, 1 / 1.5) == pytest.approx(159, rel=1e-12)  # small dots: the smallest measured
+    assert 199 < solve_seconds(513, 1, 1 / 1.5) < 261 < solve_seconds(2000, 1, 1 / 1.5)
+    assert solve_seconds(29, 1, 1 / 1.5) == pytest.approx(199, rel=1e-12)  # small dots: the smallest measured
 
 
 def snakemake_dry_run(tmp_path, *targets, config: str | None = None) -> tuple[int, str]:

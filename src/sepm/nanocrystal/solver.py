@@ -64,10 +64,11 @@ breaks the two-grid form, which takes each vector to lie on one side of sigma: w
 inside the bulk gap, the 123-atom dot's conduction side (LUMO 0.81 eV above the bulk CBM) had wanted levels
 1.31-1.61 eV away and the HOMO triplet at 1.54 eV, mixed them, and did not converge in 2000 iterations
 ((T + s)^-2 on folded residuals converged, slowly). So did the 29-atom dot of the default chain (R = 10
-Bohr, LUMO 1.5 eV above the CBM) with the reference at the CBM, the HOMO 2.3 eV below it: 1786 iterations
-and 40,464 applications before, none converged in 2000 with the reference only moved into the gap, and
-154 iterations and 4711 applications with it placed 0.8 eV below the coarse LUMO (2 threads). When states
-found from a placed reference lie on both sides of mid-gap, the run is repeated from the bulk edge. On the
+Bohr, LUMO 1.5 eV above the CBM) with the reference at the CBM, the HOMO 2.3 eV below it: at 1 thread not
+converged after 2137 iterations, and 370 iterations and 9081 applications with the reference placed 0.8 eV
+below the coarse LUMO (at 2 threads 1786 iterations and 40,464 applications before). When states
+found from a placed reference lie on both sides of mid-gap, the run is repeated from the bulk edge. On grids
+below ``TUNED_POINTS`` the reference only moves away from the gap (see ``Guards`` for why). On the
 979-atom
 dot (100^3, 2 threads, start to 1e-3) the valence side took 3069 applications at the bulk edge and 2299 with
 the reference 0.3 eV inside the bulk gap (two-grid eps 0.005), 2130 / 2032 at 0.5 / 0.6 eV (eps 0.002); the
@@ -78,10 +79,16 @@ Guards. The guard vectors complete a multiplet and widen the block's gap; once t
 coarse grid's block, or the float32 one), they get no new directions (``guards=False``) and only turn with
 each Rayleigh-Ritz step: on the 979-atom dot the float32 run took 798 applications (51 iterations) against
 1217 (45) on the valence side, 685 against 818 on the conduction side, with the double-precision finish
-259 against 184 and 78 against 118. Both changes (and ``COARSE_TOL_TWO_GRID``) apply where the two-grid
-preconditioner runs, where they were measured; the spinor dots (kinetic preconditioner) keep the bulk edge
-and active guards: on the 1-cell CsPbI3 cube (40^3, tol 1e-3, 2 threads) both took 130 / 382 applications
-(valence / conduction) against 160 / 372, too small a case to decide.
+259 against 184 and 78 against 118. A run whose guards idle and whose wanted residuals stall for
+``GUARD_PATIENCE`` iterations gives them directions again. Both changes (and ``COARSE_TOL_TWO_GRID``) apply
+where they were measured to pay: the two-grid preconditioner on grids of ``TUNED_POINTS`` (64^3) or more
+(below it, the reference is placed only when that moves it away from the gap). On
+small dots the coarse-grid levels can lie far from the fine ones (the 87-atom dot of the default chain, R =
+14 Bohr, 52^3: coarse LUMO 0.35 eV above the bulk CBM, fine 1.16 eV), so the placed reference brought valence
+states among the wanted conduction ones: 287 iterations and 28,724 applications against 102 and 2361 before,
+and the default chain's R = 10 and 12 Bohr conduction sides did not converge with idle guards (at 1 thread).
+The spinor dots (kinetic preconditioner) keep the bulk edge and active guards as well: on the 1-cell CsPbI3
+cube (40^3, tol 1e-3, 2 threads) both took 130 / 382 applications (valence / conduction) against 160 / 372.
 
 Bookkeeping. The basis [X, P, W] and its B image live in two alternating pairs of buffers: the next X and
 P are one product of the Ritz coefficients with the basis (P normalized through the Gram matrix), and
@@ -149,6 +156,10 @@ REFERENCE_RATIO = 0.8
 #: twofold level; with three (idle after the start) 1288 against 1330 applications there, 1068 against 1062
 #: on the conduction side.
 GUARD = 2
+#: Iterations without progress after which idle guard vectors get new directions again (``guards=False``).
+GUARD_PATIENCE = 30
+#: Smallest grid (points) on which the reference is placed after the start and the guards idle (``Guards``).
+TUNED_POINTS = 64**3
 
 
 @dataclass
@@ -265,6 +276,8 @@ def folded_lobpcg(apply, X: torch.Tensor, sigma: float, n_want: int, preconditio
             best, best_it = worst, it
         elif patience is not None and it - best_it >= patience:
             break
+        elif not guards and it - best_it >= GUARD_PATIENCE:
+            guards = True   # stalled: the guards need directions of their own (a start far from these states)
         active = res_h >= tol
         if not guards:
             active[k:] = False
@@ -327,10 +340,9 @@ def _own_grid(H, two_grid: bool, start: bool) -> bool | None:
 
 
 def _tuned(H, two_grid: bool) -> bool:
-    """Whether H is preconditioned two-grid, where ``grid_states`` idles the guards once started and places
-    the reference after the start (measured there; the kinetic preconditioner keeps the bulk edge and
-    active guards, see ``Guards``)."""
-    return _own_grid(H, two_grid, False) is False
+    """Whether H is preconditioned two-grid on at least ``TUNED_POINTS`` points, where ``grid_states`` idles the
+    guards once started and places the reference after the start (see ``Guards``)."""
+    return _own_grid(H, two_grid, False) is False and H.size >= TUNED_POINTS
 
 
 def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) -> dict:
@@ -338,7 +350,8 @@ def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) 
     own = _own_grid(H, two_grid, start)
     if own is None:
         return dict(precondition=lambda R: H.precondition(R, shift))
-    return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=not own), residual="h")
+    return dict(precondition=TwoGridPreconditioner(H, sigma, shift, coarse=not own, placed=_tuned(H, two_grid)),
+                residual="h")
 
 
 def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> str:
@@ -349,8 +362,9 @@ def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> s
         parts.append("single-precision run first")
     if _tuned(H, two_grid):
         parts.append("guard vectors without new directions once started (coarse grid or float32 run)")
-        if recentred and coarse:
-            parts.append("reference placed 0.8 eV from the start's levels")
+    if recentred and coarse and _own_grid(H, two_grid, False) is False:
+        parts.append("reference placed 0.8 eV from the start's levels" + ("" if _tuned(H, two_grid) else
+                                                                          " when that is away from the gap"))
     if _own_grid(H, two_grid, False) is None:
         parts.append("(T + s)^-2 preconditioner on folded residuals")
     else:
@@ -395,8 +409,8 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
                             **{**options, "tol": COARSE_TOL_TWO_GRID if _tuned(H, two_grid) else COARSE_TOL,
                                "progress": None})
         X, guards = H.prolonged(first.block, Hc), not _tuned(H, two_grid)
-        if recentre is not None and _tuned(H, two_grid):
-            sigma = recentre(first.energies, sigma)
+        if recentre is not None and _own_grid(H, two_grid, False) is False:
+            sigma = recentre(first.energies, sigma, inward=_tuned(H, two_grid))
     else:
         X, guards = H.smooth_random(m, seed), True
     levels = folded_lobpcg(H.apply, X, sigma, n_want, guards=guards,
@@ -408,7 +422,7 @@ def _recentring(edge: float, mid: float, conduction: bool):
     """The ``recentre`` of ``grid_states`` for the states at a bulk band edge (see ``Reference energy``)."""
     other, toward = 2.0 * mid - edge, 1.0 if not conduction else -1.0
 
-    def recentre(energies: torch.Tensor, sigma: float) -> float:
+    def recentre(energies: torch.Tensor, sigma: float, inward: bool = True) -> float:
         wanted = energies[energies > mid] if conduction else energies[energies < mid]
         if len(wanted) == 0:
             return sigma
@@ -417,6 +431,8 @@ def _recentring(edge: float, mid: float, conduction: bool):
         target = near + toward * REFERENCE_DISTANCE
         cap = (far + REFERENCE_RATIO * other) / (1.0 + REFERENCE_RATIO)
         moved = min(target * toward, cap * toward) * toward
+        if not inward and (moved - sigma) * toward > 0:
+            return sigma
         log.info("coarse-grid %s levels %.4f to %.4f eV: reference placed at %.4f eV (from %.4f)", "conduction"
                  if conduction else "valence", near * HARTREE_EV, far * HARTREE_EV, moved * HARTREE_EV,
                  sigma * HARTREE_EV)

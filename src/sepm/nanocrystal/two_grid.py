@@ -78,8 +78,10 @@ STEPS = 16
 #: Steps in double-precision runs (a short finish from the float32 block): 979-atom dot, valence side, 16 / 8 /
 #: 4 steps took 11 / 14 / 21 iterations and 248 / 184 / 188 applications (4.7 / 4.5 / 6.3 s).
 STEPS_DOUBLE = 8
-#: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.045 Hartree)^2.
+#: Regularization eps of the coarse folded operator (Hartree^2) in float32 runs: ~(0.045 Hartree)^2 with the
+#: reference placed away from the levels (``placed``), ~(0.07 Hartree)^2 with it at the bulk edge.
 EPS = 0.002
+EPS_EDGE = 0.005
 #: eps in double-precision runs, which must reach the residual target: (0.1 Hartree)^2 (smaller ones can stall).
 EPS_DOUBLE = 0.01
 #: eps on a grid without a coarser one (``coarse=False``), where no coarse-fine mismatch limits it.
@@ -91,19 +93,22 @@ _DIMS = (-3, -2, -1)
 class TwoGridPreconditioner:
     """K(r, beta) ~ (H - sigma)^-2 (H - sigma + beta) r for blocks of flat real vectors on ``H``'s grid (even
     shapes); with ``coarse=False`` the "coarse" system is H's own (in float32), for a grid without a coarser
-    one (the coarse-grid start): then only the Nyquist planes get (T + s)^-1. It works in float32 whatever H's
+    one (the coarse-grid start): then only the Nyquist planes get (T + s)^-1. ``placed``: sigma lies away from
+    the levels (:mod:`.solver`, ``Reference energy``), which allows a smaller eps and fewer double-precision
+    steps. It works in float32 whatever H's
     precision (a preconditioner needs no more) and keeps the coarse system in Fourier space (half spectra):
     restriction, (T_c + s)^-2 and prolongation cost no transform, and each conjugate-gradient step two coarse
     applications (four coarse FFTs)."""
 
     def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None,
-                 steps: int | None = None, coarse: bool = True):
+                 steps: int | None = None, coarse: bool = True, placed: bool = True):
         low = H.coarsened() if coarse else H
         self.H, self.Hc = H, low.single() or low
+        single = H.V.dtype == torch.float32
         if eps is None:
-            eps = EPS_SAME_GRID if not coarse else EPS if H.V.dtype == torch.float32 else EPS_DOUBLE
+            eps = EPS_SAME_GRID if not coarse else EPS_DOUBLE if not single else EPS if placed else EPS_EDGE
         if steps is None:
-            steps = STEPS if H.V.dtype == torch.float32 or not coarse else STEPS_DOUBLE
+            steps = STEPS_DOUBLE if coarse and placed and not single else STEPS
         self.sigma, self.shift, self.eps, self.steps = float(sigma), float(shift), float(eps), int(steps)
         self._low = (slice(None), *low_frequencies(self.Hc.shape, H.V.device))
         self._ratio = H.size / self.Hc.size
