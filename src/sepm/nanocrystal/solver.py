@@ -363,8 +363,8 @@ def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> s
     if _tuned(H, two_grid):
         parts.append("guard vectors without new directions once started (coarse grid or float32 run)")
     if recentred and coarse and _own_grid(H, two_grid, False) is False:
-        parts.append("reference placed 0.8 eV from the start's levels" + ("" if _tuned(H, two_grid) else
-                                                                          " when that is away from the gap"))
+        parts.append(f"reference placed {REFERENCE_DISTANCE * HARTREE_EV:g} eV from the start's levels"
+                     + ("" if _tuned(H, two_grid) else " when that is away from the gap"))
     if _own_grid(H, two_grid, False) is None:
         parts.append("(T + s)^-2 preconditioner on folded residuals")
     else:
@@ -419,7 +419,9 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
 
 
 def _recentring(edge: float, mid: float, conduction: bool):
-    """The ``recentre`` of ``grid_states`` for the states at a bulk band edge (see ``Reference energy``)."""
+    """The ``recentre(energies, sigma, inward)`` of ``grid_states`` for the states at a bulk band edge (see
+    ``Reference energy``): the reference for the start's level ``energies``; with ``inward=False`` sigma
+    itself when that reference lies nearer the gap than sigma."""
     other, toward = 2.0 * mid - edge, 1.0 if not conduction else -1.0
 
     def recentre(energies: torch.Tensor, sigma: float, inward: bool = True) -> float:
