@@ -339,10 +339,15 @@ def _own_grid(H, two_grid: bool, start: bool) -> bool | None:
     return False if _coarsens(H) else True if start else None
 
 
+def _two_grid(H, two_grid: bool) -> bool:
+    """Whether H is preconditioned two-grid (it has a coarse grid)."""
+    return _own_grid(H, two_grid, False) is False
+
+
 def _tuned(H, two_grid: bool) -> bool:
     """Whether H is preconditioned two-grid on at least ``TUNED_POINTS`` points, where ``grid_states`` idles the
     guards once started and places the reference after the start (see ``Guards``)."""
-    return _own_grid(H, two_grid, False) is False and H.size >= TUNED_POINTS
+    return _two_grid(H, two_grid) and H.size >= TUNED_POINTS
 
 
 def _preconditioner(H, sigma: float, shift: float, two_grid: bool, start: bool) -> dict:
@@ -362,7 +367,7 @@ def _method(H, coarse: bool, single: bool, two_grid: bool, recentred: bool) -> s
         parts.append("single-precision run first")
     if _tuned(H, two_grid):
         parts.append("guard vectors without new directions once started (coarse grid or float32 run)")
-    if recentred and coarse and _own_grid(H, two_grid, False) is False:
+    if recentred and coarse and _two_grid(H, two_grid):
         parts.append(f"reference placed {REFERENCE_DISTANCE * HARTREE_EV:g} eV from the start's levels"
                      + ("" if _tuned(H, two_grid) else " when that is away from the gap"))
     if _own_grid(H, two_grid, False) is None:
@@ -409,7 +414,7 @@ def grid_states(H, sigma: float, n_want: int, n_guard: int = GUARD, shift: float
                             **{**options, "tol": COARSE_TOL_TWO_GRID if _tuned(H, two_grid) else COARSE_TOL,
                                "progress": None})
         X, guards = H.prolonged(first.block, Hc), not _tuned(H, two_grid)
-        if recentre is not None and _own_grid(H, two_grid, False) is False:
+        if recentre is not None and _two_grid(H, two_grid):
             sigma = recentre(first.energies, sigma, inward=_tuned(H, two_grid))
     else:
         X, guards = H.smooth_random(m, seed), True

@@ -95,10 +95,9 @@ class TwoGridPreconditioner:
     shapes); with ``coarse=False`` the "coarse" system is H's own (in float32), for a grid without a coarser
     one (the coarse-grid start): then only the Nyquist planes get (T + s)^-1. ``placed``: sigma lies away from
     the levels (:mod:`.solver`, ``Reference energy``), which allows a smaller eps and fewer double-precision
-    steps. It works in float32 whatever H's
-    precision (a preconditioner needs no more) and keeps the coarse system in Fourier space (half spectra):
-    restriction, (T_c + s)^-2 and prolongation cost no transform, and each conjugate-gradient step two coarse
-    applications (four coarse FFTs)."""
+    steps. It works in float32 whatever H's precision (a preconditioner needs no more) and keeps the coarse
+    system in Fourier space (half spectra): restriction, (T_c + s)^-2 and prolongation cost no transform, and
+    each conjugate-gradient step two coarse applications (four coarse FFTs)."""
 
     def __init__(self, H: GridHamiltonian, sigma: float, shift: float, eps: float | None = None,
                  steps: int | None = None, coarse: bool = True, placed: bool = True):
